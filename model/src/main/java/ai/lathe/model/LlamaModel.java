@@ -1,0 +1,506 @@
+package ai.lathe.model;
+
+import ai.lathe.model.adapter.AdapterModule;
+import ai.lathe.model.adapter.AdapterSet;
+import ai.lathe.model.nn.Attention;
+import ai.lathe.model.nn.Buf;
+import ai.lathe.model.nn.FastExp;
+import ai.lathe.model.nn.FrozenLinear;
+import ai.lathe.model.nn.Par;
+import ai.lathe.model.nn.RmsNorm;
+import ai.lathe.model.nn.Rope;
+import ai.lathe.model.nn.SwiGlu;
+import ai.lathe.model.nn.Timers;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
+
+/**
+ * The Llama forward and backward pass, by hand. Backward computes gradients for the adapter
+ * parameters only (and the activations' gradients needed to reach them), never for frozen
+ * weights. The loss is a weighted sum of per-target negative log-likelihoods, so SFT (weights
+ * 1/count) and sequence-level objectives (weights from the loss's derivative per sequence) share it.
+ */
+public final class LlamaModel {
+  private final LlamaWeights w;
+  private final LlamaConfig c;
+  private AdapterSet adapters;
+  private boolean adaptersEnabled = true;
+  private final DataType dt;
+  private final Rope rope;
+  private final Map<Long, Workspace> workspaces = new HashMap<>();
+  private Workspace last;
+
+  public LlamaModel(LlamaWeights w, AdapterSet adapters, DataType dt) {
+    this.w = w;
+    this.c = w.config;
+    this.adapters = adapters;
+    this.dt = dt;
+    this.rope = new Rope(c.headDim(), c.ropeTheta(), Math.max(c.maxPositionEmbeddings(), 1));
+  }
+
+  public LlamaConfig config() {
+    return c;
+  }
+
+  public LlamaWeights weights() {
+    return w;
+  }
+
+  public AdapterSet adapters() {
+    return adapters;
+  }
+
+  public DataType dtype() {
+    return dt;
+  }
+
+  /** Run as the frozen base (reference model) while false. */
+  public void setAdaptersEnabled(boolean on) {
+    this.adaptersEnabled = on;
+  }
+
+  /** Replaces the adapters (activations are rebuilt lazily). */
+  public void setAdapters(AdapterSet a) {
+    this.adapters = a;
+    workspaces.clear();
+    last = null;
+  }
+
+  // ------------------------------------------------------------------ workspace
+
+  /** Preallocated activations and gradients for one (batch, seq) shape. */
+  final class Workspace {
+    final int bsz;
+    final int seq;
+    final int n;
+    final Attention attn;
+    final Buf[] xs; // [L+1][n, d] residual stream entering each layer (xs[L] leaves the last)
+    final Buf[] xn1; // [n, d] normed attention input
+    final Buf[] rstd1; // [n]
+    final Buf[] qh; // [b·h·t, hd] rotated queries
+    final Buf[] kh; // [b·kv·t, hd] rotated keys
+    final Buf[] vh; // [b·kv·t, hd]
+    final Buf[] p; // [b·h·t, t] attention probabilities
+    final Buf[] att; // [n, d] merged heads (o_proj input)
+    final Buf[] mid; // [n, d] residual after attention
+    final Buf[] xn2; // [n, d]
+    final Buf[] rstd2; // [n]
+    final Buf[] g; // [n, ffn] gate pre-activation
+    final Buf[] u; // [n, ffn] up projection
+    final Buf[] h; // [n, ffn] silu(g)·u
+    final INDArray[][] qv;
+    final INDArray[][] kv;
+    final INDArray[][] vv;
+    final INDArray[][] pv;
+    final Buf qLin; // [n, d]
+    final Buf kLin; // [n, kvd]
+    final Buf vLin; // [n, kvd]
+    final Buf oh; // [b·h·t, hd]
+    final INDArray[] ov;
+    final Buf tmpD; // [n, d]
+    final Buf xnF; // [n, d]
+    final Buf rstdF; // [n]
+    final Buf xnG; // [n, d] rows with a target, gathered
+    final Buf logits; // [n, vocab]; first m rows used
+    // backward scratch
+    final Buf dres;
+    final Buf dmid;
+    final Buf dxn;
+    final Buf dh;
+    final Buf dg;
+    final Buf du;
+    final Buf datt;
+    final Buf dOh;
+    final Buf dQh;
+    final Buf dKh;
+    final Buf dVh;
+    final Buf dP;
+    final Buf dq;
+    final Buf dk;
+    final Buf dv;
+    final Buf dxnG;
+    final INDArray[] dOv;
+    final INDArray[] dQv;
+    final INDArray[] dKv;
+    final INDArray[] dVv;
+    final INDArray[] dPv;
+    final AdapterModule.Acts[][] acts;
+    int[] targetRows = new int[0];
+    int m;
+    Batch batch;
+    boolean training;
+
+    Workspace(int bsz, int seq) {
+      this.bsz = bsz;
+      this.seq = seq;
+      this.n = bsz * seq;
+      int d = c.hiddenSize();
+      int kvd = c.kvDim();
+      int hd = c.headDim();
+      int f = c.intermediateSize();
+      int nl = c.numLayers();
+      int bh = bsz * c.numHeads();
+      int bkv = bsz * c.numKvHeads();
+      attn = new Attention(bsz, seq, c.numHeads(), c.numKvHeads(), hd);
+      xs = new Buf[nl + 1];
+      xn1 = new Buf[nl];
+      rstd1 = new Buf[nl];
+      qh = new Buf[nl];
+      kh = new Buf[nl];
+      vh = new Buf[nl];
+      p = new Buf[nl];
+      att = new Buf[nl];
+      mid = new Buf[nl];
+      xn2 = new Buf[nl];
+      rstd2 = new Buf[nl];
+      g = new Buf[nl];
+      u = new Buf[nl];
+      h = new Buf[nl];
+      qv = new INDArray[nl][];
+      kv = new INDArray[nl][];
+      vv = new INDArray[nl][];
+      pv = new INDArray[nl][];
+      acts = new AdapterModule.Acts[nl][LlamaWeights.MODULES.size()];
+      for (int l = 0; l <= nl; l++) {
+        xs[l] = z(n, d);
+      }
+      for (int l = 0; l < nl; l++) {
+        xn1[l] = z(n, d);
+        rstd1[l] = z(n);
+        qh[l] = z((long) bh * seq, hd);
+        kh[l] = z((long) bkv * seq, hd);
+        vh[l] = z((long) bkv * seq, hd);
+        p[l] = z((long) bh * seq, seq);
+        att[l] = z(n, d);
+        mid[l] = z(n, d);
+        xn2[l] = z(n, d);
+        rstd2[l] = z(n);
+        g[l] = z(n, f);
+        u[l] = z(n, f);
+        h[l] = z(n, f);
+        qv[l] = Attention.blocks(qh[l].arr, bh, seq);
+        kv[l] = Attention.blocks(kh[l].arr, bkv, seq);
+        vv[l] = Attention.blocks(vh[l].arr, bkv, seq);
+        pv[l] = Attention.blocks(p[l].arr, bh, seq);
+        if (adapters != null) {
+          for (int mi = 0; mi < LlamaWeights.MODULES.size(); mi++) {
+            AdapterModule am = adapters.module(l, LlamaWeights.MODULES.get(mi));
+            if (am != null) {
+              acts[l][mi] = am.newActs(n, dt);
+            }
+          }
+        }
+      }
+      qLin = z(n, d);
+      kLin = z(n, kvd);
+      vLin = z(n, kvd);
+      oh = z((long) bh * seq, hd);
+      ov = Attention.blocks(oh.arr, bh, seq);
+      tmpD = z(n, d);
+      xnF = z(n, d);
+      rstdF = z(n);
+      xnG = z(n, d);
+      logits = z(n, c.vocabSize());
+      dres = z(n, d);
+      dmid = z(n, d);
+      dxn = z(n, d);
+      dh = z(n, f);
+      dg = z(n, f);
+      du = z(n, f);
+      datt = z(n, d);
+      dOh = z((long) bh * seq, hd);
+      dQh = z((long) bh * seq, hd);
+      dKh = z((long) bkv * seq, hd);
+      dVh = z((long) bkv * seq, hd);
+      dP = z((long) bh * seq, seq);
+      dq = z(n, d);
+      dk = z(n, kvd);
+      dv = z(n, kvd);
+      dxnG = z(n, d);
+      dOv = Attention.blocks(dOh.arr, bh, seq);
+      dQv = Attention.blocks(dQh.arr, bh, seq);
+      dKv = Attention.blocks(dKh.arr, bkv, seq);
+      dVv = Attention.blocks(dVh.arr, bkv, seq);
+      dPv = Attention.blocks(dP.arr, bh, seq);
+    }
+
+    private Buf z(long... shape) {
+      return Buf.zeros(dt, shape);
+    }
+  }
+
+  Workspace workspace(int bsz, int seq) {
+    if (seq > rope.maxPos()) {
+      throw new IllegalArgumentException("sequence length " + seq + " exceeds max_position_embeddings "
+          + rope.maxPos());
+    }
+    long key = ((long) bsz << 32) | seq;
+    return workspaces.computeIfAbsent(key, k -> new Workspace(bsz, seq));
+  }
+
+  /** Drops cached activation buffers (they are rebuilt on the next call). */
+  public void releaseWorkspaces() {
+    workspaces.clear();
+    last = null;
+  }
+
+  // ------------------------------------------------------------------ forward
+
+  private AdapterModule adapter(int layer, int mi) {
+    return adapters == null || !adaptersEnabled ? null : adapters.module(layer, LlamaWeights.MODULES.get(mi));
+  }
+
+  private void proj(Workspace ws, int layer, int mi, FrozenLinear base, Buf x, Buf y, long seed) {
+    long t0 = Timers.start();
+    AdapterModule am = adapter(layer, mi);
+    if (am == null) {
+      base.forward(x.arr, y.arr);
+    } else {
+      am.forward(base, x.arr, y.arr, ws.acts[layer][mi], ws.training, seed * 131 + layer * 7L + mi);
+    }
+    Timers.stop("projections", t0);
+  }
+
+  private void projBack(Workspace ws, int layer, int mi, FrozenLinear base, Buf dy, Buf dx, double beta) {
+    long t0 = Timers.start();
+    AdapterModule am = adapter(layer, mi);
+    if (am == null) {
+      base.backwardInput(dy.arr, dx.arr, beta);
+    } else {
+      am.backward(base, dy.arr, dx.arr, beta, ws.acts[layer][mi]);
+    }
+    Timers.stop("projections.back", t0);
+  }
+
+  /**
+   * Runs the forward pass and returns the negative log-likelihood of every target, in the order
+   * of their positions. training turns on adapter dropout (seeded by seed).
+   */
+  public double[] forward(Batch batch, boolean training, long seed) {
+    Workspace ws = workspace(batch.batch(), batch.seq());
+    ws.batch = batch;
+    ws.training = training;
+    last = ws;
+    int n = ws.n;
+    int d = c.hiddenSize();
+    int seq = ws.seq;
+    int bsz = ws.bsz;
+    int vocab = c.vocabSize();
+    int[] tok = batch.tokens();
+    // embedding: xs[0][i] = E[tok[i]]
+    Buf x0 = ws.xs[0];
+    for (int i = 0; i < n; i++) {
+      int t = tok[i];
+      if (t < 0 || t >= vocab) {
+        throw new IllegalArgumentException("token id " + t + " at position " + i + " outside vocabulary of "
+            + vocab);
+      }
+    }
+    Par.rows(n, (lo, hi) -> {
+      for (int i = lo; i < hi; i++) {
+        int src = tok[i] * d;
+        int dst = i * d;
+        for (int j = 0; j < d; j++) {
+          x0.set(dst + j, w.embed.get(src + j));
+        }
+      }
+    });
+    double eps = c.rmsNormEps();
+    for (int l = 0; l < c.numLayers(); l++) {
+      LlamaWeights.Layer lw = w.layers[l];
+      RmsNorm.forward(ws.xn1[l], ws.rstd1[l], ws.xs[l], lw.attnNorm(), n, d, eps);
+      proj(ws, l, 0, lw.q(), ws.xn1[l], ws.qLin, seed);
+      proj(ws, l, 1, lw.k(), ws.xn1[l], ws.kLin, seed);
+      proj(ws, l, 2, lw.v(), ws.xn1[l], ws.vLin, seed);
+      rope.toHeads(ws.qh[l], ws.qLin, bsz, seq, c.numHeads(), true);
+      rope.toHeads(ws.kh[l], ws.kLin, bsz, seq, c.numKvHeads(), true);
+      rope.toHeads(ws.vh[l], ws.vLin, bsz, seq, c.numKvHeads(), false);
+      long ta = Timers.start();
+      ws.attn.forward(ws.ov, ws.pv[l], ws.p[l], ws.qv[l], ws.kv[l], ws.vv[l]);
+      Timers.stop("attention", ta);
+      rope.fromHeads(ws.att[l], ws.oh, bsz, seq, c.numHeads(), false);
+      proj(ws, l, 3, lw.o(), ws.att[l], ws.tmpD, seed);
+      ws.mid[l].arr.assign(ws.xs[l].arr).addi(ws.tmpD.arr);
+      RmsNorm.forward(ws.xn2[l], ws.rstd2[l], ws.mid[l], lw.mlpNorm(), n, d, eps);
+      proj(ws, l, 4, lw.gate(), ws.xn2[l], ws.g[l], seed);
+      proj(ws, l, 5, lw.up(), ws.xn2[l], ws.u[l], seed);
+      SwiGlu.forward(ws.h[l], ws.g[l], ws.u[l], n, c.intermediateSize());
+      proj(ws, l, 6, lw.down(), ws.h[l], ws.tmpD, seed);
+      ws.xs[l + 1].arr.assign(ws.mid[l].arr).addi(ws.tmpD.arr);
+    }
+    RmsNorm.forward(ws.xnF, ws.rstdF, ws.xs[c.numLayers()], w.finalNorm, n, d, eps);
+    // LM head only on the rows that carry a target
+    int[] targets = batch.targets();
+    int m = 0;
+    int[] rows = new int[n];
+    for (int i = 0; i < n; i++) {
+      if (targets[i] >= 0) {
+        if (targets[i] >= vocab) {
+          throw new IllegalArgumentException("target id " + targets[i] + " outside vocabulary of " + vocab);
+        }
+        rows[m++] = i;
+      }
+    }
+    ws.targetRows = java.util.Arrays.copyOf(rows, m);
+    ws.m = m;
+    double[] nll = new double[m];
+    if (m == 0) {
+      return nll;
+    }
+    int mm = m;
+    Par.rows(m, (lo, hi) -> {
+      for (int r = lo; r < hi; r++) {
+        int src = ws.targetRows[r] * d;
+        for (int j = 0; j < d; j++) {
+          ws.xnG.set(r * d + j, ws.xnF.get(src + j));
+        }
+      }
+    });
+    INDArray xg = rowsView(ws.xnG.arr, m);
+    INDArray lg = rowsView(ws.logits.arr, m);
+    long th = Timers.start();
+    w.lmHead.forward(xg, lg);
+    Timers.stop("head", th);
+    long ts = Timers.start();
+    // log-softmax per row: nll = logsumexp(z) − z[target]; the row keeps softmax(z) for backward
+    Buf z = ws.logits;
+    Par.rows(mm, (lo, hi) -> {
+      for (int r = lo; r < hi; r++) {
+        int off = r * vocab;
+        double max = Double.NEGATIVE_INFINITY;
+        for (int j = 0; j < vocab; j++) {
+          max = Math.max(max, z.get(off + j));
+        }
+        double sum = 0;
+        for (int j = 0; j < vocab; j++) {
+          double e = FastExp.expNonPositive(z.get(off + j) - max);
+          z.set(off + j, e);
+          sum += e;
+        }
+        int t = targets[ws.targetRows[r]];
+        double pt = z.get(off + t) / sum;
+        nll[r] = -(Math.log(z.get(off + t)) - Math.log(sum));
+        double inv = 1.0 / sum;
+        for (int j = 0; j < vocab; j++) {
+          z.set(off + j, z.get(off + j) * inv);
+        }
+        if (!(pt >= 0)) {
+          throw new IllegalStateException("non-finite logits in row " + ws.targetRows[r]);
+        }
+      }
+    });
+    Timers.stop("softmax", ts);
+    return nll;
+  }
+
+  private static INDArray rowsView(INDArray a, int rows) {
+    return rows == a.size(0) ? a : a.get(NDArrayIndex.interval(0, rows), NDArrayIndex.all());
+  }
+
+  /** Target positions of the last forward, in the order of its returned NLLs. */
+  public int[] lastTargetRows() {
+    return last.targetRows;
+  }
+
+  // ------------------------------------------------------------------ backward
+
+  /**
+   * Backward of loss = Σ_r weight[r]·nll[r] for the last forward. Adds into the adapters'
+   * gradient accumulators. Returns the gradient with respect to the embeddings' output
+   * ([n, d], owned by the workspace) for tests.
+   */
+  public INDArray backward(double[] weight) {
+    Workspace ws = last;
+    if (ws == null) {
+      throw new IllegalStateException("backward without forward");
+    }
+    if (weight.length != ws.m) {
+      throw new IllegalArgumentException("need one weight per target: " + ws.m + ", got " + weight.length);
+    }
+    int n = ws.n;
+    int d = c.hiddenSize();
+    int vocab = c.vocabSize();
+    int seq = ws.seq;
+    int bsz = ws.bsz;
+    int f = c.intermediateSize();
+    int[] targets = ws.batch.targets();
+    // forward: nll = −log softmax(z)[t]  =>  dz = w·(softmax(z) − onehot(t))
+    Buf z = ws.logits;
+    long ts = Timers.start();
+    Par.rows(ws.m, (lo, hi) -> {
+      for (int r = lo; r < hi; r++) {
+        int off = r * vocab;
+        double wr = weight[r];
+        for (int j = 0; j < vocab; j++) {
+          z.set(off + j, z.get(off + j) * wr);
+        }
+        int t = targets[ws.targetRows[r]];
+        z.set(off + t, z.get(off + t) - wr);
+      }
+    });
+    Timers.stop("softmax.back", ts);
+    ws.dxn.zero();
+    long th = Timers.start();
+    if (ws.m > 0) {
+      // forward: logits = xG·Wᵀ  =>  dxG = dlogits·W
+      w.lmHead.backwardInput(rowsView(ws.logits.arr, ws.m), rowsView(ws.dxnG.arr, ws.m), 0.0);
+      Par.rows(ws.m, (lo, hi) -> {
+        for (int r = lo; r < hi; r++) {
+          int dst = ws.targetRows[r] * d;
+          for (int j = 0; j < d; j++) {
+            ws.dxn.set(dst + j, ws.dxnG.get(r * d + j));
+          }
+        }
+      });
+    }
+    Timers.stop("head.back", th);
+    int nl = c.numLayers();
+    RmsNorm.backward(ws.dres, ws.dxn, ws.xs[nl], w.finalNorm, ws.rstdF, n, d, false);
+    for (int l = nl - 1; l >= 0; l--) {
+      LlamaWeights.Layer lw = w.layers[l];
+      // forward: xs[l+1] = mid + down(h)  =>  dh = down.backward(dres), dmid = dres + ...
+      projBack(ws, l, 6, lw.down(), ws.dres, ws.dh, 0.0);
+      SwiGlu.backward(ws.dg, ws.du, ws.dh, ws.g[l], ws.u[l], n, f);
+      projBack(ws, l, 4, lw.gate(), ws.dg, ws.dxn, 0.0);
+      projBack(ws, l, 5, lw.up(), ws.du, ws.dxn, 1.0);
+      ws.dmid.arr.assign(ws.dres.arr);
+      RmsNorm.backward(ws.dmid, ws.dxn, ws.mid[l], lw.mlpNorm(), ws.rstd2[l], n, d, true);
+      // forward: mid = xs[l] + o(att)
+      projBack(ws, l, 3, lw.o(), ws.dmid, ws.datt, 0.0);
+      rope.toHeads(ws.dOh, ws.datt, bsz, seq, c.numHeads(), false);
+      long ta = Timers.start();
+      ws.attn.backward(ws.dQv, ws.dKv, ws.dVv, ws.dPv, ws.dP, ws.dOv, ws.pv[l], ws.p[l],
+          ws.qv[l], ws.kv[l], ws.vv[l]);
+      Timers.stop("attention.back", ta);
+      rope.fromHeads(ws.dq, ws.dQh, bsz, seq, c.numHeads(), true);
+      rope.fromHeads(ws.dk, ws.dKh, bsz, seq, c.numKvHeads(), true);
+      rope.fromHeads(ws.dv, ws.dVh, bsz, seq, c.numKvHeads(), false);
+      projBack(ws, l, 0, lw.q(), ws.dq, ws.dxn, 0.0);
+      projBack(ws, l, 1, lw.k(), ws.dk, ws.dxn, 1.0);
+      projBack(ws, l, 2, lw.v(), ws.dv, ws.dxn, 1.0);
+      ws.dres.arr.assign(ws.dmid.arr);
+      RmsNorm.backward(ws.dres, ws.dxn, ws.xs[l], lw.attnNorm(), ws.rstd1[l], n, d, true);
+    }
+    return ws.dres.arr;
+  }
+
+  /** Sum of log p over each sequence's targets (the completion log-prob), from NLLs of a forward. */
+  public static double[] sequenceLogProbs(Batch b, int[] targetRows, double[] nll) {
+    double[] lp = new double[b.batch()];
+    for (int r = 0; r < nll.length; r++) {
+      lp[targetRows[r] / b.seq()] -= nll[r];
+    }
+    return lp;
+  }
+
+  /** All parameters' gradients as one list, in adapter order. */
+  public List<ai.lathe.model.adapter.Param> params() {
+    return adapters == null ? List.of() : adapters.params();
+  }
+
+}

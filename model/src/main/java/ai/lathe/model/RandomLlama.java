@@ -1,0 +1,78 @@
+package ai.lathe.model;
+
+import ai.lathe.model.io.HfCheckpoint;
+import ai.lathe.model.io.Safetensors;
+import ai.lathe.model.nn.Buf;
+import ai.lathe.model.nn.DenseLinear;
+import ai.lathe.model.nn.FrozenLinear;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.Random;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * Seeded random Llama weights, initialised as transformers does (normal(0, initializer_range)
+ * for projections and embeddings, ones for norms), for demos, tests and benchmarks.
+ */
+public final class RandomLlama {
+  private RandomLlama() {}
+
+  public static LlamaWeights create(LlamaConfig c, long seed, double std, double normJitter, DataType dt) {
+    Random rng = new Random(seed);
+    int d = c.hiddenSize();
+    Buf embed = Buf.of(normal(rng, std, dt, c.vocabSize(), d));
+    LlamaWeights.Layer[] layers = new LlamaWeights.Layer[c.numLayers()];
+    for (int l = 0; l < layers.length; l++) {
+      layers[l] = new LlamaWeights.Layer(
+          norm(rng, d, normJitter, dt), lin(rng, c, "q_proj", std, dt), lin(rng, c, "k_proj", std, dt),
+          lin(rng, c, "v_proj", std, dt), lin(rng, c, "o_proj", std, dt), norm(rng, d, normJitter, dt),
+          lin(rng, c, "gate_proj", std, dt), lin(rng, c, "up_proj", std, dt), lin(rng, c, "down_proj", std, dt));
+    }
+    Buf fin = norm(rng, d, normJitter, dt);
+    FrozenLinear head = c.tieWordEmbeddings()
+        ? new DenseLinear(embed.arr) : new DenseLinear(normal(rng, std, dt, c.vocabSize(), d));
+    return new LlamaWeights(c, embed, layers, fin, head);
+  }
+
+  private static FrozenLinear lin(Random rng, LlamaConfig c, String m, double std, DataType dt) {
+    int[] s = c.moduleShape(m);
+    return new DenseLinear(normal(rng, std, dt, s[0], s[1]));
+  }
+
+  private static Buf norm(Random rng, int d, double jitter, DataType dt) {
+    double[] v = new double[d];
+    for (int i = 0; i < d; i++) {
+      v[i] = 1.0 + jitter * rng.nextGaussian();
+    }
+    return Buf.of(Nd4j.create(v, new long[] {d}, DataType.DOUBLE).castTo(dt));
+  }
+
+  static INDArray normal(Random rng, double std, DataType dt, long rows, long cols) {
+    int n = Math.toIntExact(rows * cols);
+    if (dt == DataType.DOUBLE) {
+      double[] v = new double[n];
+      for (int i = 0; i < n; i++) {
+        v[i] = rng.nextGaussian() * std;
+      }
+      return Nd4j.create(v, new long[] {rows, cols}, DataType.DOUBLE);
+    }
+    float[] v = new float[n];
+    for (int i = 0; i < n; i++) {
+      v[i] = (float) (rng.nextGaussian() * std);
+    }
+    return Nd4j.create(v, new long[] {rows, cols}, 'c');
+  }
+
+  /** Writes a random model folder in Hugging Face format, with the given tokenizer folder's files. */
+  public static void write(Path out, LlamaConfig c, long seed, String dtype, Path tokenizerDir) throws IOException {
+    LlamaWeights w = create(c, seed, 0.02, 0.0, DataType.FLOAT);
+    HfCheckpoint.write(out, c, HfCheckpoint.tensors(w), dtype, 2L << 30, tokenizerDir);
+  }
+
+  /** For Safetensors users that build tensors directly. */
+  public static Safetensors.Tensor tensor(INDArray a) {
+    return new Safetensors.Tensor(a.shape(), a.castTo(DataType.FLOAT).dup('c').data().asFloat());
+  }
+}

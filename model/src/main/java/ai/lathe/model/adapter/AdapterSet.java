@@ -1,0 +1,120 @@
+package ai.lathe.model.adapter;
+
+import ai.lathe.model.LlamaConfig;
+import ai.lathe.model.LlamaWeights;
+import ai.lathe.model.io.Safetensors;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/** The adapter modules of one model: at most one per (layer, projection). */
+public final class AdapterSet {
+  private final LoraConfig config;
+  private final AdapterModule[][] modules; // [layer][index in LlamaWeights.MODULES]
+
+  private AdapterSet(LoraConfig config, AdapterModule[][] modules) {
+    this.config = config;
+    this.modules = modules;
+  }
+
+  public LoraConfig config() {
+    return config;
+  }
+
+  /** Fresh adapters (A random, B zero), seeded per module so adding a target never shifts others. */
+  public static AdapterSet init(LlamaConfig mc, LoraConfig lc, long seed, DataType dtype) {
+    AdapterModule[][] mods = new AdapterModule[mc.numLayers()][LlamaWeights.MODULES.size()];
+    for (int l = 0; l < mc.numLayers(); l++) {
+      for (String m : lc.targetModules()) {
+        int mi = LlamaWeights.MODULES.indexOf(m);
+        String path = LoraConfig.modulePath(l, m);
+        int[] shape = mc.moduleShape(m);
+        long modSeed = seed * 1_000_003L + l * 31L + mi;
+        mods[l][mi] = LoraModule.init(path, shape[1], shape[0], lc.rankFor(path), lc.scaleFor(path),
+            lc.loraDropout(), modSeed, dtype);
+      }
+    }
+    return new AdapterSet(lc, mods);
+  }
+
+  /** Adapters from PEFT-named tensors; every targeted module must be present with matching shapes. */
+  public static AdapterSet fromTensors(LlamaConfig mc, LoraConfig lc, Map<String, Safetensors.Tensor> t,
+      String source, DataType dtype) {
+    AdapterModule[][] mods = new AdapterModule[mc.numLayers()][LlamaWeights.MODULES.size()];
+    for (int l = 0; l < mc.numLayers(); l++) {
+      for (String m : lc.targetModules()) {
+        int mi = LlamaWeights.MODULES.indexOf(m);
+        String path = LoraConfig.modulePath(l, m);
+        int[] shape = mc.moduleShape(m);
+        int rank = lc.rankFor(path);
+        INDArray a = tensor(t, "base_model.model." + path + ".lora_A.weight", source, rank, shape[1], dtype);
+        INDArray b = tensor(t, "base_model.model." + path + ".lora_B.weight", source, shape[0], rank, dtype);
+        mods[l][mi] = new LoraModule(path, a, b, lc.scaleFor(path), lc.loraDropout());
+      }
+    }
+    return new AdapterSet(lc, mods);
+  }
+
+  private static INDArray tensor(Map<String, Safetensors.Tensor> t, String key, String source,
+      long rows, long cols, DataType dtype) {
+    Safetensors.Tensor x = t.get(key);
+    if (x == null) {
+      throw new IllegalArgumentException(source + ": tensor '" + key + "' missing from the adapter");
+    }
+    if (!Arrays.equals(x.shape(), new long[] {rows, cols})) {
+      throw new IllegalArgumentException(source + ": tensor '" + key + "' has shape "
+          + Arrays.toString(x.shape()) + ", expected [" + rows + ", " + cols + "]");
+    }
+    return Nd4j.create(x.data(), x.shape(), 'c').castTo(dtype).dup('c');
+  }
+
+  public AdapterModule module(int layer, String name) {
+    return modules[layer][LlamaWeights.MODULES.indexOf(name)];
+  }
+
+  public int numLayers() {
+    return modules.length;
+  }
+
+  /** All trainable parameters in a fixed order (layer, module, A then B). */
+  public List<Param> params() {
+    List<Param> ps = new ArrayList<>();
+    for (AdapterModule[] layer : modules) {
+      for (AdapterModule m : layer) {
+        if (m != null) {
+          ps.addAll(m.params());
+        }
+      }
+    }
+    return ps;
+  }
+
+  public long parameterCount() {
+    long n = 0;
+    for (Param p : params()) {
+      n += p.value().length();
+    }
+    return n;
+  }
+
+  /** PEFT-named tensors, as written to adapter_model.safetensors. */
+  public Map<String, Safetensors.Tensor> toTensors() {
+    Map<String, Safetensors.Tensor> out = new LinkedHashMap<>();
+    for (Param p : params()) {
+      out.put(p.name(), new Safetensors.Tensor(p.value().shape(),
+          p.value().castTo(DataType.FLOAT).dup('c').data().asFloat()));
+    }
+    return out;
+  }
+
+  public void zeroGrads() {
+    for (Param p : params()) {
+      p.grad().assign(0);
+    }
+  }
+}

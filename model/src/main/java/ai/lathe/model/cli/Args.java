@@ -1,0 +1,106 @@
+package ai.lathe.model.cli;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/** Minimal GNU-style options: --key value, --key=value and bare --flag; repeated keys are kept. */
+public final class Args {
+  private final Map<String, List<String>> values = new LinkedHashMap<>();
+  private final Set<String> flags;
+  private final String command;
+
+  /** flags: option names that take no value. */
+  public Args(String command, String[] argv, Set<String> flags) {
+    this.command = command;
+    this.flags = flags;
+    for (int i = 0; i < argv.length; i++) {
+      String a = argv[i];
+      if (!a.startsWith("--")) {
+        throw new UsageException(command + ": unexpected argument '" + a + "'");
+      }
+      String key = a.substring(2);
+      String val;
+      int eq = key.indexOf('=');
+      if (eq >= 0) {
+        val = key.substring(eq + 1);
+        key = key.substring(0, eq);
+      } else if (flags.contains(key)) {
+        val = "true";
+      } else {
+        if (i + 1 >= argv.length) {
+          throw new UsageException(command + ": option --" + key + " needs a value");
+        }
+        val = argv[++i];
+      }
+      values.computeIfAbsent(key, k -> new ArrayList<>()).add(val);
+    }
+  }
+
+  /** Fails on options not in the allowed set. */
+  public Args allow(Set<String> allowed) {
+    for (String k : values.keySet()) {
+      if (!allowed.contains(k) && !flags.contains(k)) {
+        throw new UsageException(command + ": unknown option --" + k);
+      }
+    }
+    return this;
+  }
+
+  public boolean has(String key) {
+    return values.containsKey(key);
+  }
+
+  public boolean flag(String key) {
+    return values.containsKey(key) && !values.get(key).get(0).equals("false");
+  }
+
+  public String str(String key, String dflt) {
+    List<String> v = values.get(key);
+    return v == null ? dflt : v.get(v.size() - 1);
+  }
+
+  public String need(String key) {
+    String v = str(key, null);
+    if (v == null) {
+      throw new UsageException(command + ": missing required option --" + key);
+    }
+    return v;
+  }
+
+  public List<String> all(String key) {
+    return values.getOrDefault(key, List.of());
+  }
+
+  public Path path(String key) {
+    return Path.of(need(key));
+  }
+
+  public int integer(String key, int dflt) {
+    String v = str(key, null);
+    try {
+      return v == null ? dflt : Integer.parseInt(v);
+    } catch (NumberFormatException e) {
+      throw new UsageException(command + ": --" + key + " must be an integer, got '" + v + "'");
+    }
+  }
+
+  public double number(String key, double dflt) {
+    String v = str(key, null);
+    try {
+      return v == null ? dflt : Double.parseDouble(v);
+    } catch (NumberFormatException e) {
+      throw new UsageException(command + ": --" + key + " must be a number, got '" + v + "'");
+    }
+  }
+
+  /** A usage error: printed without a stack trace, exit code 2. */
+  public static final class UsageException extends RuntimeException {
+    public UsageException(String msg) {
+      super(msg);
+    }
+  }
+}

@@ -1,0 +1,38 @@
+package ai.lathe.model.cli;
+
+import ai.lathe.model.LlamaModel;
+import ai.lathe.model.LlamaWeights;
+import ai.lathe.model.adapter.AdapterSet;
+import ai.lathe.model.io.HfCheckpoint;
+import ai.lathe.model.io.PeftAdapter;
+import ai.lathe.model.text.HfTokenizer;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.nd4j.linalg.api.buffer.DataType;
+
+/** A model folder loaded for use: weights, optional adapter and the tokenizer (checked to fit). */
+public record Loaded(LlamaModel model, HfTokenizer tokenizer) implements AutoCloseable {
+
+  /** Loads model (and adapter when not null); tokenizer required unless needTokenizer is false. */
+  public static Loaded open(Path modelDir, Path adapterDir, DataType dt, boolean needTokenizer) throws IOException {
+    LlamaWeights w = HfCheckpoint.load(modelDir, dt);
+    HfTokenizer tok = null;
+    Path tj = modelDir.resolve("tokenizer.json");
+    if (Files.exists(tj)) {
+      tok = HfTokenizer.open(tj);
+      tok.checkFits(w.config.vocabSize(), modelDir);
+    } else if (needTokenizer) {
+      throw new IOException(modelDir + ": tokenizer.json not found");
+    }
+    AdapterSet a = adapterDir == null ? null : PeftAdapter.read(adapterDir, w.config, dt);
+    return new Loaded(new LlamaModel(w, a, dt), tok);
+  }
+
+  @Override
+  public void close() {
+    if (tokenizer != null) {
+      tokenizer.close();
+    }
+  }
+}

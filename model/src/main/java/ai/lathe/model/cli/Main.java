@@ -1,0 +1,73 @@
+package ai.lathe.model.cli;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * The commands that need no Spark. The launcher (bin/lathe) dispatches here through the
+ * spark-jobs entry point, which adds the Spark jobs.
+ */
+public final class Main {
+  /** A command: its entry point and usage text. */
+  public record Command(String usage, Entry entry) {}
+
+  /** A command's entry point. */
+  @FunctionalInterface
+  public interface Entry {
+    int run(String[] args) throws Exception;
+  }
+
+  public static final Map<String, Command> COMMANDS = new LinkedHashMap<>();
+
+  static {
+    COMMANDS.put("init-model", new Command(InitModelCommand.USAGE, InitModelCommand::run));
+    COMMANDS.put("sft-local", new Command(SftCommand.USAGE, SftCommand::run));
+    COMMANDS.put("score", new Command(ScoreCommand.USAGE, ScoreCommand::run));
+    COMMANDS.put("bench", new Command(BenchCommand.USAGE, BenchCommand::run));
+  }
+
+  private Main() {}
+
+  public static void main(String[] argv) {
+    System.exit(dispatch(argv, COMMANDS));
+  }
+
+  /** Runs argv[0] from the given commands; returns the exit code (0 only on success). */
+  public static int dispatch(String[] argv, Map<String, Command> commands) {
+    if (argv.length == 0 || argv[0].equals("--help") || argv[0].equals("help")) {
+      System.out.println("usage: lathe <command> [--help] [options]\n\ncommands:");
+      commands.forEach((k, v) -> System.out.println("  " + k));
+      return argv.length == 0 ? 2 : 0;
+    }
+    Command c = commands.get(argv[0]);
+    if (c == null) {
+      System.err.println("lathe: unknown command '" + argv[0] + "' (try lathe --help)");
+      return 2;
+    }
+    String[] rest = Arrays.copyOfRange(argv, 1, argv.length);
+    if (Arrays.asList(rest).contains("--help")) {
+      System.out.println(c.usage());
+      return 0;
+    }
+    try {
+      return c.entry().run(rest);
+    } catch (Args.UsageException e) {
+      System.err.println("lathe " + e.getMessage());
+      System.err.println(c.usage());
+      return 2;
+    } catch (IOException | UncheckedIOException | IllegalArgumentException | IllegalStateException e) {
+      System.err.println("lathe " + argv[0] + ": error: " + e.getMessage());
+      if (System.getenv("LATHE_DEBUG") != null) {
+        e.printStackTrace();
+      }
+      return 1;
+    } catch (Exception e) {
+      System.err.println("lathe " + argv[0] + ": failed: " + e);
+      e.printStackTrace();
+      return 1;
+    }
+  }
+}

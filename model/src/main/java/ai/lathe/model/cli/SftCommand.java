@@ -1,0 +1,157 @@
+package ai.lathe.model.cli;
+
+import ai.lathe.model.Config;
+import ai.lathe.model.LlamaModel;
+import ai.lathe.model.Version;
+import ai.lathe.model.adapter.AdapterSet;
+import ai.lathe.model.adapter.LoraConfig;
+import ai.lathe.model.io.HfCheckpoint;
+import ai.lathe.model.io.PeftAdapter;
+import ai.lathe.model.nn.Par;
+import ai.lathe.model.text.ChatTemplate;
+import ai.lathe.model.text.HfTokenizer;
+import ai.lathe.model.train.SftData;
+import ai.lathe.model.train.SftTrainer;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+import org.nd4j.linalg.api.buffer.DataType;
+
+/** {@code lathe sft-local}: LoRA SFT on one machine from JSON-lines instruction data. */
+public final class SftCommand {
+  public static final String USAGE = """
+      usage: lathe sft-local --config conf/sft-local.yaml [--set key=value ...]
+        Trains a LoRA adapter with completion-only SFT on one machine and writes a PEFT
+        adapter folder (plus lathe-run.json and metrics.jsonl).""";
+
+  private SftCommand() {}
+
+  public static int run(String[] argv) throws Exception {
+    Args a = new Args("sft-local", argv, Set.of()).allow(Set.of("config", "set"));
+    Config c = Config.load(a.has("config") ? a.path("config") : null, a.all("set"));
+    run(c);
+    return 0;
+  }
+
+  /** Runs the local trainer as configured; returns the run record written beside the adapter. */
+  public static ObjectNode run(Config c) throws Exception {
+    Path modelDir = Path.of(c.need("model"));
+    Path dataPath = Path.of(c.need("data.path"));
+    Path out = Path.of(c.need("output"));
+    int threads = c.integer("train.threads", 0);
+    Par.setThreads(threads > 0 ? threads : Runtime.getRuntime().availableProcessors());
+    int seqLen = c.integer("train.seq_len", 256);
+    long seed = c.integer("train.seed", 42);
+    LoraConfig lc = new LoraConfig(c.integer("lora.r", 8), c.number("lora.alpha", 16),
+        c.strings("lora.target_modules", List.of("q_proj", "k_proj", "v_proj", "o_proj")),
+        c.number("lora.dropout", 0.0), c.bool("lora.use_rslora", false), c.bool("lora.use_dora", false),
+        Map.of(), Map.of());
+    var weights = HfCheckpoint.load(modelDir, DataType.FLOAT);
+    SftData data;
+    String tokSha;
+    try (HfTokenizer tok = HfTokenizer.open(modelDir.resolve("tokenizer.json"))) {
+      tok.checkFits(weights.config.vocabSize(), modelDir);
+      Map<String, String> fields = new LinkedHashMap<>();
+      if (c.node("data.fields") != null) {
+        c.node("data.fields").fields().forEachRemaining(e -> fields.put(e.getKey(), e.getValue().asText()));
+      }
+      data = SftData.load(dataPath, c.str("data.format", "alpaca"), fields.isEmpty() ? null : fields,
+          ChatTemplate.of(c.str("data.template", "llama2")), tok, seqLen, c.number("data.val_fraction", 0.1),
+          new HashSet<>(c.strings("data.langs", List.of())), c.integer("data.max_rows", 0));
+      tokSha = tok.sha256();
+    }
+    if (data.train.isEmpty()) {
+      throw new IllegalArgumentException(dataPath + ": no training rows");
+    }
+    int bsz = c.integer("train.batch_size", 4);
+    int accum = c.integer("train.grad_accum", 1);
+    int epochs = c.integer("train.epochs", 1);
+    int perEpoch = (data.train.size() + bsz * accum - 1) / (bsz * accum);
+    int maxSteps = c.integer("train.max_steps", 0);
+    int total = maxSteps > 0 ? maxSteps : perEpoch * epochs;
+    SftTrainer.Options o = new SftTrainer.Options(bsz, accum, seqLen, c.number("train.lr", 2e-4),
+        c.integer("train.warmup_steps", Math.max(1, total / 20)), total, c.number("train.min_lr_ratio", 0.0),
+        c.number("train.weight_decay", 0.0), c.number("train.max_grad_norm", 1.0), seed);
+    AdapterSet adapters = AdapterSet.init(weights.config, lc, seed, DataType.FLOAT);
+    LlamaModel model = new LlamaModel(weights, adapters, DataType.FLOAT);
+    SftTrainer trainer = new SftTrainer(model, o);
+    System.out.printf("sft-local: %d train / %d validation rows (%d truncated to %d tokens, %d without completion),"
+        + " %d steps, LoRA r %d on %s, %,d trainable parameters%n", data.train.size(), data.validation.size(),
+        data.truncated, seqLen, data.dropped, total, lc.r(), lc.targetModules(), adapters.parameterCount());
+    ObjectMapper om = new ObjectMapper();
+    List<String> metrics = new ArrayList<>();
+    int evalEvery = c.integer("train.eval_every", 0);
+    double val0 = data.validation.isEmpty() ? Double.NaN
+        : SftTrainer.validationLoss(model, data.validation, bsz, seqLen);
+    if (!Double.isNaN(val0)) {
+      System.out.printf("step 0: val_loss %.4f%n", val0);
+      metrics.add(om.writeValueAsString(om.createObjectNode().put("step", 0).put("val_loss", val0)));
+    }
+    Random rng = new Random(seed);
+    List<ChatTemplate.Tokens> order = new ArrayList<>(data.train);
+    int pos = order.size();
+    double lastLoss = Double.NaN;
+    double lastVal = val0;
+    long tokens = 0;
+    double seconds = 0;
+    for (int s = 0; s < total; s++) {
+      List<List<ChatTemplate.Tokens>> micro = new ArrayList<>();
+      for (int k = 0; k < accum; k++) {
+        List<ChatTemplate.Tokens> mb = new ArrayList<>();
+        for (int i = 0; i < bsz; i++) {
+          if (pos >= order.size()) {
+            java.util.Collections.shuffle(order, rng);
+            pos = 0;
+          }
+          mb.add(order.get(pos++));
+        }
+        micro.add(mb);
+      }
+      SftTrainer.StepStats st = trainer.step(micro);
+      lastLoss = st.loss();
+      tokens += st.tokens();
+      seconds += st.seconds();
+      ObjectNode line = om.createObjectNode().put("step", st.step()).put("train_loss", st.loss())
+          .put("lr", st.lr()).put("grad_norm", st.gradNorm()).put("tokens", st.tokens())
+          .put("tokens_per_s", st.tokens() / st.seconds());
+      boolean eval = !data.validation.isEmpty() && (evalEvery > 0 && st.step() % evalEvery == 0 || s == total - 1);
+      if (eval) {
+        lastVal = SftTrainer.validationLoss(model, data.validation, bsz, seqLen);
+        line.put("val_loss", lastVal);
+      }
+      metrics.add(om.writeValueAsString(line));
+      System.out.printf("step %d/%d: loss %.4f, lr %.2e, grad_norm %.3f, %.0f tokens/s%s%n", st.step(), total,
+          st.loss(), st.lr(), st.gradNorm(), st.tokens() / st.seconds(),
+          eval ? String.format(", val_loss %.4f", lastVal) : "");
+    }
+    ObjectNode run = om.createObjectNode();
+    run.put("job", "sft-local");
+    run.put("code_version", Version.get());
+    run.set("config", c.root());
+    ObjectNode dataInfo = run.putObject("data");
+    dataInfo.put("path", dataPath.toString());
+    dataInfo.put("sha256", ai.lathe.model.io.Hashing.sha256(dataPath));
+    dataInfo.put("train_rows", data.train.size());
+    dataInfo.put("validation_rows", data.validation.size());
+    dataInfo.put("tokenizer_sha256", tokSha);
+    ObjectNode m = run.putObject("metrics");
+    m.put("steps", total);
+    m.put("final_train_loss", lastLoss);
+    m.put("initial_val_loss", val0);
+    m.put("final_val_loss", lastVal);
+    m.put("tokens", tokens);
+    m.put("tokens_per_s", tokens / Math.max(1e-9, seconds));
+    PeftAdapter.write(out, adapters, modelDir.toAbsolutePath().toString(), run,
+        Map.of("metrics.jsonl", String.join("\n", metrics) + "\n"));
+    System.out.printf("wrote adapter %s (val_loss %.4f -> %.4f)%n", out, val0, lastVal);
+    return run;
+  }
+}

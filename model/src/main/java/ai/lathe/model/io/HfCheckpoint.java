@@ -1,0 +1,252 @@
+package ai.lathe.model.io;
+
+import ai.lathe.model.LlamaConfig;
+import ai.lathe.model.LlamaWeights;
+import ai.lathe.model.nn.Buf;
+import ai.lathe.model.nn.DenseLinear;
+import ai.lathe.model.nn.FrozenLinear;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * Reads and writes Hugging Face model folders: {@code config.json} plus {@code model.safetensors}
+ * or shards listed in {@code model.safetensors.index.json}.
+ */
+public final class HfCheckpoint implements AutoCloseable {
+  public static final String SINGLE = "model.safetensors";
+  public static final String INDEX = "model.safetensors.index.json";
+
+  private final Path dir;
+  private final LlamaConfig config;
+  private final Map<String, Safetensors> byTensor = new HashMap<>();
+  private final List<Safetensors> files = new ArrayList<>();
+
+  private HfCheckpoint(Path dir) throws IOException {
+    this.dir = dir;
+    if (!Files.isDirectory(dir)) {
+      throw new IOException(dir + ": model folder not found");
+    }
+    this.config = LlamaConfig.read(dir.resolve("config.json"));
+    try {
+      Path index = dir.resolve(INDEX);
+      if (Files.exists(index)) {
+        JsonNode map;
+        try {
+          map = new ObjectMapper().readTree(index.toFile()).path("weight_map");
+        } catch (IOException e) {
+          throw new IOException(index + ": not valid JSON: " + e.getMessage(), e);
+        }
+        if (!map.isObject()) {
+          throw new IOException(index + ": missing 'weight_map'");
+        }
+        Map<String, Safetensors> opened = new HashMap<>();
+        var it = map.fields();
+        while (it.hasNext()) {
+          var e = it.next();
+          String shard = e.getValue().asText();
+          Safetensors st = opened.get(shard);
+          if (st == null) {
+            st = Safetensors.open(dir.resolve(shard));
+            opened.put(shard, st);
+            files.add(st);
+          }
+          if (!st.has(e.getKey())) {
+            throw new IOException(st.file() + ": tensor '" + e.getKey() + "' listed in " + INDEX
+                + " is not in the shard");
+          }
+          byTensor.put(e.getKey(), st);
+        }
+      } else {
+        Safetensors st = Safetensors.open(dir.resolve(SINGLE));
+        files.add(st);
+        for (String name : st.entries().keySet()) {
+          byTensor.put(name, st);
+        }
+      }
+    } catch (IOException | RuntimeException e) {
+      close();
+      throw e;
+    }
+  }
+
+  public static HfCheckpoint open(Path dir) throws IOException {
+    return new HfCheckpoint(dir);
+  }
+
+  public LlamaConfig config() {
+    return config;
+  }
+
+  public Path dir() {
+    return dir;
+  }
+
+  public boolean has(String name) {
+    return byTensor.containsKey(name);
+  }
+
+  public float[] read(String name, long... shape) throws IOException {
+    Safetensors st = byTensor.get(name);
+    if (st == null) {
+      throw new IOException(dir + ": tensor '" + name + "' not found in the checkpoint");
+    }
+    return st.readFloats(name, shape);
+  }
+
+  /** Loads a whole checkpoint into memory. */
+  public static LlamaWeights load(Path dir, DataType dtype) throws IOException {
+    try (HfCheckpoint ck = open(dir)) {
+      return ck.weights(dtype);
+    }
+  }
+
+  public LlamaWeights weights(DataType dtype) throws IOException {
+    LlamaConfig c = config;
+    long d = c.hiddenSize();
+    Buf embed = Buf.of(arr(read("model.embed_tokens.weight", c.vocabSize(), d), dtype, c.vocabSize(), d));
+    LlamaWeights.Layer[] layers = new LlamaWeights.Layer[c.numLayers()];
+    for (int i = 0; i < layers.length; i++) {
+      String p = "model.layers." + i + ".";
+      layers[i] = new LlamaWeights.Layer(
+          vec(read(p + "input_layernorm.weight", d), dtype),
+          lin(i, "q_proj", dtype), lin(i, "k_proj", dtype), lin(i, "v_proj", dtype), lin(i, "o_proj", dtype),
+          vec(read(p + "post_attention_layernorm.weight", d), dtype),
+          lin(i, "gate_proj", dtype), lin(i, "up_proj", dtype), lin(i, "down_proj", dtype));
+    }
+    Buf norm = vec(read("model.norm.weight", d), dtype);
+    FrozenLinear head;
+    if (c.tieWordEmbeddings()) {
+      head = new DenseLinear(embed.arr);
+    } else {
+      head = new DenseLinear(arr(read("lm_head.weight", c.vocabSize(), d), dtype, c.vocabSize(), d));
+    }
+    return new LlamaWeights(c, embed, layers, norm, head);
+  }
+
+  private FrozenLinear lin(int layer, String module, DataType dtype) throws IOException {
+    int[] s = config.moduleShape(module);
+    return new DenseLinear(arr(read(LlamaWeights.moduleKey(layer, module), s[0], s[1]), dtype, s[0], s[1]));
+  }
+
+  private static Buf vec(float[] v, DataType dtype) {
+    return Buf.of(arr(v, dtype, v.length));
+  }
+
+  static INDArray arr(float[] v, DataType dtype, long... shape) {
+    INDArray a = Nd4j.create(v, shape, 'c');
+    return dtype == DataType.FLOAT ? a : a.castTo(dtype);
+  }
+
+  @Override
+  public void close() throws IOException {
+    for (Safetensors st : files) {
+      st.close();
+    }
+  }
+
+  // ------------------------------------------------------------------ writing
+
+  /** All tensors of the weights, under Hugging Face names, as float arrays. */
+  public static Map<String, Safetensors.Tensor> tensors(LlamaWeights w) {
+    LlamaConfig c = w.config;
+    Map<String, Safetensors.Tensor> t = new LinkedHashMap<>();
+    t.put("model.embed_tokens.weight", tensor(w.embed.arr));
+    for (int i = 0; i < c.numLayers(); i++) {
+      LlamaWeights.Layer l = w.layers[i];
+      String p = "model.layers." + i + ".";
+      t.put(p + "input_layernorm.weight", tensor(l.attnNorm().arr));
+      t.put(p + "post_attention_layernorm.weight", tensor(l.mlpNorm().arr));
+      for (String m : LlamaWeights.MODULES) {
+        t.put(LlamaWeights.moduleKey(i, m), tensor(l.module(m).dense()));
+      }
+    }
+    t.put("model.norm.weight", tensor(w.finalNorm.arr));
+    if (!c.tieWordEmbeddings()) {
+      t.put("lm_head.weight", tensor(w.lmHead.dense()));
+    }
+    return t;
+  }
+
+  static Safetensors.Tensor tensor(INDArray a) {
+    return new Safetensors.Tensor(a.shape(), a.castTo(DataType.FLOAT).dup('c').data().asFloat());
+  }
+
+  /**
+   * Writes a model folder atomically (config.json and safetensors, sharded above
+   * {@code maxShardBytes}), copying tokenizer files from {@code tokenizerDir} when given.
+   */
+  public static void write(Path out, LlamaConfig config, Map<String, Safetensors.Tensor> tensors,
+      String dtype, long maxShardBytes, Path tokenizerDir) throws IOException {
+    AtomicDir.write(out, tmp -> {
+      ObjectMapper om = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+      ObjectNode cfg = config.toJson();
+      cfg.put("torch_dtype", dtype.equals("BF16") ? "bfloat16" : "float32");
+      om.writeValue(tmp.resolve("config.json").toFile(), cfg);
+      int width = dtype.equals("BF16") ? 2 : 4;
+      List<Map<String, Safetensors.Tensor>> shards = new ArrayList<>();
+      Map<String, Safetensors.Tensor> cur = new LinkedHashMap<>();
+      long curBytes = 0;
+      long total = 0;
+      for (var e : tensors.entrySet()) {
+        long b = (long) e.getValue().data().length * width;
+        if (!cur.isEmpty() && curBytes + b > maxShardBytes) {
+          shards.add(cur);
+          cur = new LinkedHashMap<>();
+          curBytes = 0;
+        }
+        cur.put(e.getKey(), e.getValue());
+        curBytes += b;
+        total += b;
+      }
+      shards.add(cur);
+      Map<String, String> meta = Map.of("format", "pt");
+      if (shards.size() == 1) {
+        Safetensors.write(tmp.resolve(SINGLE), shards.get(0), dtype, meta);
+      } else {
+        ObjectNode index = om.createObjectNode();
+        index.putObject("metadata").put("total_size", total);
+        ObjectNode wm = index.putObject("weight_map");
+        for (int s = 0; s < shards.size(); s++) {
+          String name = String.format("model-%05d-of-%05d.safetensors", s + 1, shards.size());
+          Safetensors.write(tmp.resolve(name), shards.get(s), dtype, meta);
+          for (String k : shards.get(s).keySet()) {
+            wm.put(k, name);
+          }
+        }
+        om.writeValue(tmp.resolve(INDEX).toFile(), index);
+      }
+      if (tokenizerDir != null) {
+        for (String f : List.of("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")) {
+          Path src = tokenizerDir.resolve(f);
+          if (Files.exists(src)) {
+            Files.copy(src, tmp.resolve(f));
+          }
+        }
+        if (!Files.exists(tmp.resolve("tokenizer_config.json"))) {
+          ObjectNode tc = om.createObjectNode();
+          tc.put("tokenizer_class", "LlamaTokenizerFast");
+          tc.put("bos_token", "<s>");
+          tc.put("eos_token", "</s>");
+          tc.put("unk_token", "<unk>");
+          tc.put("add_bos_token", true);
+          tc.put("add_eos_token", false);
+          tc.put("model_max_length", config.maxPositionEmbeddings());
+          om.writeValue(tmp.resolve("tokenizer_config.json").toFile(), tc);
+        }
+      }
+    });
+  }
+}

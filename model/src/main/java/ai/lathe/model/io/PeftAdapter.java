@@ -1,0 +1,85 @@
+package ai.lathe.model.io;
+
+import ai.lathe.model.LlamaConfig;
+import ai.lathe.model.adapter.AdapterSet;
+import ai.lathe.model.adapter.LoraConfig;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.nd4j.linalg.api.buffer.DataType;
+
+/**
+ * PEFT adapter folders: {@code adapter_config.json} and {@code adapter_model.safetensors} with keys
+ * {@code base_model.model.<module>.lora_A.weight} [r, in] and {@code ...lora_B.weight} [out, r].
+ * Keys with PEFT's in-memory adapter name ({@code lora_A.default.weight}) are accepted too.
+ */
+public final class PeftAdapter {
+  public static final String CONFIG = "adapter_config.json";
+  public static final String WEIGHTS = "adapter_model.safetensors";
+  public static final String RUN_INFO = "lathe-run.json";
+
+  private PeftAdapter() {}
+
+  /** Writes the adapter folder atomically; runInfo (may be null) becomes lathe-run.json. */
+  public static void write(Path out, AdapterSet adapters, String baseModel, JsonNode runInfo) throws IOException {
+    write(out, adapters, baseModel, runInfo, Map.of());
+  }
+
+  /** As above, with extra text files (name to content) committed in the same folder. */
+  public static void write(Path out, AdapterSet adapters, String baseModel, JsonNode runInfo,
+      Map<String, String> extraFiles) throws IOException {
+    ObjectMapper om = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    Map<String, Safetensors.Tensor> tensors = adapters.toTensors();
+    ObjectNode cfg = adapters.config().toPeftJson(baseModel);
+    AtomicDir.write(out, tmp -> {
+      om.writeValue(tmp.resolve(CONFIG).toFile(), cfg);
+      Safetensors.write(tmp.resolve(WEIGHTS), tensors, "F32", Map.of("format", "pt"));
+      if (runInfo != null) {
+        om.writeValue(tmp.resolve(RUN_INFO).toFile(), runInfo);
+      }
+      for (var e : extraFiles.entrySet()) {
+        Files.writeString(tmp.resolve(e.getKey()), e.getValue());
+      }
+    });
+  }
+
+  public static LoraConfig readConfig(Path dir) throws IOException {
+    Path cfg = dir.resolve(CONFIG);
+    if (!Files.isRegularFile(cfg)) {
+      throw new IOException(dir + ": not an adapter folder (" + CONFIG + " missing)");
+    }
+    try {
+      return LoraConfig.fromPeftJson(new ObjectMapper().readTree(cfg.toFile()));
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(cfg + ": " + e.getMessage(), e);
+    } catch (IOException e) {
+      throw new IOException(cfg + ": not valid JSON: " + e.getMessage(), e);
+    }
+  }
+
+  /** Reads the tensors, normalising PEFT's optional adapter-name segment away. */
+  public static Map<String, Safetensors.Tensor> readTensors(Path dir) throws IOException {
+    Map<String, Safetensors.Tensor> out = new LinkedHashMap<>();
+    try (Safetensors st = Safetensors.open(dir.resolve(WEIGHTS))) {
+      for (String k : st.entries().keySet()) {
+        long[] shape = st.entries().get(k).shape();
+        String key = k.replace(".lora_A.default.weight", ".lora_A.weight")
+            .replace(".lora_B.default.weight", ".lora_B.weight");
+        out.put(key, new Safetensors.Tensor(shape, st.readFloats(k)));
+      }
+    }
+    return out;
+  }
+
+  /** Loads an adapter for a model, checking every module's presence and shape. */
+  public static AdapterSet read(Path dir, LlamaConfig model, DataType dtype) throws IOException {
+    LoraConfig lc = readConfig(dir);
+    return AdapterSet.fromTensors(model, lc, readTensors(dir), dir.resolve(WEIGHTS).toString(), dtype);
+  }
+}

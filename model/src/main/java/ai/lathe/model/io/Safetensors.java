@@ -1,0 +1,316 @@
+package ai.lathe.model.io;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Reader and writer for the safetensors format: an 8-byte little-endian header length, a JSON
+ * header mapping tensor names to dtype, shape and byte offsets, then the raw little-endian data.
+ * Reads F32, BF16 and F16 into float arrays; writes F32 or BF16.
+ */
+public final class Safetensors implements AutoCloseable {
+
+  /** One tensor's entry in the header. */
+  public record Entry(String name, String dtype, long[] shape, long begin, long end) {
+    public long numel() {
+      long n = 1;
+      for (long s : shape) {
+        n *= s;
+      }
+      return n;
+    }
+  }
+
+  private final Path file;
+  private final FileChannel channel;
+  private final long dataStart;
+  private final Map<String, Entry> entries;
+  private final Map<String, String> metadata;
+
+  private Safetensors(Path file) throws IOException {
+    this.file = file;
+    if (!Files.isRegularFile(file)) {
+      throw new IOException(file + ": safetensors file not found");
+    }
+    this.channel = FileChannel.open(file, StandardOpenOption.READ);
+    try {
+      long size = channel.size();
+      if (size < 8) {
+        throw new IOException(file + ": truncated safetensors file (" + size + " bytes, no header)");
+      }
+      ByteBuffer lenBuf = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+      readFully(lenBuf, 0);
+      long headerLen = lenBuf.getLong(0);
+      if (headerLen <= 0 || headerLen > 100_000_000L || 8 + headerLen > size) {
+        throw new IOException(file + ": corrupt or truncated safetensors header (declared length "
+            + headerLen + ", file size " + size + ")");
+      }
+      ByteBuffer hb = ByteBuffer.allocate((int) headerLen);
+      readFully(hb, 8);
+      this.dataStart = 8 + headerLen;
+      JsonNode header;
+      try {
+        header = new ObjectMapper().readTree(new String(hb.array(), StandardCharsets.UTF_8));
+      } catch (IOException e) {
+        throw new IOException(file + ": safetensors header is not valid JSON: " + e.getMessage());
+      }
+      Map<String, Entry> es = new LinkedHashMap<>();
+      Map<String, String> meta = new LinkedHashMap<>();
+      for (Iterator<Map.Entry<String, JsonNode>> it = header.fields(); it.hasNext(); ) {
+        Map.Entry<String, JsonNode> f = it.next();
+        if (f.getKey().equals("__metadata__")) {
+          f.getValue().fields().forEachRemaining(m -> meta.put(m.getKey(), m.getValue().asText()));
+          continue;
+        }
+        Entry e = parseEntry(f.getKey(), f.getValue());
+        long dataLen = size - dataStart;
+        if (e.end() > dataLen) {
+          throw new IOException(file + ": truncated: tensor '" + e.name() + "' needs bytes up to "
+              + e.end() + " but only " + dataLen + " data bytes are present");
+        }
+        es.put(e.name(), e);
+      }
+      this.entries = Collections.unmodifiableMap(es);
+      this.metadata = Collections.unmodifiableMap(meta);
+    } catch (IOException | RuntimeException e) {
+      channel.close();
+      throw e;
+    }
+  }
+
+  private Entry parseEntry(String name, JsonNode v) throws IOException {
+    String dtype = v.path("dtype").asText("");
+    JsonNode shapeNode = v.path("shape");
+    JsonNode offs = v.path("data_offsets");
+    if (!shapeNode.isArray() || !offs.isArray() || offs.size() != 2) {
+      throw new IOException(file + ": tensor '" + name + "': malformed header entry " + v);
+    }
+    long[] shape = new long[shapeNode.size()];
+    for (int i = 0; i < shape.length; i++) {
+      shape[i] = shapeNode.get(i).asLong();
+    }
+    Entry e = new Entry(name, dtype, shape, offs.get(0).asLong(), offs.get(1).asLong());
+    int width = bytesPer(dtype);
+    if (width > 0 && e.end() - e.begin() != e.numel() * width) {
+      throw new IOException(file + ": tensor '" + name + "': " + dtype + " " + Arrays.toString(shape)
+          + " needs " + e.numel() * width + " bytes but its offsets span " + (e.end() - e.begin()));
+    }
+    return e;
+  }
+
+  private static int bytesPer(String dtype) {
+    return switch (dtype) {
+      case "F32", "I32", "U32" -> 4;
+      case "BF16", "F16", "I16", "U16" -> 2;
+      case "F64", "I64", "U64" -> 8;
+      case "I8", "U8", "BOOL", "F8_E4M3", "F8_E5M2" -> 1;
+      default -> -1;
+    };
+  }
+
+  private void readFully(ByteBuffer dst, long pos) throws IOException {
+    while (dst.hasRemaining()) {
+      int n = channel.read(dst, pos);
+      if (n < 0) {
+        throw new IOException(file + ": unexpected end of file");
+      }
+      pos += n;
+    }
+  }
+
+  public static Safetensors open(Path file) throws IOException {
+    return new Safetensors(file);
+  }
+
+  public Path file() {
+    return file;
+  }
+
+  public Map<String, Entry> entries() {
+    return entries;
+  }
+
+  public Map<String, String> metadata() {
+    return metadata;
+  }
+
+  public boolean has(String name) {
+    return entries.containsKey(name);
+  }
+
+  public Entry entry(String name) throws IOException {
+    Entry e = entries.get(name);
+    if (e == null) {
+      throw new IOException(file + ": tensor '" + name + "' not found");
+    }
+    return e;
+  }
+
+  /** Reads a tensor as floats, converting from F32, BF16 or F16. */
+  public float[] readFloats(String name) throws IOException {
+    Entry e = entry(name);
+    if (e.numel() > Integer.MAX_VALUE - 8) {
+      throw new IOException(file + ": tensor '" + name + "' too large for one array");
+    }
+    int n = (int) e.numel();
+    float[] out = new float[n];
+    // read in chunks so a multi-GB tensor never needs one ByteBuffer of its size twice
+    int width = bytesPer(e.dtype());
+    if (!(e.dtype().equals("F32") || e.dtype().equals("BF16") || e.dtype().equals("F16"))) {
+      throw new IOException(file + ": tensor '" + name + "' has unsupported dtype " + e.dtype()
+          + " (supported: F32, BF16, F16)");
+    }
+    int chunkElems = 1 << 20;
+    ByteBuffer buf = ByteBuffer.allocate(chunkElems * width).order(ByteOrder.LITTLE_ENDIAN);
+    for (int start = 0; start < n; start += chunkElems) {
+      int cnt = Math.min(chunkElems, n - start);
+      buf.clear().limit(cnt * width);
+      readFully(buf, dataStart + e.begin() + (long) start * width);
+      buf.flip();
+      switch (e.dtype()) {
+        case "F32" -> buf.asFloatBuffer().get(out, start, cnt);
+        case "BF16" -> {
+          for (int i = 0; i < cnt; i++) {
+            out[start + i] = bf16ToFloat(buf.getShort(2 * i));
+          }
+        }
+        default -> {
+          for (int i = 0; i < cnt; i++) {
+            out[start + i] = f16ToFloat(buf.getShort(2 * i));
+          }
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Reads a tensor and checks its shape, naming the file and tensor when it differs. */
+  public float[] readFloats(String name, long... expectedShape) throws IOException {
+    Entry e = entry(name);
+    if (!Arrays.equals(e.shape(), expectedShape)) {
+      throw new IOException(file + ": tensor '" + name + "' has shape " + Arrays.toString(e.shape())
+          + ", expected " + Arrays.toString(expectedShape));
+    }
+    return readFloats(name);
+  }
+
+  @Override
+  public void close() throws IOException {
+    channel.close();
+  }
+
+  public static float bf16ToFloat(short s) {
+    return Float.intBitsToFloat((s & 0xffff) << 16);
+  }
+
+  /** Round-to-nearest-even conversion, as torch does. */
+  public static short floatToBf16(float f) {
+    int bits = Float.floatToRawIntBits(f);
+    if (Float.isNaN(f)) {
+      return (short) 0x7fc0;
+    }
+    int rounding = 0x7fff + ((bits >>> 16) & 1);
+    return (short) ((bits + rounding) >>> 16);
+  }
+
+  public static float f16ToFloat(short h) {
+    int bits = h & 0xffff;
+    int sign = (bits >>> 15) << 31;
+    int exp = (bits >>> 10) & 0x1f;
+    int mant = bits & 0x3ff;
+    if (exp == 0) {
+      float v = mant * 0x1p-24f; // subnormal
+      return sign == 0 ? v : -v;
+    }
+    if (exp == 31) {
+      return Float.intBitsToFloat(sign | 0x7f800000 | (mant << 13));
+    }
+    return Float.intBitsToFloat(sign | ((exp - 15 + 127) << 23) | (mant << 13));
+  }
+
+  // ------------------------------------------------------------------ writing
+
+  /** A tensor to write: float data with a shape. */
+  public record Tensor(long[] shape, float[] data) {
+    public Tensor {
+      long n = 1;
+      for (long s : shape) {
+        n *= s;
+      }
+      if (n != data.length) {
+        throw new IllegalArgumentException("shape " + Arrays.toString(shape) + " does not match "
+            + data.length + " values");
+      }
+    }
+  }
+
+  /** Writes tensors (in the map's order) with dtype F32 or BF16. */
+  public static void write(Path file, Map<String, Tensor> tensors, String dtype,
+      Map<String, String> metadata) throws IOException {
+    if (!dtype.equals("F32") && !dtype.equals("BF16")) {
+      throw new IllegalArgumentException("can only write F32 or BF16, not " + dtype);
+    }
+    int width = bytesPer(dtype);
+    ObjectMapper om = new ObjectMapper();
+    ObjectNode header = om.createObjectNode();
+    if (metadata != null && !metadata.isEmpty()) {
+      ObjectNode m = header.putObject("__metadata__");
+      metadata.forEach(m::put);
+    }
+    long off = 0;
+    List<String> names = new ArrayList<>(tensors.keySet());
+    for (String name : names) {
+      Tensor t = tensors.get(name);
+      ObjectNode e = header.putObject(name);
+      e.put("dtype", dtype);
+      var sh = e.putArray("shape");
+      for (long s : t.shape()) {
+        sh.add(s);
+      }
+      long len = (long) t.data().length * width;
+      e.putArray("data_offsets").add(off).add(off + len);
+      off += len;
+    }
+    byte[] hjson = om.writeValueAsBytes(header);
+    int pad = (8 - (hjson.length % 8)) % 8; // align the data section, as the reference writer does
+    byte[] hbytes = Arrays.copyOf(hjson, hjson.length + pad);
+    Arrays.fill(hbytes, hjson.length, hbytes.length, (byte) ' ');
+    try (OutputStream os = new java.io.BufferedOutputStream(Files.newOutputStream(file), 1 << 20)) {
+      ByteBuffer lb = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, hbytes.length);
+      os.write(lb.array());
+      os.write(hbytes);
+      ByteBuffer chunk = ByteBuffer.allocate(1 << 20).order(ByteOrder.LITTLE_ENDIAN);
+      for (String name : names) {
+        for (float f : tensors.get(name).data()) {
+          if (chunk.remaining() < width) {
+            os.write(chunk.array(), 0, chunk.position());
+            chunk.clear();
+          }
+          if (width == 4) {
+            chunk.putFloat(f);
+          } else {
+            chunk.putShort(floatToBf16(f));
+          }
+        }
+      }
+      os.write(chunk.array(), 0, chunk.position());
+    }
+  }
+}

@@ -1,0 +1,46 @@
+package ai.lathe.model.nn;
+
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/** A frozen weight held dense in the engine's dtype. */
+public final class DenseLinear implements FrozenLinear {
+  private final INDArray w; // [out, in]
+
+  public DenseLinear(INDArray w) {
+    if (w.rank() != 2 || w.isView()) {
+      throw new IllegalArgumentException("weight must be a dense 2-d array");
+    }
+    this.w = w;
+  }
+
+  @Override
+  public int in() {
+    return (int) w.size(1);
+  }
+
+  @Override
+  public int out() {
+    return (int) w.size(0);
+  }
+
+  @Override
+  public void forward(INDArray x, INDArray y) {
+    Nd4j.gemm(x, w, y, false, true, 1.0, 0.0);
+  }
+
+  @Override
+  public void backwardInput(INDArray dy, INDArray dx, double beta) {
+    Nd4j.gemm(dy, w, dx, false, false, 1.0, beta);
+  }
+
+  @Override
+  public INDArray dense() {
+    return w;
+  }
+
+  @Override
+  public long bytes() {
+    return w.length() * w.dataType().width();
+  }
+}

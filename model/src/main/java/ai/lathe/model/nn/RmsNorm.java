@@ -1,0 +1,50 @@
+package ai.lathe.model.nn;
+
+/**
+ * RMSNorm as transformers' LlamaRMSNorm: y = w ⊙ x · rstd, rstd = 1/sqrt(mean(x²) + eps),
+ * computed in at least fp32 (here double accumulators).
+ */
+public final class RmsNorm {
+  private RmsNorm() {}
+
+  /** forward: y[n,d] = w ⊙ x·rstd; keeps rstd[n] for backward. */
+  public static void forward(Buf y, Buf rstd, Buf x, Buf w, int n, int d, double eps) {
+    Par.rows(n, (lo, hi) -> {
+      for (int r = lo; r < hi; r++) {
+        int o = r * d;
+        double ss = 0;
+        for (int i = 0; i < d; i++) {
+          double v = x.get(o + i);
+          ss += v * v;
+        }
+        double rs = 1.0 / Math.sqrt(ss / d + eps);
+        rstd.set(r, rs);
+        for (int i = 0; i < d; i++) {
+          y.set(o + i, w.get(i) * (x.get(o + i) * rs));
+        }
+      }
+    });
+  }
+
+  /**
+   * backward: y_i = w_i·x_i·r, r = (mean(x²)+eps)^(-1/2)
+   * => dx_j = r·w_j·dy_j − (r³/d)·x_j·Σ_i w_i·dy_i·x_i. Adds into dx when accumulate.
+   */
+  public static void backward(Buf dx, Buf dy, Buf x, Buf w, Buf rstd, int n, int d, boolean accumulate) {
+    Par.rows(n, (lo, hi) -> {
+      for (int r = lo; r < hi; r++) {
+        int o = r * d;
+        double rs = rstd.get(r);
+        double dot = 0;
+        for (int i = 0; i < d; i++) {
+          dot += w.get(i) * dy.get(o + i) * x.get(o + i);
+        }
+        double c = rs * rs * rs * dot / d;
+        for (int i = 0; i < d; i++) {
+          double g = rs * w.get(i) * dy.get(o + i) - c * x.get(o + i);
+          dx.set(o + i, accumulate ? dx.get(o + i) + g : g);
+        }
+      }
+    });
+  }
+}

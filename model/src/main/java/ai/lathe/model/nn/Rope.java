@@ -1,0 +1,102 @@
+package ai.lathe.model.nn;
+
+/**
+ * Rotary position embedding in transformers' rotate-half layout: for i < half,
+ * out[i] = x[i]·cos − x[i+half]·sin, out[i+half] = x[i+half]·cos + x[i]·sin, with angle
+ * pos·θ^(−2i/headDim). Also moves projections between the row layout [b·t, heads·headDim] and
+ * the per-head layout [b, heads, t, headDim] that attention multiplies.
+ */
+public final class Rope {
+  private final int headDim;
+  private final int half;
+  private final double[] cos; // [maxPos, half]
+  private final double[] sin;
+  private final int maxPos;
+
+  public Rope(int headDim, double theta, int maxPos) {
+    this.headDim = headDim;
+    this.half = headDim / 2;
+    this.maxPos = maxPos;
+    this.cos = new double[maxPos * half];
+    this.sin = new double[maxPos * half];
+    for (int i = 0; i < half; i++) {
+      // transformers computes inv_freq in fp32: 1 / theta^(arange(0, d, 2)/d)
+      float invFreq = (float) (1.0 / Math.pow(theta, (double) (2 * i) / headDim));
+      for (int p = 0; p < maxPos; p++) {
+        float ang = (float) p * invFreq;
+        cos[p * half + i] = Math.cos(ang);
+        sin[p * half + i] = Math.sin(ang);
+      }
+    }
+  }
+
+  public int maxPos() {
+    return maxPos;
+  }
+
+  /**
+   * forward: dst[b,h,t,:] = rope(src[b·t, h·headDim : (h+1)·headDim], pos=t); rotate=false only permutes.
+   */
+  public void toHeads(Buf dst, Buf src, int batch, int seq, int heads, boolean rotate) {
+    int width = heads * headDim;
+    Par.rows(batch * heads, (lo, hi) -> {
+      for (int bh = lo; bh < hi; bh++) {
+        int b = bh / heads;
+        int h = bh % heads;
+        for (int t = 0; t < seq; t++) {
+          int s = (b * seq + t) * width + h * headDim;
+          int d = (bh * seq + t) * headDim;
+          if (!rotate) {
+            for (int i = 0; i < headDim; i++) {
+              dst.set(d + i, src.get(s + i));
+            }
+            continue;
+          }
+          int c = t * half;
+          for (int i = 0; i < half; i++) {
+            double x0 = src.get(s + i);
+            double x1 = src.get(s + i + half);
+            double co = cos[c + i];
+            double si = sin[c + i];
+            dst.set(d + i, x0 * co - x1 * si);
+            dst.set(d + i + half, x1 * co + x0 * si);
+          }
+        }
+      }
+    });
+  }
+
+  /**
+   * The transpose of {@link #toHeads}: gradient from the per-head layout back to rows.
+   * backward of out[i] = x[i]cos − x[i+h]sin, out[i+h] = x[i+h]cos + x[i]sin
+   * => dx[i] = dout[i]cos + dout[i+h]sin, dx[i+h] = dout[i+h]cos − dout[i]sin.
+   */
+  public void fromHeads(Buf dst, Buf src, int batch, int seq, int heads, boolean rotate) {
+    int width = heads * headDim;
+    Par.rows(batch * heads, (lo, hi) -> {
+      for (int bh = lo; bh < hi; bh++) {
+        int b = bh / heads;
+        int h = bh % heads;
+        for (int t = 0; t < seq; t++) {
+          int d = (b * seq + t) * width + h * headDim;
+          int s = (bh * seq + t) * headDim;
+          if (!rotate) {
+            for (int i = 0; i < headDim; i++) {
+              dst.set(d + i, src.get(s + i));
+            }
+            continue;
+          }
+          int c = t * half;
+          for (int i = 0; i < half; i++) {
+            double g0 = src.get(s + i);
+            double g1 = src.get(s + i + half);
+            double co = cos[c + i];
+            double si = sin[c + i];
+            dst.set(d + i, g0 * co + g1 * si);
+            dst.set(d + i + half, g1 * co - g0 * si);
+          }
+        }
+      }
+    });
+  }
+}

@@ -1,0 +1,32 @@
+package ai.lathe.model.nn;
+
+/** The gated activation of the Llama MLP: h = silu(g) ⊙ u, silu(g) = g·σ(g). */
+public final class SwiGlu {
+  private SwiGlu() {}
+
+  /** forward: h = silu(g) ⊙ u, all [n, f] flattened to len. */
+  public static void forward(Buf h, Buf g, Buf u, int rows, int width) {
+    Par.rows(rows, (lo, hi) -> {
+      for (int i = lo * width, e = hi * width; i < e; i++) {
+        double x = g.get(i);
+        double sig = 1.0 / (1.0 + Math.exp(-x));
+        h.set(i, x * sig * u.get(i));
+      }
+    });
+  }
+
+  /**
+   * backward: dg = dh ⊙ u ⊙ σ(g)(1 + g(1 − σ(g))), du = dh ⊙ silu(g).
+   */
+  public static void backward(Buf dg, Buf du, Buf dh, Buf g, Buf u, int rows, int width) {
+    Par.rows(rows, (lo, hi) -> {
+      for (int i = lo * width, e = hi * width; i < e; i++) {
+        double x = g.get(i);
+        double sig = 1.0 / (1.0 + Math.exp(-x));
+        double d = dh.get(i);
+        du.set(i, d * x * sig);
+        dg.set(i, d * u.get(i) * sig * (1.0 + x * (1.0 - sig)));
+      }
+    });
+  }
+}

@@ -1,0 +1,75 @@
+package ai.lathe.model.train;
+
+import ai.lathe.model.text.ChatTemplate;
+import ai.lathe.model.text.Examples;
+import ai.lathe.model.text.HfTokenizer;
+import ai.lathe.model.text.JsonlData;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Instruction data for the local trainer, read from JSON lines and tokenised with a chat template.
+ * Rows go to validation by a hash of their id (or content), so the split is stable across reruns
+ * and when rows are added. Bad rows are errors naming file, line and field.
+ */
+public final class SftData {
+  public final List<ChatTemplate.Tokens> train = new ArrayList<>();
+  public final List<ChatTemplate.Tokens> validation = new ArrayList<>();
+  public int truncated;
+  public int dropped;
+
+  public static SftData load(Path file, String format, Map<String, String> fields, ChatTemplate template,
+      HfTokenizer tok, int seqLen, double valFraction, Set<String> langs, int maxRows) throws IOException {
+    SftData d = new SftData();
+    JsonlData.forEach(file, r -> {
+      if (maxRows > 0 && d.train.size() + d.validation.size() + d.dropped >= maxRows) {
+        return;
+      }
+      if (!langs.isEmpty() && !langs.contains(r.json().path("lang").asText(""))) {
+        return;
+      }
+      List<ChatTemplate.Message> ms;
+      try {
+        ms = Examples.toMessages(r.json(), format, fields);
+      } catch (Examples.BadRow e) {
+        throw new IllegalArgumentException(file + ":" + r.line() + ": " + e.getMessage());
+      }
+      ChatTemplate.Tokens t = template.tokenize(tok, ms);
+      if (t.ids().length > seqLen) {
+        d.truncated++;
+        t = new ChatTemplate.Tokens(java.util.Arrays.copyOf(t.ids(), seqLen), java.util.Arrays.copyOf(t.train(), seqLen));
+      }
+      if (t.trainCount() == 0) {
+        d.dropped++;
+        return;
+      }
+      String key = r.json().has("id") ? r.json().path("lang").asText("") + "/" + r.json().get("id").asText()
+          : r.json().toString();
+      (isValidation(key, valFraction) ? d.validation : d.train).add(t);
+    });
+    return d;
+  }
+
+  /** Deterministic split: the first 8 bytes of SHA-256(key) as a fraction in [0, 1). */
+  public static boolean isValidation(String key, double fraction) {
+    if (fraction <= 0) {
+      return false;
+    }
+    try {
+      byte[] h = MessageDigest.getInstance("SHA-256").digest(key.getBytes(StandardCharsets.UTF_8));
+      long v = 0;
+      for (int i = 0; i < 7; i++) {
+        v = (v << 8) | (h[i] & 0xff);
+      }
+      return v / (double) (1L << 56) < fraction;
+    } catch (java.security.NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+}

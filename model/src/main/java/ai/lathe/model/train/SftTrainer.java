@@ -1,0 +1,124 @@
+package ai.lathe.model.train;
+
+import ai.lathe.model.Batch;
+import ai.lathe.model.LlamaModel;
+import ai.lathe.model.adapter.Param;
+import ai.lathe.model.text.ChatTemplate.Tokens;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Supervised fine-tuning steps on one machine: completion-only cross-entropy, mean over the
+ * completion tokens of the whole (accumulated) batch, gradient clipping by global norm, AdamW
+ * with warmup + cosine. The Spark trainer runs these same steps on each partition.
+ */
+public final class SftTrainer {
+  /** Optimisation settings. */
+  public record Options(int batchSize, int gradAccum, int seqLen, double lr, int warmupSteps,
+      int totalSteps, double minLrRatio, double weightDecay, double maxGradNorm, long seed) {
+    public Options {
+      if (batchSize <= 0 || gradAccum <= 0 || seqLen <= 1) {
+        throw new IllegalArgumentException("batch_size, grad_accum must be positive and seq_len > 1");
+      }
+    }
+  }
+
+  /** What one optimizer step did. */
+  public record StepStats(long step, double loss, int targetTokens, int tokens, double gradNorm,
+      double lr, double seconds) {}
+
+  private final LlamaModel model;
+  private final Options o;
+  private final AdamW opt;
+  private final LrSchedule schedule;
+  private final List<Param> params;
+
+  public SftTrainer(LlamaModel model, Options o) {
+    this.model = model;
+    this.o = o;
+    this.params = model.params();
+    if (params.isEmpty()) {
+      throw new IllegalArgumentException("nothing to train: the model has no adapters");
+    }
+    this.opt = new AdamW(params, 0.9, 0.999, 1e-8, o.weightDecay());
+    this.schedule = new LrSchedule(o.lr(), o.warmupSteps(), Math.max(1, o.totalSteps()), o.minLrRatio());
+  }
+
+  public AdamW optimizer() {
+    return opt;
+  }
+
+  public LrSchedule schedule() {
+    return schedule;
+  }
+
+  /** Pads a list of examples into one batch, the length rounded up to a multiple of 64 (at most seqLen). */
+  public static Batch batch(List<Tokens> examples, int seqLen) {
+    int max = 1;
+    List<int[]> ids = new ArrayList<>();
+    List<boolean[]> masks = new ArrayList<>();
+    for (Tokens t : examples) {
+      int len = Math.min(t.ids().length, seqLen);
+      max = Math.max(max, len);
+      ids.add(java.util.Arrays.copyOf(t.ids(), len));
+      masks.add(java.util.Arrays.copyOf(t.train(), len));
+    }
+    int seq = Math.min(seqLen, ((max + 63) / 64) * 64);
+    return Batch.ofMasks(ids, masks, seq, 0);
+  }
+
+  /** One optimizer step over gradAccum micro-batches (each a list of examples). */
+  public StepStats step(List<List<Tokens>> microBatches) {
+    long t0 = System.nanoTime();
+    List<Batch> batches = new ArrayList<>();
+    int total = 0;
+    int tokens = 0;
+    for (List<Tokens> mb : microBatches) {
+      Batch b = batch(mb, o.seqLen());
+      batches.add(b);
+      total += b.targetCount();
+      for (Tokens t : mb) {
+        tokens += Math.min(t.ids().length, o.seqLen());
+      }
+    }
+    for (Param p : params) {
+      p.grad().assign(0);
+    }
+    double lossSum = 0;
+    long stepNo = opt.stepCount();
+    for (int i = 0; i < batches.size(); i++) {
+      Batch b = batches.get(i);
+      double[] nll = model.forward(b, true, o.seed() * 1_000_003L + stepNo * 131 + i);
+      if (nll.length == 0) {
+        continue;
+      }
+      double[] w = new double[nll.length];
+      java.util.Arrays.fill(w, 1.0 / Math.max(1, total));
+      for (double x : nll) {
+        lossSum += x;
+      }
+      model.backward(w);
+    }
+    double norm = AdamW.clipGradNorm(params, o.maxGradNorm());
+    double lr = schedule.at(stepNo);
+    if (total > 0) {
+      opt.step(lr);
+    }
+    return new StepStats(stepNo + 1, lossSum / Math.max(1, total), total, tokens, norm, lr,
+        (System.nanoTime() - t0) / 1e9);
+  }
+
+  /** Mean completion-token NLL over examples (no dropout, no gradient). */
+  public static double validationLoss(LlamaModel model, List<Tokens> examples, int batchSize, int seqLen) {
+    double sum = 0;
+    long count = 0;
+    for (int i = 0; i < examples.size(); i += batchSize) {
+      Batch b = batch(examples.subList(i, Math.min(examples.size(), i + batchSize)), seqLen);
+      for (double x : model.forward(b, false, 0)) {
+        sum += x;
+        count++;
+      }
+    }
+    return count == 0 ? Double.NaN : sum / count;
+  }
+}

@@ -1,0 +1,20 @@
+package ai.lathe.jobs;
+
+import ai.lathe.model.cli.Main;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/** bin/lathe's entry point: every command, the Spark jobs and the engine-only ones. */
+public final class Lathe {
+  private Lathe() {}
+
+  public static Map<String, Main.Command> commands() {
+    Map<String, Main.Command> all = new LinkedHashMap<>(Main.COMMANDS);
+    all.put("pipeline", new Main.Command(PipelineCommand.USAGE, PipelineCommand::run));
+    return all;
+  }
+
+  public static void main(String[] argv) {
+    System.exit(Main.dispatch(argv, commands()));
+  }
+}
