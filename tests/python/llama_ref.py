@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""An independent PyTorch implementation of transformers' Llama forward pass (and PEFT's LoRA),
+used to check Lathe's `score` command.
+
+  python3 llama_ref.py make OUT_DIR      writes a tiny checkpoint (GQA, untied head,
+                                          rope_theta 500000, BF16), a PEFT adapter, rows.jsonl
+                                          and expected.jsonl (log-probs with and without adapter)
+  python3 llama_ref.py score MODEL_DIR ROWS.jsonl [ADAPTER_DIR]
+                                          prints one log-prob per row
+
+Needs only torch (Debian: python3-torch). Computes in float64.
+"""
+import json
+import math
+import os
+import struct
+import sys
+
+import torch
+
+DT = {"F32": torch.float32, "BF16": torch.bfloat16, "F16": torch.float16}
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for name, e in header.items():
+        if name == "__metadata__":
+            continue
+        b, end = e["data_offsets"]
+        t = torch.frombuffer(bytearray(data[b:end]), dtype=DT[e["dtype"]]).reshape(e["shape"])
+        out[name] = t
+    return out
+
+
+def write_safetensors(path, tensors, dtype):
+    header, blobs, off = {}, [], 0
+    for name, t in tensors.items():
+        t = t.to(DT[dtype]).contiguous()
+        raw = t.view(torch.int16).numpy().tobytes() if dtype != "F32" else t.numpy().tobytes()
+        header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [off, off + len(raw)]}
+        blobs.append(raw)
+        off += len(raw)
+    h = json.dumps(header).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+
+
+def rms_norm(x, w, eps):
+    var = x.pow(2).mean(-1, keepdim=True)
+    return w * (x * torch.rsqrt(var + eps))
+
+
+def rotate_half(x):
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+class Llama:
+    def __init__(self, model_dir, adapter_dir=None):
+        cfg = json.load(open(os.path.join(model_dir, "config.json")))
+        self.cfg = cfg
+        w = read_safetensors(os.path.join(model_dir, "model.safetensors"))
+        self.w = {k: v.to(torch.float64) for k, v in w.items()}
+        self.lora = {}
+        if adapter_dir:
+            acfg = json.load(open(os.path.join(adapter_dir, "adapter_config.json")))
+            a = read_safetensors(os.path.join(adapter_dir, "adapter_model.safetensors"))
+            for k, v in a.items():
+                if ".lora_A." in k:
+                    mod = k[len("base_model.model."):k.index(".lora_A.")]
+                    r = v.shape[0]
+                    scale = acfg["lora_alpha"] / (math.sqrt(r) if acfg.get("use_rslora") else r)
+                    B = a[k.replace(".lora_A.", ".lora_B.")]
+                    self.lora[mod] = (v.to(torch.float64), B.to(torch.float64), scale)
+
+    def linear(self, x, name):
+        y = x @ self.w[name + ".weight"].T
+        if name in self.lora:
+            A, B, s = self.lora[name]
+            y = y + s * (x @ A.T) @ B.T
+        return y
+
+    def logits(self, ids):
+        c = self.cfg
+        H, KV, D = c["num_attention_heads"], c["num_key_value_heads"], c["hidden_size"]
+        hd = D // H
+        eps = c["rms_norm_eps"]
+        T = len(ids)
+        x = self.w["model.embed_tokens.weight"][torch.tensor(ids)]
+        inv_freq = 1.0 / (c["rope_theta"] ** (torch.arange(0, hd, 2, dtype=torch.int64).float() / hd))
+        freqs = torch.outer(torch.arange(T).float(), inv_freq)
+        emb = torch.cat((freqs, freqs), dim=-1)
+        cos, sin = emb.cos().to(torch.float64), emb.sin().to(torch.float64)
+        mask = torch.full((T, T), float("-inf"), dtype=torch.float64).triu(1)
+        for l in range(c["num_hidden_layers"]):
+            p = f"model.layers.{l}."
+            h = rms_norm(x, self.w[p + "input_layernorm.weight"], eps)
+            q = self.linear(h, p + "self_attn.q_proj").view(T, H, hd).transpose(0, 1)
+            k = self.linear(h, p + "self_attn.k_proj").view(T, KV, hd).transpose(0, 1)
+            v = self.linear(h, p + "self_attn.v_proj").view(T, KV, hd).transpose(0, 1)
+            q = q * cos + rotate_half(q) * sin
+            k = k * cos + rotate_half(k) * sin
+            k = k.repeat_interleave(H // KV, dim=0)
+            v = v.repeat_interleave(H // KV, dim=0)
+            att = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(hd) + mask, dim=-1)
+            o = (att @ v).transpose(0, 1).reshape(T, D)
+            x = x + self.linear(o, p + "self_attn.o_proj")
+            h = rms_norm(x, self.w[p + "post_attention_layernorm.weight"], eps)
+            g = self.linear(h, p + "mlp.gate_proj")
+            u = self.linear(h, p + "mlp.up_proj")
+            x = x + self.linear(torch.nn.functional.silu(g) * u, p + "mlp.down_proj")
+        x = rms_norm(x, self.w["model.norm.weight"], eps)
+        head = self.w["model.embed_tokens.weight"] if c.get("tie_word_embeddings") else self.w["lm_head.weight"]
+        return x @ head.T
+
+    def logprob(self, ids, start):
+        lp = torch.log_softmax(self.logits(ids), dim=-1)
+        return sum(lp[t - 1, ids[t]].item() for t in range(start, len(ids)))
+
+
+def make(out):
+    g = torch.Generator().manual_seed(1234)
+    cfg = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 320, "hidden_size": 64,
+           "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "intermediate_size": 96,
+           "rms_norm_eps": 1e-5, "rope_theta": 500000.0, "tie_word_embeddings": False,
+           "max_position_embeddings": 128, "hidden_act": "silu", "torch_dtype": "bfloat16"}
+    D, F, V = 64, 96, 320
+    kvd = 2 * 16
+    shapes = {"q_proj": (D, D), "k_proj": (kvd, D), "v_proj": (kvd, D), "o_proj": (D, D),
+              "gate_proj": (F, D), "up_proj": (F, D), "down_proj": (D, F)}
+    t = {"model.embed_tokens.weight": torch.randn(V, D, generator=g) * 0.5}
+    for l in range(2):
+        p = f"model.layers.{l}."
+        t[p + "input_layernorm.weight"] = 1 + 0.1 * torch.randn(D, generator=g)
+        t[p + "post_attention_layernorm.weight"] = 1 + 0.1 * torch.randn(D, generator=g)
+        for m, s in shapes.items():
+            blk = "mlp" if m in ("gate_proj", "up_proj", "down_proj") else "self_attn"
+            t[f"{p}{blk}.{m}.weight"] = torch.randn(*s, generator=g) * 0.15
+    t["model.norm.weight"] = 1 + 0.1 * torch.randn(D, generator=g)
+    t["lm_head.weight"] = torch.randn(V, D, generator=g) * 0.3
+    model_dir = os.path.join(out, "model")
+    os.makedirs(model_dir, exist_ok=True)
+    json.dump(cfg, open(os.path.join(model_dir, "config.json"), "w"), indent=1)
+    write_safetensors(os.path.join(model_dir, "model.safetensors"), t, "BF16")
+    # a PEFT adapter with PEFT's key names, B non-zero so it changes the output
+    adapter_dir = os.path.join(out, "adapter")
+    os.makedirs(adapter_dir, exist_ok=True)
+    targets = ["q_proj", "v_proj", "o_proj", "down_proj"]
+    acfg = {"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": 4, "lora_alpha": 8, "lora_dropout": 0.0,
+            "target_modules": targets, "use_rslora": False, "use_dora": False, "bias": "none",
+            "fan_in_fan_out": False, "base_model_name_or_path": "tiny", "rank_pattern": {}, "alpha_pattern": {}}
+    json.dump(acfg, open(os.path.join(adapter_dir, "adapter_config.json"), "w"), indent=1)
+    at = {}
+    for l in range(2):
+        for m in targets:
+            blk = "mlp" if m == "down_proj" else "self_attn"
+            out_f, in_f = shapes[m]
+            key = f"base_model.model.model.layers.{l}.{blk}.{m}"
+            at[key + ".lora_A.weight"] = torch.randn(4, in_f, generator=g) * 0.2
+            at[key + ".lora_B.weight"] = torch.randn(out_f, 4, generator=g) * 0.2
+    write_safetensors(os.path.join(adapter_dir, "adapter_model.safetensors"), at, "F32")
+    rows = []
+    for i, n in enumerate([5, 17, 33, 64, 100]):
+        ids = torch.randint(3, V, (n,), generator=g).tolist()
+        ids[0] = 1
+        rows.append({"id": i, "input_ids": ids, "completion_start": max(1, n // 3)})
+    with open(os.path.join(out, "rows.jsonl"), "w") as f:
+        for r in rows:
+            f.write(json.dumps(r) + "\n")
+    base, adapted = Llama(model_dir), Llama(model_dir, adapter_dir)
+    with open(os.path.join(out, "expected.jsonl"), "w") as f:
+        for r in rows:
+            f.write(json.dumps({"id": r["id"], "logprob": base.logprob(r["input_ids"], r["completion_start"]),
+                                "logprob_adapter": adapted.logprob(r["input_ids"], r["completion_start"])}) + "\n")
+
+
+def main():
+    if sys.argv[1] == "make":
+        make(sys.argv[2])
+    elif sys.argv[1] == "score":
+        m = Llama(sys.argv[2], sys.argv[4] if len(sys.argv) > 4 else None)
+        for line in open(sys.argv[3]):
+            r = json.loads(line)
+            print(m.logprob(r["input_ids"], r["completion_start"]))
+    else:
+        raise SystemExit(__doc__)
+
+
+if __name__ == "__main__":
+    main()
