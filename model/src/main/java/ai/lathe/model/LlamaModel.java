@@ -4,7 +4,7 @@ import ai.lathe.model.adapter.AdapterModule;
 import ai.lathe.model.adapter.AdapterSet;
 import ai.lathe.model.nn.Attention;
 import ai.lathe.model.nn.Buf;
-import ai.lathe.model.nn.FastExp;
+import ai.lathe.model.nn.RowOps;
 import ai.lathe.model.nn.FrozenLinear;
 import ai.lathe.model.nn.Par;
 import ai.lathe.model.nn.RmsNorm;
@@ -93,15 +93,15 @@ public final class LlamaModel {
     final Buf[] g; // [n, ffn] gate pre-activation
     final Buf[] u; // [n, ffn] up projection
     final Buf[] h; // [n, ffn] silu(g)·u
-    final INDArray[][] qv;
-    final INDArray[][] kv;
-    final INDArray[][] vv;
-    final INDArray[][] pv;
+    final INDArray[] qv; // attention views of qh, kh, vh, p (see Attention.queries/keys)
+    final INDArray[] kv;
+    final INDArray[] vv;
+    final INDArray[] pv;
     final Buf qLin; // [n, d]
     final Buf kLin; // [n, kvd]
     final Buf vLin; // [n, kvd]
     final Buf oh; // [b·h·t, hd]
-    final INDArray[] ov;
+    final INDArray ov;
     final Buf tmpD; // [n, d]
     final Buf xnF; // [n, d]
     final Buf rstdF; // [n]
@@ -124,13 +124,14 @@ public final class LlamaModel {
     final Buf dk;
     final Buf dv;
     final Buf dxnG;
-    final INDArray[] dOv;
-    final INDArray[] dQv;
-    final INDArray[] dKv;
-    final INDArray[] dVv;
-    final INDArray[] dPv;
+    final INDArray dOv;
+    final INDArray dQv;
+    final INDArray dKv;
+    final INDArray dVv;
+    final INDArray dPv;
     final AdapterModule.Acts[][] acts;
     int[] targetRows = new int[0];
+    final double[] invSum; // [n] 1/Σexp per LM-head row
     int m;
     Batch batch;
     boolean training;
@@ -161,10 +162,10 @@ public final class LlamaModel {
       g = new Buf[nl];
       u = new Buf[nl];
       h = new Buf[nl];
-      qv = new INDArray[nl][];
-      kv = new INDArray[nl][];
-      vv = new INDArray[nl][];
-      pv = new INDArray[nl][];
+      qv = new INDArray[nl];
+      kv = new INDArray[nl];
+      vv = new INDArray[nl];
+      pv = new INDArray[nl];
       acts = new AdapterModule.Acts[nl][LlamaWeights.MODULES.size()];
       for (int l = 0; l <= nl; l++) {
         xs[l] = z(n, d);
@@ -183,10 +184,10 @@ public final class LlamaModel {
         g[l] = z(n, f);
         u[l] = z(n, f);
         h[l] = z(n, f);
-        qv[l] = Attention.blocks(qh[l].arr, bh, seq);
-        kv[l] = Attention.blocks(kh[l].arr, bkv, seq);
-        vv[l] = Attention.blocks(vh[l].arr, bkv, seq);
-        pv[l] = Attention.blocks(p[l].arr, bh, seq);
+        qv[l] = attn.queries(qh[l].arr);
+        kv[l] = attn.keys(kh[l].arr);
+        vv[l] = attn.keys(vh[l].arr);
+        pv[l] = attn.queries(p[l].arr);
         if (adapters != null) {
           for (int mi = 0; mi < LlamaWeights.MODULES.size(); mi++) {
             AdapterModule am = adapters.module(l, LlamaWeights.MODULES.get(mi));
@@ -200,12 +201,13 @@ public final class LlamaModel {
       kLin = z(n, kvd);
       vLin = z(n, kvd);
       oh = z((long) bh * seq, hd);
-      ov = Attention.blocks(oh.arr, bh, seq);
+      ov = attn.queries(oh.arr);
       tmpD = z(n, d);
       xnF = z(n, d);
       rstdF = z(n);
       xnG = z(n, d);
       logits = z(n, c.vocabSize());
+      invSum = new double[n];
       dres = z(n, d);
       dmid = z(n, d);
       dxn = z(n, d);
@@ -222,11 +224,11 @@ public final class LlamaModel {
       dk = z(n, kvd);
       dv = z(n, kvd);
       dxnG = z(n, d);
-      dOv = Attention.blocks(dOh.arr, bh, seq);
-      dQv = Attention.blocks(dQh.arr, bh, seq);
-      dKv = Attention.blocks(dKh.arr, bkv, seq);
-      dVv = Attention.blocks(dVh.arr, bkv, seq);
-      dPv = Attention.blocks(dP.arr, bh, seq);
+      dOv = attn.queries(dOh.arr);
+      dQv = attn.queries(dQh.arr);
+      dKv = attn.keys(dKh.arr);
+      dVv = attn.keys(dVh.arr);
+      dPv = attn.queries(dP.arr);
     }
 
     private Buf z(long... shape) {
@@ -372,24 +374,13 @@ public final class LlamaModel {
     Par.rows(mm, (lo, hi) -> {
       for (int r = lo; r < hi; r++) {
         int off = r * vocab;
-        double max = Double.NEGATIVE_INFINITY;
-        for (int j = 0; j < vocab; j++) {
-          max = Math.max(max, z.get(off + j));
-        }
-        double sum = 0;
-        for (int j = 0; j < vocab; j++) {
-          double e = FastExp.expNonPositive(z.get(off + j) - max);
-          z.set(off + j, e);
-          sum += e;
-        }
         int t = targets[ws.targetRows[r]];
-        double pt = z.get(off + t) / sum;
-        nll[r] = -(Math.log(z.get(off + t)) - Math.log(sum));
-        double inv = 1.0 / sum;
-        for (int j = 0; j < vocab; j++) {
-          z.set(off + j, z.get(off + j) * inv);
-        }
-        if (!(pt >= 0)) {
+        double max = RowOps.max(z, off, vocab);
+        double zt = z.get(off + t);
+        double sum = RowOps.expShiftSum(z, off, vocab, max);
+        nll[r] = Math.log(sum) - (zt - max);
+        ws.invSum[r] = 1.0 / sum; // z now holds exp(z − max); backward scales by 1/sum
+        if (!Double.isFinite(nll[r])) {
           throw new IllegalStateException("non-finite logits in row " + ws.targetRows[r]);
         }
       }
@@ -436,9 +427,7 @@ public final class LlamaModel {
       for (int r = lo; r < hi; r++) {
         int off = r * vocab;
         double wr = weight[r];
-        for (int j = 0; j < vocab; j++) {
-          z.set(off + j, z.get(off + j) * wr);
-        }
+        RowOps.scale(z, off, vocab, wr * ws.invSum[r]);
         int t = targets[ws.targetRows[r]];
         z.set(off + t, z.get(off + t) - wr);
       }

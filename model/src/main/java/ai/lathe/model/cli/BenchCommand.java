@@ -76,7 +76,7 @@ public final class BenchCommand {
     Batch batch = Batch.of(ids, start, seq, 0);
     int tgt = batch.targetCount();
     double flops = Flops.of(c, ad, bsz, seq, tgt).trainStep();
-    int warm = a.integer("warmup", 2);
+    int warm = Math.max(1, a.integer("warmup", 3));
     int steps = a.integer("steps", 5);
     double fwdSec = 0;
     double totSec = 0;
@@ -93,13 +93,16 @@ public final class BenchCommand {
       opt.step(1e-4);
       long t2 = System.nanoTime();
       loss = Arrays.stream(nll).average().orElse(0);
+      if (s == warm - 1) {
+        Timers.secondsAndReset(); // the breakdown covers the measured steps only
+      }
       if (s >= warm) {
         fwdSec += (t1 - t0) / 1e9;
         totSec += (t2 - t0) / 1e9;
       }
       System.out.printf("step %d: %.3f s (forward %.3f s), loss %.4f%n", s, (t2 - t0) / 1e9, (t1 - t0) / 1e9, loss);
     }
-    Timers.secondsAndReset().forEach((k, v) -> System.out.printf("  %-18s %.3f s/step%n", k, v / (warm + steps)));
+    Timers.secondsAndReset().forEach((k, v) -> System.out.printf("  %-18s %.3f s/step%n", k, v / steps));
     double tokS = (double) bsz * seq * steps / totSec;
     double gflops = flops * steps / totSec / 1e9;
     System.out.printf("SFT: %.0f tokens/s, %.1f GFLOP/s achieved (%.0f%% of sgemm peak %.1f), step %.3f s, forward %.0f%%%n",

@@ -1,13 +1,16 @@
 package ai.lathe.model.nn;
 
+import org.nd4j.linalg.api.blas.params.MMulTranspose;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.impl.reduce.Mmul;
 import org.nd4j.linalg.factory.Nd4j;
-import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
  * Causal scaled dot-product attention with grouped-query heads, on the per-head layout
  * [batch, heads, seq, headDim]. Query head h reads key/value head h / (heads/kvHeads), as
- * transformers' repeat_kv does. The probabilities are kept for backward.
+ * transformers' repeat_kv does. Because the query heads of one group are adjacent, a group's
+ * queries form one [group·seq, headDim] block, so each product is one batched matmul over
+ * batch·kvHeads blocks, and the group sums in dK, dV fall out of the matmul itself.
  */
 public final class Attention {
   private final int batch;
@@ -15,6 +18,7 @@ public final class Attention {
   private final int heads;
   private final int kvHeads;
   private final int headDim;
+  private final int group;
   private final double scale;
 
   public Attention(int batch, int seq, int heads, int kvHeads, int headDim) {
@@ -23,99 +27,63 @@ public final class Attention {
     this.heads = heads;
     this.kvHeads = kvHeads;
     this.headDim = headDim;
+    this.group = heads / kvHeads;
     this.scale = 1.0 / Math.sqrt(headDim);
   }
 
-  /** Row-block views [seq, cols] of a [blocks·seq, cols] buffer, one per block. */
-  public static INDArray[] blocks(INDArray a, int count, int seq) {
-    INDArray[] v = new INDArray[count];
-    for (int i = 0; i < count; i++) {
-      v[i] = a.get(NDArrayIndex.interval((long) i * seq, (long) (i + 1) * seq), NDArrayIndex.all());
-    }
-    return v;
+  /** Query-side view [b·kv, group·seq, cols] of a [b·h·seq, cols] buffer. */
+  public INDArray queries(INDArray a) {
+    return a.reshape('c', (long) batch * kvHeads, (long) group * seq, a.size(1));
   }
 
-  private int kvOf(int bh) {
-    int b = bh / heads;
-    int h = bh % heads;
-    return b * kvHeads + h / (heads / kvHeads);
+  /** Key/value-side view [b·kv, seq, cols] of a [b·kv·seq, cols] buffer. */
+  public INDArray keys(INDArray a) {
+    return a.reshape('c', (long) batch * kvHeads, seq, a.size(1));
+  }
+
+  private static void mm(INDArray x, INDArray y, INDArray z, boolean ta, boolean tb, double alpha) {
+    Nd4j.exec(new Mmul(x, y, z, alpha, 0.0, MMulTranspose.builder().transposeA(ta).transposeB(tb).build()));
   }
 
   /**
    * forward: P = softmax(Q·Kᵀ·scale + causal mask), O = P·V.
-   * q, p, o: views per (b, h); k, v: views per (b, kvh); pBuf the buffer behind p.
+   * q, p, o in query-side views; k, v in key-side views; pBuf the buffer behind p.
    */
-  public void forward(INDArray[] o, INDArray[] p, Buf pBuf, INDArray[] q, INDArray[] k, INDArray[] v) {
-    int bhN = batch * heads;
-    for (int bh = 0; bh < bhN; bh++) {
-      Nd4j.gemm(q[bh], k[kvOf(bh)], p[bh], false, true, scale, 0.0);
-    }
-    Par.rows(bhN * seq, (lo, hi) -> {
+  public void forward(INDArray o, INDArray p, Buf pBuf, INDArray q, INDArray k, INDArray v) {
+    mm(q, k, p, false, true, scale);
+    Par.rows(batch * heads * seq, (lo, hi) -> {
       for (int row = lo; row < hi; row++) {
         int i = row % seq; // query position
         int off = row * seq;
-        double max = Double.NEGATIVE_INFINITY;
-        for (int j = 0; j <= i; j++) {
-          max = Math.max(max, pBuf.get(off + j));
-        }
-        double sum = 0;
-        for (int j = 0; j <= i; j++) {
-          double e = FastExp.expNonPositive(pBuf.get(off + j) - max);
-          pBuf.set(off + j, e);
-          sum += e;
-        }
-        double inv = 1.0 / sum;
-        for (int j = 0; j <= i; j++) {
-          pBuf.set(off + j, pBuf.get(off + j) * inv);
-        }
-        for (int j = i + 1; j < seq; j++) {
-          pBuf.set(off + j, 0.0);
-        }
+        double max = RowOps.max(pBuf, off, i + 1);
+        double sum = RowOps.expShiftSum(pBuf, off, i + 1, max);
+        RowOps.scale(pBuf, off, i + 1, 1.0 / sum);
+        RowOps.fill(pBuf, off + i + 1, seq - i - 1, 0.0);
       }
     });
-    for (int bh = 0; bh < bhN; bh++) {
-      Nd4j.gemm(p[bh], v[kvOf(bh)], o[bh], false, false, 1.0, 0.0);
-    }
+    mm(p, v, o, false, false, 1.0);
   }
 
   /**
    * backward of S = Q·Kᵀ·scale, P = softmax(S), O = P·V:
-   * dP = dO·Vᵀ, dV += Pᵀ·dO, dS = P ⊙ (dP − rowsum(dP ⊙ P))·scale, dQ = dS·K, dK += dSᵀ·Q.
-   * dk and dv are overwritten (summed over the query heads of each group).
+   * dP = dO·Vᵀ, dV = Pᵀ·dO, dS = P ⊙ (dP − rowsum(dP ⊙ P))·scale, dQ = dS·K, dK = dSᵀ·Q.
+   * Outputs are overwritten; dp (with buffer dpBuf) is scratch shaped like p.
    */
-  public void backward(INDArray[] dq, INDArray[] dk, INDArray[] dv, INDArray[] dp, Buf dpBuf,
-      INDArray[] dOut, INDArray[] p, Buf pBuf, INDArray[] q, INDArray[] k, INDArray[] v) {
-    int bhN = batch * heads;
-    boolean[] seen = new boolean[batch * kvHeads];
-    for (int bh = 0; bh < bhN; bh++) {
-      int kv = kvOf(bh);
-      Nd4j.gemm(dOut[bh], v[kv], dp[bh], false, true, 1.0, 0.0);
-      Nd4j.gemm(p[bh], dOut[bh], dv[kv], true, false, 1.0, seen[kv] ? 1.0 : 0.0);
-      seen[kv] = true;
-    }
-    Par.rows(bhN * seq, (lo, hi) -> {
+  public void backward(INDArray dq, INDArray dk, INDArray dv, INDArray dp, Buf dpBuf,
+      INDArray dOut, INDArray p, Buf pBuf, INDArray q, INDArray k, INDArray v) {
+    mm(dOut, v, dp, false, true, 1.0);
+    mm(p, dOut, dv, true, false, 1.0);
+    Par.rows(batch * heads * seq, (lo, hi) -> {
       for (int row = lo; row < hi; row++) {
         int i = row % seq;
         int off = row * seq;
-        double dot = 0;
-        for (int j = 0; j <= i; j++) {
-          dot += pBuf.get(off + j) * dpBuf.get(off + j);
-        }
-        for (int j = 0; j <= i; j++) {
-          dpBuf.set(off + j, pBuf.get(off + j) * (dpBuf.get(off + j) - dot) * scale);
-        }
-        for (int j = i + 1; j < seq; j++) {
-          dpBuf.set(off + j, 0.0);
-        }
+        double dot = RowOps.dot(pBuf, dpBuf, off, i + 1);
+        RowOps.softmaxBack(pBuf, dpBuf, off, i + 1, dot, scale);
+        RowOps.fill(dpBuf, off + i + 1, seq - i - 1, 0.0);
       }
     });
-    java.util.Arrays.fill(seen, false);
-    for (int bh = 0; bh < bhN; bh++) {
-      int kv = kvOf(bh);
-      Nd4j.gemm(dp[bh], k[kv], dq[bh], false, false, 1.0, 0.0);
-      Nd4j.gemm(dp[bh], q[bh], dk[kv], true, false, 1.0, seen[kv] ? 1.0 : 0.0);
-      seen[kv] = true;
-    }
+    mm(dp, k, dq, false, false, 1.0);
+    mm(dp, q, dk, true, false, 1.0);
   }
 
   public int seq() {

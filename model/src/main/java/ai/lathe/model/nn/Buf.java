@@ -56,10 +56,17 @@ public abstract sealed class Buf permits Buf.F32, Buf.F64 {
 
   public static final class F32 extends Buf {
     private final FloatBuffer b;
+    private final java.nio.ByteBuffer bytes;
 
     F32(INDArray a) {
       super(a);
-      this.b = a.data().asNioFloat();
+      this.bytes = a.data().asNio().order(java.nio.ByteOrder.nativeOrder());
+      this.b = bytes.asFloatBuffer();
+    }
+
+    /** The same memory as bytes in native order, for SIMD kernels. */
+    public java.nio.ByteBuffer bytes() {
+      return bytes;
     }
 
     @Override

@@ -9,6 +9,18 @@ public final class RmsNorm {
 
   /** forward: y[n,d] = w ⊙ x·rstd; keeps rstd[n] for backward. */
   public static void forward(Buf y, Buf rstd, Buf x, Buf w, int n, int d, double eps) {
+    if (RowOps.VECTOR && y instanceof Buf.F32 yf) {
+      var xb = ((Buf.F32) x).bytes();
+      var wb = ((Buf.F32) w).bytes();
+      Par.rows(n, (lo, hi) -> {
+        for (int r = lo; r < hi; r++) {
+          double rs = 1.0 / Math.sqrt(VecF32.sumSquares(xb, r * d, d) / d + eps);
+          rstd.set(r, rs);
+          VecF32.normRow(yf.bytes(), xb, wb, r * d, d, (float) rs);
+        }
+      });
+      return;
+    }
     Par.rows(n, (lo, hi) -> {
       for (int r = lo; r < hi; r++) {
         int o = r * d;
@@ -31,6 +43,19 @@ public final class RmsNorm {
    * => dx_j = r·w_j·dy_j − (r³/d)·x_j·Σ_i w_i·dy_i·x_i. Adds into dx when accumulate.
    */
   public static void backward(Buf dx, Buf dy, Buf x, Buf w, Buf rstd, int n, int d, boolean accumulate) {
+    if (RowOps.VECTOR && dx instanceof Buf.F32 dxf) {
+      var dyb = ((Buf.F32) dy).bytes();
+      var xb = ((Buf.F32) x).bytes();
+      var wb = ((Buf.F32) w).bytes();
+      Par.rows(n, (lo, hi) -> {
+        for (int r = lo; r < hi; r++) {
+          double rs = rstd.get(r);
+          double c = rs * rs * rs * VecF32.dot3(wb, dyb, xb, r * d, d) / d;
+          VecF32.normBackRow(dxf.bytes(), dyb, xb, wb, r * d, d, (float) rs, (float) c, accumulate);
+        }
+      });
+      return;
+    }
     Par.rows(n, (lo, hi) -> {
       for (int r = lo; r < hi; r++) {
         int o = r * d;

@@ -123,11 +123,11 @@ class LayerGradientTest {
     Buf dk = Buf.zeros(D, (long) b * kvh * t, hd);
     Buf dv = Buf.zeros(D, (long) b * kvh * t, hd);
     Buf dp = Buf.zeros(D, (long) b * heads * t, t);
-    INDArray[] qv = Attention.blocks(q.arr, b * heads, t);
-    INDArray[] kv = Attention.blocks(k.arr, b * kvh, t);
-    INDArray[] vv = Attention.blocks(v.arr, b * kvh, t);
-    INDArray[] pv = Attention.blocks(p.arr, b * heads, t);
-    INDArray[] ov = Attention.blocks(o.arr, b * heads, t);
+    INDArray qv = at.queries(q.arr);
+    INDArray kv = at.keys(k.arr);
+    INDArray vv = at.keys(v.arr);
+    INDArray pv = at.queries(p.arr);
+    INDArray ov = at.queries(o.arr);
     Supplier<Double> loss = () -> {
       at.forward(ov, pv, p, qv, kv, vv);
       return dot(c, o);
@@ -135,9 +135,8 @@ class LayerGradientTest {
     loss.get();
     // causality: the first query position attends only to itself
     assertTrue(Math.abs(p.get(0) - 1.0) < 1e-12 && p.get(1) == 0.0, "causal mask");
-    at.backward(Attention.blocks(dq.arr, b * heads, t), Attention.blocks(dk.arr, b * kvh, t),
-        Attention.blocks(dv.arr, b * kvh, t), Attention.blocks(dp.arr, b * heads, t), dp,
-        Attention.blocks(c.arr, b * heads, t), pv, p, qv, kv, vv);
+    at.backward(at.queries(dq.arr), at.keys(dk.arr), at.keys(dv.arr), at.queries(dp.arr), dp,
+        at.queries(c.arr), pv, p, qv, kv, vv);
     check("attention dq", q, dq, loss);
     check("attention dk", k, dk, loss);
     check("attention dv", v, dv, loss);
