@@ -123,4 +123,30 @@ class CheckpointIoTest {
     assertTrue(err.toString().contains("rows.jsonl:2") && err.toString().contains("input_ids"), err.toString());
     assertFalse(Files.exists(out));
   }
+
+  @Test
+  void scoreOnATruncatedModelExitsNonZeroNamingFileAndTensor(@TempDir Path tmp) throws IOException {
+    LlamaWeights w = RandomLlama.create(C, 3, 0.5, 0.1, DataType.FLOAT);
+    HfCheckpoint.write(tmp.resolve("m"), C, HfCheckpoint.tensors(w), "F32", 1L << 30, null);
+    Path f = tmp.resolve("m/model.safetensors");
+    byte[] all = Files.readAllBytes(f);
+    Files.write(f, java.util.Arrays.copyOf(all, all.length - 4));
+    Path rows = tmp.resolve("rows.jsonl");
+    Files.writeString(rows, "{\"input_ids\": [1, 5, 7], \"completion_start\": 1}\n");
+    Path out = tmp.resolve("out.jsonl");
+    PrintStream old = System.err;
+    ByteArrayOutputStream err = new ByteArrayOutputStream();
+    System.setErr(new PrintStream(err));
+    int code;
+    try {
+      code = Main.dispatch(new String[] {"score", "--model", tmp.resolve("m").toString(), "--input", rows.toString(),
+          "--output", out.toString()}, Main.COMMANDS);
+    } finally {
+      System.setErr(old);
+    }
+    assertEquals(1, code);
+    String msg = err.toString();
+    assertTrue(msg.contains("model.safetensors") && msg.contains("lm_head.weight") && msg.lines().count() == 1, msg);
+    assertFalse(Files.exists(out));
+  }
 }
