@@ -10,6 +10,8 @@ public final class Lathe {
 
   public static Map<String, Main.Command> commands() {
     Map<String, Main.Command> all = new LinkedHashMap<>(Main.COMMANDS);
+    all.put("prep", new Main.Command(ai.lathe.prep.PrepJob.USAGE,
+        a -> ai.lathe.prep.JobMain.run("prep", a, ai.lathe.prep.PrepJob.USAGE, ai.lathe.prep.PrepJob::run)));
     all.put("pipeline", new Main.Command(PipelineCommand.USAGE, PipelineCommand::run));
     return all;
   }

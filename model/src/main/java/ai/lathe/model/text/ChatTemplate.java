@@ -23,7 +23,7 @@ public enum ChatTemplate {
   }
 
   /** A turn of a conversation. */
-  public record Message(String role, String content) {}
+  public record Message(String role, String content) implements java.io.Serializable {}
 
   /** Rendered text with the character ranges that carry loss. */
   public record Rendered(String text, List<int[]> trainRanges) {}

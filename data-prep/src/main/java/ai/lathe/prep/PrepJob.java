@@ -1,0 +1,236 @@
+package ai.lathe.prep;
+
+import ai.lathe.model.Config;
+import ai.lathe.model.Version;
+import ai.lathe.model.text.ChatTemplate;
+import ai.lathe.model.text.HfTokenizer;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.Serializable;
+import java.nio.file.Files;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileStatus;
+import org.apache.hadoop.io.LongWritable;
+import org.apache.hadoop.io.Text;
+import org.apache.hadoop.mapred.TextInputFormat;
+import org.apache.spark.SparkFiles;
+import org.apache.spark.api.java.JavaPairRDD;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.SaveMode;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.storage.StorageLevel;
+import scala.Tuple2;
+
+/**
+ * Instruction data (Alpaca, chat messages, prompt/completion; JSON lines or Parquet) into
+ * validated, normalised, deduplicated, chat-templated, tokenised Parquet partitioned by lang and
+ * split, with a manifest, rejects and _SUCCESS, committed atomically.
+ * {@code spark-submit --class ai.lathe.prep.PrepJob lathe-jobs.jar --config conf/prep.yaml}.
+ */
+public final class PrepJob {
+  public static final String USAGE = """
+      usage: lathe prep --config conf/prep.yaml [--set key=value ...]
+             lathe prep --input PATH --format alpaca|messages|prompt-completion --tokenizer MODEL_DIR
+                        --output DIR [--config prep.yaml] [--set key=value ...]
+        Validates, normalises (NFC), deduplicates, splits (by a hash of the content id),
+        chat-templates and tokenises instruction data into Parquet partitioned by lang and split,
+        with manifest.json, rejects/ and _SUCCESS, committed atomically.""";
+
+  private PrepJob() {}
+
+  /** One input line: file, 1-based line (row) number, raw bytes. */
+  record Line(String file, long line, byte[] raw) implements Serializable {}
+
+  /** A row after cleaning: either clean or rejected. */
+  record Stage(String file, long line, RowTransforms.Clean clean, String reason, String raw) implements Serializable {}
+
+  /** The counts a run reports. */
+  public record Result(long inputRows, long rejected, long duplicates, long truncated, Map<String, Long> rows,
+      Map<String, Long> rejectReasons) {}
+
+  public static void main(String[] argv) {
+    System.exit(JobMain.run("prep", argv, USAGE, (spark, c) -> run(spark, c)));
+  }
+
+  public static Result run(SparkSession spark, Config c) throws Exception {
+    PrepOptions o = PrepOptions.from(c);
+    JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+    Configuration hconf = jsc.hadoopConfiguration();
+    java.nio.file.Path tokFile = java.nio.file.Path.of(o.tokenizer());
+    if (Files.isDirectory(tokFile)) {
+      tokFile = tokFile.resolve("tokenizer.json");
+    }
+    ChatTemplate template = ChatTemplate.of(o.template());
+    String tokSha;
+    try (HfTokenizer tok = HfTokenizer.open(tokFile)) {
+      tokSha = tok.sha256();
+    }
+    List<FileStatus> files = new ArrayList<>();
+    for (String in : o.inputs()) {
+      files.addAll(HadoopIo.listInputs(in, hconf));
+    }
+    spark.sparkContext().addFile(tokFile.toString());
+    java.nio.file.Path tokCfg = tokFile.resolveSibling("tokenizer_config.json");
+    if (Files.exists(tokCfg)) {
+      spark.sparkContext().addFile(tokCfg.toString());
+    }
+    String tokName = tokFile.getFileName().toString();
+
+    // ingest: each line (row) tagged with its file and number
+    JavaRDD<Line> lines = null;
+    for (FileStatus f : files) {
+      String name = f.getPath().toString();
+      JavaRDD<Line> part;
+      if (o.inputType().equals("parquet")) {
+        part = spark.read().parquet(name).toJSON().javaRDD().zipWithIndex()
+            .map(t -> new Line(name, t._2() + 1, t._1().getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+      } else {
+        part = jsc.hadoopFile(name, TextInputFormat.class, LongWritable.class, Text.class)
+            .map(t -> t._2().copyBytes()).zipWithIndex().map(t -> new Line(name, t._2() + 1, t._1()));
+      }
+      lines = lines == null ? part : lines.union(part);
+    }
+    // validate + normalise
+    JavaRDD<Stage> staged = lines.map(l -> clean(l, o)).persist(StorageLevel.MEMORY_AND_DISK());
+    long inputRows = staged.count();
+    JavaRDD<Stage> bad1 = staged.filter(s -> s.reason() != null);
+    // exact deduplication by content id: the earliest (file, line) wins, so reruns agree
+    JavaPairRDD<String, Stage> unique = staged.filter(s -> s.reason() == null)
+        .mapToPair(s -> new Tuple2<>(s.clean().id(), s))
+        .reduceByKey((a, b) -> earlier(a, b) ? a : b);
+    long cleanRows = staged.filter(s -> s.reason() == null).count();
+    // split + tokenise
+    JavaRDD<Object> tokenised = unique.values().mapPartitions(it -> {
+      var tok = Executors.tokenizer(SparkFiles.get(tokName));
+      List<Object> out = new ArrayList<>();
+      while (it.hasNext()) {
+        Stage s = it.next();
+        try {
+          out.add(RowTransforms.tokenize(s.clean(), RowTransforms.split(s.clean().id(), o.valFraction()), tok,
+              template, o));
+        } catch (RowTransforms.Rejected e) {
+          out.add(new Stage(s.file(), s.line(), null, e.getMessage(), null));
+        }
+      }
+      return out.iterator();
+    }).persist(StorageLevel.MEMORY_AND_DISK());
+    JavaRDD<PreparedRow> good = tokenised.filter(x -> x instanceof PreparedRow).map(x -> (PreparedRow) x);
+    JavaRDD<Stage> bad = bad1.union(tokenised.filter(x -> x instanceof Stage).map(x -> (Stage) x));
+    Map<String, Long> rows = new TreeMap<>(good.map(r -> r.lang() + "/" + r.split()).countByValue());
+    Map<String, Long> reasons = new TreeMap<>(bad.map(s -> reasonKind(s.reason())).countByValue());
+    long rejected = reasons.values().stream().mapToLong(Long::longValue).sum();
+    long truncated = good.filter(PreparedRow::truncated).count();
+    Result result = new Result(inputRows, rejected, cleanRows - unique.count(), truncated, rows, reasons);
+    if (inputRows > 0 && rejected > o.maxRejectFraction() * inputRows) {
+      throw new IllegalArgumentException(String.format("%d of %d rows rejected (%.1f%%), above max_reject_fraction"
+          + " %.3f; reasons: %s; nothing written", rejected, inputRows, 100.0 * rejected / inputRows,
+          o.maxRejectFraction(), reasons));
+    }
+    String tmp = HadoopIo.tempSibling(o.output());
+    try {
+      Dataset<Row> df = spark.createDataFrame(good.map(Schemas::toRow), Schemas.SFT);
+      df.repartition(Math.max(1, o.partitions()), df.col("lang"), df.col("split"))
+          .sortWithinPartitions("lang", "split", "id")
+          .write().mode(SaveMode.ErrorIfExists).partitionBy("lang", "split").parquet(tmp + "/data");
+      Dataset<Row> rej = spark.createDataFrame(bad.map(s -> RowFactory.create(s.file(), s.line(), s.reason(),
+          s.raw())), Schemas.REJECTS);
+      rej.coalesce(1).sortWithinPartitions("file", "line").write().mode(SaveMode.ErrorIfExists)
+          .parquet(tmp + "/rejects");
+      HadoopIo.writeString(tmp + "/manifest.json", manifest(o, c, files, tokSha, result), hconf);
+      HadoopIo.writeString(tmp + "/_SUCCESS", "", hconf);
+      if (Boolean.getBoolean("lathe.test.failBeforeCommit")) {
+        throw new IllegalStateException("injected failure before commit (test)");
+      }
+      HadoopIo.commit(tmp, o.output(), hconf);
+    } catch (Exception e) {
+      HadoopIo.deleteQuietly(tmp, hconf);
+      throw e;
+    } finally {
+      staged.unpersist();
+      tokenised.unpersist();
+    }
+    System.out.printf("prep: %d rows in, %d rejected %s, %d duplicates, %d truncated; wrote %s %s%n", inputRows,
+        rejected, reasons, result.duplicates(), truncated, o.output(), rows);
+    return result;
+  }
+
+  static Stage clean(Line l, PrepOptions o) {
+    String text = null;
+    try {
+      text = RowTransforms.decodeStrict(l.raw(), l.raw().length);
+      if (text.length() > o.maxChars()) {
+        throw new RowTransforms.Rejected("row longer than max_chars (" + text.length() + " > " + o.maxChars() + ")");
+      }
+      return new Stage(l.file(), l.line(), RowTransforms.clean(RowTransforms.parse(text), o), null, null);
+    } catch (RowTransforms.Rejected e) {
+      String raw = text == null ? new String(l.raw(), java.nio.charset.StandardCharsets.UTF_8) : text;
+      return new Stage(l.file(), l.line(), null, e.getMessage(), raw.length() > 2000 ? raw.substring(0, 2000) : raw);
+    } catch (RuntimeException e) {
+      return new Stage(l.file(), l.line(), null, "unreadable row: " + e, null);
+    }
+  }
+
+  static boolean earlier(Stage a, Stage b) {
+    int c = a.file().compareTo(b.file());
+    return c < 0 || c == 0 && a.line() <= b.line();
+  }
+
+  /** The reason without its row-specific details, for counting. */
+  static String reasonKind(String reason) {
+    String r = reason.replaceAll("\\(.*\\)", "").replaceAll("\\[\\d+\\]", "[]");
+    int colon = r.indexOf(": ");
+    return (colon > 0 ? r.substring(0, colon) : r).strip();
+  }
+
+  static String manifest(PrepOptions o, Config c, List<FileStatus> files, String tokSha, Result r) throws Exception {
+    ObjectMapper om = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    ObjectNode m = om.createObjectNode();
+    m.put("schema_version", Schemas.SFT_SCHEMA_VERSION);
+    m.put("kind", "sft");
+    m.put("code_version", Version.get());
+    ArrayNode in = m.putArray("inputs");
+    StringBuilder fp = new StringBuilder();
+    for (FileStatus f : files) {
+      in.addObject().put("path", f.getPath().toString()).put("bytes", f.getLen()).put("modified", f.getModificationTime());
+      fp.append(f.getPath()).append('|').append(f.getLen()).append('|').append(f.getModificationTime()).append('\n');
+    }
+    m.put("input_fingerprint", sha256(fp.toString()));
+    m.put("tokenizer_sha256", tokSha);
+    m.put("template", o.template());
+    m.put("format", o.format());
+    m.put("max_length", o.maxLength());
+    m.put("over_length", o.overLength());
+    m.put("val_fraction", o.valFraction());
+    ObjectNode counts = m.putObject("counts");
+    counts.put("input_rows", r.inputRows());
+    counts.put("rejected", r.rejected());
+    counts.put("duplicates", r.duplicates());
+    counts.put("truncated", r.truncated());
+    ObjectNode reasons = counts.putObject("rejects_by_reason");
+    r.rejectReasons().forEach(reasons::put);
+    ObjectNode rows = counts.putObject("rows");
+    r.rows().forEach(rows::put);
+    counts.put("output_rows", r.rows().values().stream().mapToLong(Long::longValue).sum());
+    m.set("config", c.root());
+    return om.writeValueAsString(m);
+  }
+
+  static String sha256(String s) {
+    try {
+      return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256")
+          .digest(s.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+    } catch (java.security.NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+}

@@ -1,0 +1,51 @@
+package ai.lathe.prep;
+
+import ai.lathe.model.Config;
+import java.io.Serializable;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/** The settings of the instruction-data prep stages, read from YAML (keys in comments). */
+public record PrepOptions(
+    List<String> inputs, // input: one path or a list (local, hdfs://, any Hadoop URI)
+    String inputType, // input_type: jsonl | parquet
+    String format, // format: alpaca | messages | prompt-completion
+    Map<String, String> fields, // fields: renames, e.g. {instruction: question}
+    String langField, // lang_field: the column holding the language (default lang)
+    String template, // template: llama2 | chatml | alpaca | none
+    int maxLength, // max_length: tokens
+    String overLength, // over_length: truncate | drop
+    double valFraction, // val_fraction
+    double maxRejectFraction, // max_reject_fraction: fail the job above this share of rejects
+    String output, // output
+    String tokenizer, // tokenizer: tokenizer.json or a model folder holding one
+    int partitions, // partitions: output files per (lang, split); 0 = 1
+    int maxChars) // max_chars: rows longer than this are rejected before parsing
+    implements Serializable {
+
+  public static PrepOptions from(Config c) {
+    Map<String, String> fields = new LinkedHashMap<>();
+    if (c.node("fields") != null) {
+      c.node("fields").fields().forEachRemaining(e -> fields.put(e.getKey(), e.getValue().asText()));
+    }
+    String format = c.str("format", "alpaca");
+    if (!List.of("alpaca", "messages", "prompt-completion").contains(format)) {
+      throw new IllegalArgumentException(c.source() + ": format '" + format
+          + "' is not an instruction format (alpaca, messages, prompt-completion)");
+    }
+    String over = c.str("over_length", "truncate");
+    if (!over.equals("truncate") && !over.equals("drop")) {
+      throw new IllegalArgumentException(c.source() + ": over_length must be truncate or drop, got " + over);
+    }
+    double maxReject = c.number("max_reject_fraction", 0.5);
+    double val = c.number("val_fraction", 0.1);
+    if (val < 0 || val >= 1 || maxReject < 0 || maxReject > 1) {
+      throw new IllegalArgumentException(c.source() + ": val_fraction must be in [0, 1) and max_reject_fraction in [0, 1]");
+    }
+    return new PrepOptions(c.strings("input", null) == null ? List.of(c.need("input")) : c.strings("input", null),
+        c.str("input_type", "jsonl"), format, fields, c.str("lang_field", "lang"), c.str("template", "llama2"),
+        c.integer("max_length", 1024), over, val, maxReject, c.need("output"), c.need("tokenizer"),
+        c.integer("partitions", 1), c.integer("max_chars", 1_000_000));
+  }
+}

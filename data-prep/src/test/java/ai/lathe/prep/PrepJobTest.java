@@ -1,0 +1,127 @@
+package ai.lathe.prep;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.lathe.model.Config;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.stream.Collectors;
+import org.apache.spark.sql.Row;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class PrepJobTest extends SparkTestBase {
+  static final String SAMPLE = "../data/sample/debian-faq/instructions.jsonl";
+  static final String TOKENIZER = "../data/tokenizer/llama2/tokenizer.json";
+
+  static Config config(String input, Path out, String... sets) throws Exception {
+    List<String> all = new java.util.ArrayList<>(List.of("input=" + input, "output=" + out, "tokenizer=" + TOKENIZER,
+        "format=alpaca", "template=llama2", "max_length=256"));
+    all.addAll(List.of(sets));
+    return Config.load(null, all);
+  }
+
+  static List<String> rows(Path out) {
+    return spark.read().parquet(out.resolve("data").toString()).collectAsList().stream()
+        .map(Row::toString).sorted().collect(Collectors.toList());
+  }
+
+  @Test
+  void sampleDataCountsAddUpAndRerunsAreIdentical(@TempDir Path tmp) throws Exception {
+    PrepJob.Result r = PrepJob.run(spark, config(SAMPLE, tmp.resolve("a")));
+    JsonNode m = new ObjectMapper().readTree(tmp.resolve("a/manifest.json").toFile());
+    assertEquals(666, r.inputRows());
+    long out = m.path("counts").path("output_rows").asLong();
+    assertEquals(r.inputRows() - r.rejected() - r.duplicates(), out);
+    assertEquals(6, r.rows().keySet().stream().map(k -> k.split("/")[0]).distinct().count(), r.rows().toString());
+    assertTrue(r.rows().getOrDefault("en/validation", 0L) > 0 && r.rows().get("en/train") > 50);
+    assertEquals(out, spark.read().parquet(tmp.resolve("a/data").toString()).count());
+    assertTrue(Files.exists(tmp.resolve("a/_SUCCESS")));
+    assertEquals(Schemas.SFT_SCHEMA_VERSION, m.path("schema_version").asInt());
+    assertEquals(64, m.path("tokenizer_sha256").asText().length());
+    PrepJob.run(spark, config(SAMPLE, tmp.resolve("b")));
+    assertEquals(rows(tmp.resolve("a")), rows(tmp.resolve("b")));
+  }
+
+  @Test
+  void malformedRowsAreRejectedWithReasons(@TempDir Path tmp) throws Exception {
+    Path in = tmp.resolve("bad.jsonl");
+    String mb = "x".repeat(1_100_000);
+    try (var os = Files.newOutputStream(in)) {
+      os.write(("{\"instruction\": \"ok\", \"output\": \"fine\", \"lang\": \"en\"}\n"
+          + "{\"instruction\": \"no output\"}\n"
+          + "{\"instruction\": 5, \"output\": \"x\"}\n"
+          + "{\"instruction\": \"empty\", \"output\": \"   \"}\n"
+          + "not json at all\n"
+          + "{\"instruction\": \"huge\", \"output\": \"" + mb + "\"}\n"
+          + "{\"instruction\": null, \"output\": \"x\"}\n"
+          + "{\"instruction\": \"ok\", \"output\": \"fine\", \"lang\": \"en\"}\n").getBytes(StandardCharsets.UTF_8));
+      os.write(new byte[] {'{', '"', 'i', 'n', 's', 't', 'r', 'u', 'c', 't', 'i', 'o', 'n', '"', ':', '"', (byte) 0xC3,
+          (byte) 0x28, '"', ',', '"', 'o', 'u', 't', 'p', 'u', 't', '"', ':', '"', 'y', '"', '}', '\n'});
+    }
+    Path msgs = tmp.resolve("msgs.jsonl");
+    Files.writeString(msgs, "{\"messages\": [{\"role\": \"user\", \"content\": null}]}\n"
+        + "{\"messages\": [null]}\n"
+        + "{\"messages\": [{\"role\": \"assistant\", \"content\": \"a\"}, {\"role\": \"user\", \"content\": \"b\"}]}\n"
+        + "{\"messages\": [{\"role\": \"user\", \"content\": \"Как дела?\"}, {\"role\": \"assistant\", \"content\": \"Хорошо\"}]}\n");
+    PrepJob.Result r = PrepJob.run(spark, config(in.toString(), tmp.resolve("out"), "max_reject_fraction=1.0"));
+    assertEquals(9, r.inputRows());
+    assertEquals(1, r.duplicates());
+    assertEquals(7, r.rejected(), r.rejectReasons().toString());
+    List<Row> rej = spark.read().parquet(tmp.resolve("out/rejects").toString()).collectAsList();
+    String reasons = rej.stream().map(x -> x.getLong(1) + ":" + x.getString(2)).sorted().collect(Collectors.joining("\n"));
+    assertTrue(reasons.contains("2:missing field 'output'"), reasons);
+    assertTrue(reasons.contains("3:field 'instruction' must be a string"), reasons);
+    assertTrue(reasons.contains("4:field 'output' is empty"), reasons);
+    assertTrue(reasons.contains("7:missing field 'instruction'"), reasons);
+    assertTrue(reasons.contains("5:not valid JSON"), reasons);
+    assertTrue(reasons.contains("6:row longer than max_chars"), reasons);
+    assertTrue(reasons.contains("9:invalid UTF-8"), reasons);
+    PrepJob.Result m = PrepJob.run(spark, config(msgs.toString(), tmp.resolve("m"), "format=messages",
+        "max_reject_fraction=1.0"));
+    assertEquals(3, m.rejected(), m.rejectReasons().toString());
+    assertEquals(1L, m.rows().values().stream().mapToLong(Long::longValue).sum());
+    assertTrue(m.rows().keySet().iterator().next().startsWith("ru/"), "Cyrillic detected: " + m.rows());
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> PrepJob.run(spark, config(in.toString(), tmp.resolve("never"), "max_reject_fraction=0.2")));
+    assertTrue(e.getMessage().contains("max_reject_fraction"), e.getMessage());
+    assertTrue(!Files.exists(tmp.resolve("never")));
+  }
+
+  @Test
+  void aFailedRunLeavesThePreviousOutputIntact(@TempDir Path tmp) throws Exception {
+    Path out = tmp.resolve("o");
+    PrepJob.run(spark, config(SAMPLE, out, "max_length=128"));
+    List<String> before = rows(out);
+    String manifest = Files.readString(out.resolve("manifest.json"));
+    System.setProperty("lathe.test.failBeforeCommit", "true");
+    try {
+      assertThrows(IllegalStateException.class, () -> PrepJob.run(spark, config(SAMPLE, out, "max_length=64")));
+    } finally {
+      System.clearProperty("lathe.test.failBeforeCommit");
+    }
+    assertEquals(before, rows(out));
+    assertEquals(manifest, Files.readString(out.resolve("manifest.json")));
+    assertEquals(1, Files.list(tmp).count(), "no temporary folder left behind");
+  }
+
+  @Test
+  void otherScriptsSurviveTokenisation(@TempDir Path tmp) throws Exception {
+    PrepJob.run(spark, config(SAMPLE, tmp.resolve("a"), "max_length=4096"));
+    var tok = ai.lathe.model.text.HfTokenizer.open(Path.of(TOKENIZER));
+    List<Row> zh = spark.read().parquet(tmp.resolve("a/data").toString()).where("lang = 'zh-cn'").limit(5).collectAsList();
+    assertEquals(5, zh.size());
+    for (Row r : zh) {
+      PreparedRow p = Schemas.fromRow(r);
+      String text = tok.decode(p.inputIds());
+      assertTrue(text.codePoints().anyMatch(cp -> Character.UnicodeScript.of(cp) == Character.UnicodeScript.HAN), text);
+      assertTrue(text.contains("[INST]") && text.contains("[/INST]"), text);
+    }
+  }
+}
