@@ -24,7 +24,7 @@ public record LoraConfig(
     boolean useRslora,
     boolean useDora,
     Map<String, Integer> rankPattern,
-    Map<String, Double> alphaPattern) {
+    Map<String, Double> alphaPattern) implements java.io.Serializable {
 
   public LoraConfig {
     if (r <= 0) {

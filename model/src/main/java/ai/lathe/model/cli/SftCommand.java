@@ -11,6 +11,7 @@ import ai.lathe.model.nn.Par;
 import ai.lathe.model.text.ChatTemplate;
 import ai.lathe.model.text.HfTokenizer;
 import ai.lathe.model.train.SftData;
+import ai.lathe.model.train.ShardTrainer;
 import ai.lathe.model.train.SftTrainer;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -21,7 +22,6 @@ import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
 import java.util.Set;
 import org.nd4j.linalg.api.buffer.DataType;
 
@@ -95,26 +95,15 @@ public final class SftCommand {
       System.out.printf("step 0: val_loss %.4f%n", val0);
       metrics.add(om.writeValueAsString(om.createObjectNode().put("step", 0).put("val_loss", val0)));
     }
-    Random rng = new Random(seed);
-    List<ChatTemplate.Tokens> order = new ArrayList<>(data.train);
-    int pos = order.size();
+    // examples in content order, so the single-machine run equals a one-partition Spark run
+    List<ChatTemplate.Tokens> shard = new ArrayList<>(data.train);
+    ShardTrainer sampler = new ShardTrainer(shard, 0, seed, bsz, accum);
     double lastLoss = Double.NaN;
     double lastVal = val0;
     long tokens = 0;
     double seconds = 0;
     for (int s = 0; s < total; s++) {
-      List<List<ChatTemplate.Tokens>> micro = new ArrayList<>();
-      for (int k = 0; k < accum; k++) {
-        List<ChatTemplate.Tokens> mb = new ArrayList<>();
-        for (int i = 0; i < bsz; i++) {
-          if (pos >= order.size()) {
-            java.util.Collections.shuffle(order, rng);
-            pos = 0;
-          }
-          mb.add(order.get(pos++));
-        }
-        micro.add(mb);
-      }
+      List<List<ChatTemplate.Tokens>> micro = sampler.microBatches(s);
       SftTrainer.StepStats st = trainer.step(micro);
       lastLoss = st.loss();
       tokens += st.tokens();

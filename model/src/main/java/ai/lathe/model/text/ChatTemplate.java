@@ -129,7 +129,7 @@ public enum ChatTemplate {
   }
 
   /** A tokenised example: ids and, per token, whether it carries loss. */
-  public record Tokens(int[] ids, boolean[] train) {
+  public record Tokens(int[] ids, boolean[] train) implements java.io.Serializable {
     public int trainCount() {
       int n = 0;
       for (boolean b : train) {

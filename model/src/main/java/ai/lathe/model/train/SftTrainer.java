@@ -15,7 +15,8 @@ import java.util.List;
 public final class SftTrainer {
   /** Optimisation settings. */
   public record Options(int batchSize, int gradAccum, int seqLen, double lr, int warmupSteps,
-      int totalSteps, double minLrRatio, double weightDecay, double maxGradNorm, long seed) {
+      int totalSteps, double minLrRatio, double weightDecay, double maxGradNorm, long seed)
+      implements java.io.Serializable {
     public Options {
       if (batchSize <= 0 || gradAccum <= 0 || seqLen <= 1) {
         throw new IllegalArgumentException("batch_size, grad_accum must be positive and seq_len > 1");

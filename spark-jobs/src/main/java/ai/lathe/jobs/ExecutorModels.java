@@ -1,0 +1,69 @@
+package ai.lathe.jobs;
+
+import ai.lathe.model.LlamaWeights;
+import ai.lathe.model.io.HfCheckpoint;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileSystem;
+import org.nd4j.linalg.api.buffer.DataType;
+
+/**
+ * The frozen base model, loaded once per executor JVM from any Hadoop path (copied to local disk
+ * first when remote) and shared read-only by the JVM's tasks. Only adapters travel.
+ */
+public final class ExecutorModels {
+  private static final ConcurrentHashMap<String, LlamaWeights> MODELS = new ConcurrentHashMap<>();
+  private static final AtomicLong LOADS = new AtomicLong();
+
+  private ExecutorModels() {}
+
+  /** Model loads in this JVM so far. */
+  public static long loads() {
+    return LOADS.get();
+  }
+
+  public static LlamaWeights get(String path) {
+    return MODELS.computeIfAbsent(path, p -> {
+      try {
+        LOADS.incrementAndGet();
+        return HfCheckpoint.load(localCopy(p), DataType.FLOAT);
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
+    });
+  }
+
+  /** A local folder with the model: the path itself if local, else a copy under java.io.tmpdir. */
+  static Path localCopy(String path) throws IOException {
+    org.apache.hadoop.fs.Path hp = new org.apache.hadoop.fs.Path(path);
+    String scheme = hp.toUri().getScheme();
+    if (scheme == null || scheme.equals("file")) {
+      return Path.of(hp.toUri().getPath());
+    }
+    FileSystem fs = hp.getFileSystem(new Configuration());
+    Path dst = Path.of(System.getProperty("java.io.tmpdir"), "lathe-models",
+        Integer.toHexString(path.hashCode()) + "-" + hp.getName());
+    if (!Files.exists(dst.resolve(".complete"))) {
+      Path tmp = Files.createTempDirectory(dst.getParent() == null ? Path.of(".") : createParent(dst), "copy");
+      fs.copyToLocalFile(false, hp, new org.apache.hadoop.fs.Path(tmp.toUri()), true);
+      Path copied = tmp.resolve(hp.getName());
+      Files.writeString(copied.resolve(".complete"), "");
+      try {
+        Files.move(copied, dst);
+      } catch (java.nio.file.FileAlreadyExistsException e) {
+        // another task of this JVM finished first
+      }
+    }
+    return dst;
+  }
+
+  private static Path createParent(Path p) throws IOException {
+    Files.createDirectories(p.getParent());
+    return p.getParent();
+  }
+}

@@ -1,0 +1,89 @@
+package ai.lathe.jobs;
+
+import ai.lathe.model.LlamaConfig;
+import ai.lathe.model.text.ChatTemplate.Tokens;
+import ai.lathe.prep.HadoopIo;
+import ai.lathe.prep.PreparedRow;
+import ai.lathe.prep.Schemas;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.io.InputStream;
+import java.security.MessageDigest;
+import java.util.HexFormat;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.sql.SparkSession;
+
+/** Reading prepared Parquet for training, and the checks done on the driver before any task runs. */
+public final class PreparedData {
+  private PreparedData() {}
+
+  /** Checks the data folder (manifest, schema version) and that the model's tokenizer made it. */
+  public static JsonNode checkManifest(String data, String model, Configuration conf) throws IOException {
+    if (!HadoopIo.exists(data, conf)) {
+      throw new IllegalArgumentException(data + ": prepared data not found");
+    }
+    String mpath = data + "/manifest.json";
+    if (!HadoopIo.exists(mpath, conf)) {
+      throw new IllegalArgumentException(mpath + ": not found (is " + data + " the output of lathe prep?)");
+    }
+    JsonNode m = new ObjectMapper().readTree(HadoopIo.readString(mpath, conf));
+    int v = m.path("schema_version").asInt(-1);
+    if (v != Schemas.SFT_SCHEMA_VERSION || !m.path("kind").asText().equals("sft")) {
+      throw new IllegalArgumentException(mpath + ": schema_version " + v + " of kind '" + m.path("kind").asText()
+          + "' is not readable by this Lathe (reads sft schema version " + Schemas.SFT_SCHEMA_VERSION + ")");
+    }
+    String tok = model + "/tokenizer.json";
+    if (!HadoopIo.exists(tok, conf)) {
+      throw new IllegalArgumentException(tok + ": not found");
+    }
+    String sha = sha256(tok, conf);
+    if (!sha.equals(m.path("tokenizer_sha256").asText())) {
+      throw new IllegalArgumentException(data + " was tokenised with a different tokenizer (sha256 "
+          + m.path("tokenizer_sha256").asText() + ") than " + tok + " (sha256 " + sha + ")");
+    }
+    return m;
+  }
+
+  public static LlamaConfig modelConfig(String model, Configuration conf) throws IOException {
+    String p = model + "/config.json";
+    if (!HadoopIo.exists(p, conf)) {
+      throw new IllegalArgumentException(p + ": model config not found");
+    }
+    try {
+      return LlamaConfig.fromJson(new ObjectMapper().readTree(HadoopIo.readString(p, conf)));
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(p + ": " + e.getMessage(), e);
+    }
+  }
+
+  static String sha256(String path, Configuration conf) throws IOException {
+    org.apache.hadoop.fs.Path p = new org.apache.hadoop.fs.Path(path);
+    try (InputStream in = p.getFileSystem(conf).open(p)) {
+      MessageDigest md = MessageDigest.getInstance("SHA-256");
+      byte[] buf = new byte[1 << 16];
+      int n;
+      while ((n = in.read(buf)) > 0) {
+        md.update(buf, 0, n);
+      }
+      return HexFormat.of().formatHex(md.digest());
+    } catch (java.security.NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  /** Rows of one split, truncated to seqLen. */
+  public static JavaRDD<PreparedRow> examples(SparkSession spark, String data, String split, int seqLen) {
+    return spark.read().parquet(data + "/data").where("split = '" + split + "'").javaRDD().map(Schemas::fromRow);
+  }
+
+  public static Tokens tokens(PreparedRow r) {
+    return new Tokens(r.inputIds(), r.lossMask());
+  }
+
+  /** Bytes of the frozen weights in fp32. */
+  public static long estimateFrozenBytes(LlamaConfig c) {
+    return 4L * c.parameterCount();
+  }
+}

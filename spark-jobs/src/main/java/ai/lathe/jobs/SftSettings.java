@@ -1,0 +1,58 @@
+package ai.lathe.jobs;
+
+import ai.lathe.model.Config;
+import ai.lathe.model.adapter.LoraConfig;
+import ai.lathe.model.train.SftTrainer;
+import java.io.Serializable;
+import java.util.List;
+import java.util.Map;
+
+/** The distributed SFT job's settings (conf/sft.yaml), validated on the driver. */
+public record SftSettings(
+    String model, String data, String output, String checkpointDir,
+    LoraConfig lora, SftTrainer.Options train, int epochs, int maxSteps,
+    int partitions, int averagingFrequency, boolean averageOptimizerState,
+    String outerOptimizer, double outerLr, double outerMomentum,
+    int checkpointEvery, int evalEvery) implements Serializable {
+
+  public static SftSettings from(Config c) {
+    String out = c.need("output");
+    LoraConfig lc = new LoraConfig(c.integer("lora.r", 8), c.number("lora.alpha", 16),
+        c.strings("lora.target_modules", List.of("q_proj", "k_proj", "v_proj", "o_proj")),
+        c.number("lora.dropout", 0.0), c.bool("lora.use_rslora", false), c.bool("lora.use_dora", false),
+        Map.of(), Map.of());
+    int maxSteps = c.integer("train.max_steps", 0);
+    SftTrainer.Options o = new SftTrainer.Options(c.integer("train.batch_size", 4), c.integer("train.grad_accum", 1),
+        c.integer("train.seq_len", 512), c.number("train.lr", 2e-4), c.integer("train.warmup_steps", 0),
+        Math.max(1, maxSteps), c.number("train.min_lr_ratio", 0.0), c.number("train.weight_decay", 0.0),
+        c.number("train.max_grad_norm", 1.0), c.integer("train.seed", 42));
+    String outer = c.str("distributed.outer_optimizer", "none");
+    if (!outer.equals("none") && !outer.equals("nesterov")) {
+      throw new IllegalArgumentException(c.source() + ": distributed.outer_optimizer must be none or nesterov");
+    }
+    int freq = c.integer("distributed.averaging_frequency", 8);
+    if (freq <= 0) {
+      throw new IllegalArgumentException(c.source() + ": distributed.averaging_frequency must be positive");
+    }
+    return new SftSettings(c.need("model"), c.need("data"), out, c.str("checkpoint_dir", out + ".checkpoints"), lc, o,
+        c.integer("train.epochs", 1), maxSteps, c.integer("distributed.partitions", 0), freq,
+        c.bool("distributed.average_optimizer_state", true), outer, c.number("distributed.outer_lr", 0.7),
+        c.number("distributed.outer_momentum", 0.9), c.integer("distributed.checkpoint_every", 1),
+        c.integer("distributed.eval_every", 1));
+  }
+
+  /** The same settings with the total step count fixed once the shard sizes are known. */
+  public SftSettings withTotalSteps(int total) {
+    SftTrainer.Options t = train;
+    SftTrainer.Options o = new SftTrainer.Options(t.batchSize(), t.gradAccum(), t.seqLen(), t.lr(), t.warmupSteps(),
+        total, t.minLrRatio(), t.weightDecay(), t.maxGradNorm(), t.seed());
+    return new SftSettings(model, data, output, checkpointDir, lora, o, epochs, maxSteps, partitions,
+        averagingFrequency, averageOptimizerState, outerOptimizer, outerLr, outerMomentum, checkpointEvery, evalEvery);
+  }
+
+  /** What a checkpoint must agree with to be resumed: everything that changes the result. */
+  public String fingerprint() {
+    return Integer.toHexString(List.of(model, data, lora.toString(), train.toString(), epochs, maxSteps, partitions,
+        averagingFrequency, averageOptimizerState, outerOptimizer, outerLr, outerMomentum).toString().hashCode());
+  }
+}

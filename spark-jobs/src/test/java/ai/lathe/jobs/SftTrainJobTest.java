@@ -1,0 +1,150 @@
+package ai.lathe.jobs;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.lathe.model.Config;
+import ai.lathe.model.LlamaConfig;
+import ai.lathe.model.LlamaModel;
+import ai.lathe.model.RandomLlama;
+import ai.lathe.model.adapter.AdapterSet;
+import ai.lathe.model.io.HfCheckpoint;
+import ai.lathe.model.io.PeftAdapter;
+import ai.lathe.model.text.ChatTemplate.Tokens;
+import ai.lathe.model.train.ShardTrainer;
+import ai.lathe.model.train.SftTrainer;
+import ai.lathe.prep.PrepJob;
+import ai.lathe.prep.PreparedRow;
+import ai.lathe.prep.Schemas;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import org.apache.spark.sql.SparkSession;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.api.buffer.DataType;
+
+class SftTrainJobTest {
+  static SparkSession spark;
+  static Path dir;
+  static Path model;
+  static Path data;
+
+  @BeforeAll
+  static void setUp() throws Exception {
+    spark = SparkSession.builder().master("local[2]").appName("sft-test").config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2").config("spark.local.dir", "target/spark-local")
+        .config("spark.driver.host", "127.0.0.1").getOrCreate();
+    dir = Files.createTempDirectory(Path.of("target").toAbsolutePath(), "sft");
+    model = dir.resolve("model");
+    LlamaConfig c = new LlamaConfig("llama", 32000, 64, 2, 4, 2, 96, 1e-5, 10000, false, 512, 1, 2);
+    RandomLlama.write(model, c, 1, "F32", Path.of("../data/tokenizer/llama2"));
+    data = dir.resolve("prepared");
+    PrepJob.run(spark, Config.load(null, List.of("input=../data/sample/debian-faq/instructions.jsonl",
+        "output=" + data, "tokenizer=" + model, "max_length=96", "val_fraction=0.1")));
+  }
+
+  @AfterAll
+  static void tearDown() throws Exception {
+    spark.stop();
+    ai.lathe.model.io.AtomicDir.deleteTree(dir);
+  }
+
+  static Config cfg(String name, String... extra) throws Exception {
+    List<String> s = new ArrayList<>(List.of("model=" + model, "data=" + data, "output=" + dir.resolve(name),
+        "lora.r=4", "lora.alpha=8", "lora.dropout=0.1", "train.batch_size=2", "train.seq_len=96", "train.lr=5e-3",
+        "train.warmup_steps=1", "train.max_steps=4", "distributed.averaging_frequency=2", "distributed.eval_every=2"));
+    s.addAll(List.of(extra));
+    return Config.load(null, s);
+  }
+
+  static float[][] params(Path adapter) throws Exception {
+    AdapterSet a = PeftAdapter.read(adapter, HfCheckpoint.open(model).config(), DataType.FLOAT);
+    return AdapterState.of(a, null).params();
+  }
+
+  static double maxDiff(float[][] a, float[][] b) {
+    double d = 0;
+    for (int i = 0; i < a.length; i++) {
+      for (int j = 0; j < a[i].length; j++) {
+        d = Math.max(d, Math.abs(a[i][j] - b[i][j]));
+      }
+    }
+    return d;
+  }
+
+  @Test
+  void onePartitionEqualsTheSingleMachineTrainer() throws Exception {
+    SftTrainJob.run(spark, cfg("one", "distributed.partitions=1"));
+    float[][] spark1 = params(dir.resolve("one"));
+    // the single-machine trainer on the same rows (in content-id order, as one partition holds them)
+    List<PreparedRow> rows = new ArrayList<>(spark.read().parquet(data + "/data").where("split = 'train'")
+        .collectAsList().stream().map(Schemas::fromRow).toList());
+    rows.sort(Comparator.comparing(PreparedRow::id));
+    List<Tokens> shard = rows.stream().map(PreparedData::tokens).toList();
+    SftSettings s = SftSettings.from(cfg("one")).withTotalSteps(4);
+    var w = HfCheckpoint.load(model, DataType.FLOAT);
+    AdapterSet a = AdapterSet.init(w.config, s.lora(), s.train().seed(), DataType.FLOAT);
+    SftTrainer t = new SftTrainer(new LlamaModel(w, a, DataType.FLOAT), s.train());
+    ShardTrainer sampler = new ShardTrainer(shard, 0, s.train().seed(), 2, 1);
+    for (int step = 0; step < 4; step++) {
+      t.step(sampler.microBatches(step));
+    }
+    float[][] local = AdapterState.of(a, null).params();
+    double d = maxDiff(spark1, local);
+    assertTrue(d < 1e-5, "max |Spark − local| = " + d);
+    assertTrue(maxDiff(local, AdapterState.of(AdapterSet.init(w.config, s.lora(), s.train().seed(), DataType.FLOAT),
+        null).params()) > 1e-3, "training moved the adapter");
+    var run = new ObjectMapper().readTree(dir.resolve("one/lathe-run.json").toFile());
+    assertEquals(4, run.path("metrics").path("steps").asInt());
+    assertTrue(Files.size(dir.resolve("one/loss.png")) > 1000);
+    assertEquals(2, Files.readAllLines(dir.resolve("one/metrics.jsonl")).size());
+  }
+
+  @Test
+  void resumesAfterACrashWithTheSameResult() throws Exception {
+    SftTrainJob.Result full = SftTrainJob.run(spark, cfg("full", "distributed.partitions=2"));
+    assertEquals(1, full.modelLoads(), "one executor JVM loads the base model once");
+    System.setProperty("lathe.test.crashAfterRound", "0");
+    try {
+      assertThrows(IllegalStateException.class, () -> SftTrainJob.run(spark, cfg("crash", "distributed.partitions=2")));
+    } finally {
+      System.clearProperty("lathe.test.crashAfterRound");
+    }
+    assertFalse(Files.exists(dir.resolve("crash")));
+    assertTrue(Files.exists(dir.resolve("crash.checkpoints/round-000000/state.json")));
+    SftTrainJob.Result resumed = SftTrainJob.run(spark, cfg("crash", "distributed.partitions=2"));
+    assertEquals(1, resumed.metrics().size(), "only the remaining round ran");
+    assertTrue(maxDiff(params(dir.resolve("full")), params(dir.resolve("crash"))) < 1e-7);
+  }
+
+  @Test
+  void badInputFailsBeforeAnyWork() throws Exception {
+    var e = assertThrows(IllegalArgumentException.class,
+        () -> SftTrainJob.run(spark, cfg("x", "data=" + dir.resolve("nope"))));
+    assertTrue(e.getMessage().contains("nope") && e.getMessage().contains("not found"), e.getMessage());
+    Path old = dir.resolve("old-data");
+    Files.createDirectories(old);
+    Files.writeString(old.resolve("manifest.json"), Files.readString(data.resolve("manifest.json"))
+        .replace("\"schema_version\" : 1", "\"schema_version\" : 99"));
+    e = assertThrows(IllegalArgumentException.class, () -> SftTrainJob.run(spark, cfg("x", "data=" + old)));
+    assertTrue(e.getMessage().contains("schema_version 99"), e.getMessage());
+    Path other = dir.resolve("other-model");
+    ai.lathe.model.io.AtomicDir.write(other, tmp -> {
+      for (String f : List.of("config.json", "model.safetensors", "tokenizer_config.json")) {
+        Files.copy(model.resolve(f), tmp.resolve(f));
+      }
+      Files.writeString(tmp.resolve("tokenizer.json"), Files.readString(model.resolve("tokenizer.json")) + "\n");
+    });
+    e = assertThrows(IllegalArgumentException.class, () -> SftTrainJob.run(spark, cfg("x", "model=" + other)));
+    assertTrue(e.getMessage().contains("different tokenizer"), e.getMessage());
+    assertFalse(Files.exists(dir.resolve("x")));
+    assertFalse(Files.exists(dir.resolve("x.checkpoints")));
+  }
+}
