@@ -12,6 +12,8 @@ public final class Lathe {
     Map<String, Main.Command> all = new LinkedHashMap<>(Main.COMMANDS);
     all.put("prep", new Main.Command(ai.lathe.prep.PrepJob.USAGE,
         a -> ai.lathe.prep.JobMain.run("prep", a, ai.lathe.prep.PrepJob.USAGE, ai.lathe.prep.PrepJob::run)));
+    all.put("sft", new Main.Command(SftTrainJob.USAGE,
+        a -> ai.lathe.prep.JobMain.run("sft", a, SftTrainJob.USAGE, SftTrainJob::run)));
     all.put("pipeline", new Main.Command(PipelineCommand.USAGE, PipelineCommand::run));
     return all;
   }

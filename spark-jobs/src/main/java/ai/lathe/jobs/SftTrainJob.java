@@ -100,7 +100,9 @@ public final class SftTrainJob {
     float[][] momentum = s.outerOptimizer().equals("nesterov") ? AdapterState.mul(state.params(), 0) : null;
     int startRound = 0;
     List<ObjectNode> metrics = new ArrayList<>();
-    Checkpoints.Loaded ck = Checkpoints.latest(s.checkpointDir(), names, s.fingerprint(), hconf);
+    // a checkpoint resumes only the same settings on the same data
+    String fingerprint = s.fingerprint() + "-" + manifest.path("input_fingerprint").asText("").substring(0, 12);
+    Checkpoints.Loaded ck = Checkpoints.latest(s.checkpointDir(), names, fingerprint, hconf);
     if (ck != null) {
       state = ck.state();
       momentum = ck.outerMomentum() != null ? ck.outerMomentum() : momentum;
@@ -149,7 +151,7 @@ public final class SftTrainJob {
           line.has("val_loss") ? String.format(", val_loss %.4f", lastVal) : "", line.get("tokens_per_s").asDouble(),
           res.maxComputeSeconds(), line.get("broadcast_aggregate_s").asDouble());
       if (s.checkpointEvery() > 0 && ((r + 1) % s.checkpointEvery() == 0 || r == rounds - 1)) {
-        Checkpoints.write(s.checkpointDir(), r, state, momentum, s.fingerprint(), hconf);
+        Checkpoints.write(s.checkpointDir(), r, state, momentum, fingerprint, hconf);
       }
       if (Integer.getInteger("lathe.test.crashAfterRound", -1) == r) {
         throw new IllegalStateException("injected crash after round " + r + " (test)");
@@ -180,6 +182,7 @@ public final class SftTrainJob {
   static RoundResult runPartition(int p, Iterator<Tokens> it, AdapterState st, SftSettings s, long startStep,
       int total) {
     long t0 = System.nanoTime();
+    haltOnceForTests(p, startStep);
     List<Tokens> shard = new ArrayList<>();
     it.forEachRemaining(shard::add);
     Object[] e = engine(s);
@@ -208,6 +211,19 @@ public final class SftTrainJob {
     String exec = SparkEnv.get() == null ? "driver" : SparkEnv.get().executorId();
     return new RoundResult(out, 1, loss, targets, tokens, gn, steps, (System.nanoTime() - t0) / 1e9,
         Map.of(exec, ExecutorModels.loads()));
+  }
+
+  /** Test hook: kills this executor JVM once (marker file) in partition 1 after the first round. */
+  private static void haltOnceForTests(int p, long startStep) {
+    String marker = System.getProperty("lathe.test.haltOnceMarker");
+    if (marker != null && p == 1 && startStep > 0) {
+      try {
+        Files.createFile(Path.of(marker));
+      } catch (java.io.IOException e) {
+        return; // already killed once
+      }
+      Runtime.getRuntime().halt(137);
+    }
   }
 
   static double validationLoss(JavaRDD<Tokens> val, Broadcast<AdapterState> bc, SftSettings s) {
