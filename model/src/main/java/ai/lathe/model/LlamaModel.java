@@ -393,6 +393,12 @@ public final class LlamaModel {
     return rows == a.size(0) ? a : a.get(NDArrayIndex.interval(0, rows), NDArrayIndex.all());
   }
 
+  /** Forward without dropout; the sum of log p over each sequence's targets. */
+  public double[] sequenceLogProbs(Batch b) {
+    double[] nll = forward(b, false, 0);
+    return sequenceLogProbs(b, last.targetRows, nll);
+  }
+
   /** Target positions of the last forward, in the order of its returned NLLs. */
   public int[] lastTargetRows() {
     return last.targetRows;

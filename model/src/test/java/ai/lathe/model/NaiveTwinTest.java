@@ -78,14 +78,12 @@ class NaiveTwinTest {
     AdapterSet a = TinyModels.randomAdapters(c, List.of("q_proj", "up_proj"), 2, 4.0, 0.0, 3, DataType.DOUBLE);
     LlamaModel m = new LlamaModel(w, a, DataType.DOUBLE);
     Batch b = TinyModels.randomBatch(c, 3, 10, 8);
-    double[] nllAll = m.forward(b, false, 0);
-    double[] all = LlamaModel.sequenceLogProbs(b, m.lastTargetRows(), nllAll);
+    double[] all = m.sequenceLogProbs(b);
     for (int s = 0; s < 3; s++) {
       int[] tok = java.util.Arrays.copyOfRange(b.tokens(), s * 10, s * 10 + 10 - s);
       int start = 1 + s % 3;
       Batch one = Batch.of(List.of(tok), new int[] {start}, 16, 0);
-      double[] nll = m.forward(one, false, 0);
-      double[] lp = LlamaModel.sequenceLogProbs(one, m.lastTargetRows(), nll);
+      double[] lp = m.sequenceLogProbs(one);
       assertEquals(all[s], lp[0], 1e-10, "sequence " + s);
     }
   }

@@ -149,8 +149,7 @@ public final class ScoreCommand {
         lastSeq = seq;
       }
       Batch b = Batch.ofMasks(ids, masks, seq, 0);
-      double[] nll = m.forward(b, false, 0);
-      double[] lp = LlamaModel.sequenceLogProbs(b, m.lastTargetRows(), nll);
+      double[] lp = m.sequenceLogProbs(b);
       for (int k = s; k < e; k++) {
         out[order[k]] = lp[k - s];
       }

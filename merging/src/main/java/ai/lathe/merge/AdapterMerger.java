@@ -1,0 +1,243 @@
+package ai.lathe.merge;
+
+import ai.lathe.model.LlamaConfig;
+import ai.lathe.model.LlamaWeights;
+import ai.lathe.model.adapter.LoraConfig;
+import ai.lathe.model.io.AtomicDir;
+import ai.lathe.model.io.Hashing;
+import ai.lathe.model.io.HfCheckpoint;
+import ai.lathe.model.io.PeftAdapter;
+import ai.lathe.model.io.Safetensors;
+import ai.lathe.model.io.StreamingCheckpointWriter;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * Merges LoRA adapters one module at a time on their dense updates ΔW = s·B·A (never on A and B
+ * separately): a module an adapter does not target counts as zero there. The result is a rank-r
+ * adapter (truncated SVD, error reported per module) or the base model with the update added, as
+ * a Hugging Face checkpoint. Peak memory is one module's updates, whatever the depth.
+ */
+public final class AdapterMerger {
+  /** What a merge produced: per-module truncation errors (adapter output) and provenance. */
+  public record Result(Map<String, Double> truncationErrors, ObjectNode manifest) {}
+
+  private AdapterMerger() {}
+
+  /** An adapter opened for reading one module at a time. */
+  record Source(MergeConfig.Input in, Path dir, LoraConfig config, Safetensors weights) {}
+
+  public static Result run(MergeConfig mc, Path modelConfigFrom) throws IOException {
+    List<Source> sources = new ArrayList<>();
+    try {
+      for (MergeConfig.Input in : mc.adapters()) {
+        Path d = Path.of(in.path());
+        LoraConfig lc = PeftAdapter.readConfig(d);
+        sources.add(new Source(in, d, lc, Safetensors.open(d.resolve(PeftAdapter.WEIGHTS))));
+      }
+      LlamaConfig model = LlamaConfig.read(modelConfigFrom.resolve("config.json"));
+      return mc.outputKind().equals("adapter") ? mergeToAdapter(mc, model, sources) : mergeToModel(mc, model, sources);
+    } finally {
+      for (Source s : sources) {
+        s.weights().close();
+      }
+    }
+  }
+
+  /** The dense update of one module in one adapter, or null when the adapter does not target it. */
+  static float[] delta(Source s, int layer, String module, int out, int in) throws IOException {
+    if (!s.config().targetModules().contains(module)) {
+      return null;
+    }
+    String path = LoraConfig.modulePath(layer, module);
+    String ka = "base_model.model." + path + ".lora_A.weight";
+    String kb = "base_model.model." + path + ".lora_B.weight";
+    Safetensors st = s.weights();
+    ka = st.has(ka) ? ka : ka.replace(".lora_A.weight", ".lora_A.default.weight");
+    kb = st.has(kb) ? kb : kb.replace(".lora_B.weight", ".lora_B.default.weight");
+    long[] sa = st.entry(ka).shape();
+    long[] sb = st.entry(kb).shape();
+    if (sa.length != 2 || sb.length != 2 || sa[1] != in || sb[0] != out || sa[0] != sb[1]) {
+      throw new IllegalArgumentException(st.file() + ": " + ka + " " + Arrays.toString(sa) + " and " + kb + " "
+          + Arrays.toString(sb) + " do not fit the base model's " + module + " [" + out + ", " + in + "]"
+          + " (adapters for a different base model?)");
+    }
+    int r = (int) sa[0];
+    INDArray a = Nd4j.create(st.readFloats(ka), new long[] {r, in}, 'c');
+    INDArray b = Nd4j.create(st.readFloats(kb), new long[] {out, r}, 'c');
+    INDArray dw = Nd4j.zeros(org.nd4j.linalg.api.buffer.DataType.FLOAT, out, in);
+    Nd4j.gemm(b, a, dw, false, false, s.config().scaleFor(path), 0.0);
+    float[] v = dw.data().asFloat();
+    for (float x : v) {
+      if (!Float.isFinite(x)) {
+        throw new IllegalArgumentException(st.file() + ": non-finite values in " + path);
+      }
+    }
+    return v;
+  }
+
+  /** Merges one module; null when no adapter targets it. */
+  static float[] mergeModule(MergeConfig mc, List<Source> sources, int layer, String module, int out, int in)
+      throws IOException {
+    List<float[]> deltas = new ArrayList<>();
+    boolean any = false;
+    for (Source s : sources) {
+      float[] d = delta(s, layer, module, out, in);
+      any |= d != null;
+      deltas.add(d == null ? new float[out * in] : d);
+    }
+    if (!any) {
+      return null;
+    }
+    double[] w = new double[sources.size()];
+    double[] dens = new double[sources.size()];
+    for (int i = 0; i < w.length; i++) {
+      w[i] = sources.get(i).in().weight();
+      dens[i] = sources.get(i).in().density();
+    }
+    long moduleSeed = layer * 16L + LlamaWeights.MODULES.indexOf(module);
+    return mc.method().merge(deltas, w, dens, mc.params(), moduleSeed);
+  }
+
+  static Result mergeToAdapter(MergeConfig mc, LlamaConfig model, List<Source> sources) throws IOException {
+    Map<String, Safetensors.Tensor> tensors = new LinkedHashMap<>();
+    Map<String, Double> errors = new LinkedHashMap<>();
+    List<String> targets = new ArrayList<>();
+    for (int l = 0; l < model.numLayers(); l++) {
+      for (String m : LlamaWeights.MODULES) {
+        int[] shape = model.moduleShape(m);
+        float[] merged = mergeModule(mc, sources, l, m, shape[0], shape[1]);
+        if (merged == null) {
+          continue;
+        }
+        if (!targets.contains(m)) {
+          targets.add(m);
+        }
+        LowRank.Factors f = LowRank.factor(merged, shape[0], shape[1], mc.outputRank(), l * 16L + 1);
+        String path = LoraConfig.modulePath(l, m);
+        tensors.put("base_model.model." + path + ".lora_A.weight", new Safetensors.Tensor(new long[] {f.rank(), shape[1]}, f.a()));
+        tensors.put("base_model.model." + path + ".lora_B.weight", new Safetensors.Tensor(new long[] {shape[0], f.rank()}, f.b()));
+        errors.put(path, f.relativeError());
+      }
+    }
+    // rank r with lora_alpha r: scaling 1, so B·A is the merged update itself
+    int r = mc.outputRank();
+    Map<String, Integer> rankPattern = new LinkedHashMap<>();
+    for (String k : tensors.keySet()) {
+      if (k.endsWith(".lora_A.weight")) {
+        int rr = (int) tensors.get(k).shape()[0];
+        if (rr != r) {
+          rankPattern.put(k.substring("base_model.model.".length(), k.length() - ".lora_A.weight".length()), rr);
+        }
+      }
+    }
+    Map<String, Double> alphaPattern = new LinkedHashMap<>();
+    rankPattern.forEach((k, v) -> alphaPattern.put(k, (double) v));
+    LoraConfig lc = new LoraConfig(r, r, targets, 0.0, false, false, rankPattern, alphaPattern);
+    ObjectNode manifest = manifest(mc, sources, errors);
+    ObjectMapper om = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    AtomicDir.write(Path.of(mc.outputPath()), tmp -> {
+      om.writeValue(tmp.resolve(PeftAdapter.CONFIG).toFile(), lc.toPeftJson(mc.baseModel() == null ? "" : mc.baseModel()));
+      Safetensors.write(tmp.resolve(PeftAdapter.WEIGHTS), tensors, "F32", Map.of("format", "pt"));
+      om.writeValue(tmp.resolve("lathe-merge.json").toFile(), manifest);
+    });
+    return new Result(errors, manifest);
+  }
+
+  static Result mergeToModel(MergeConfig mc, LlamaConfig model, List<Source> sources) throws IOException {
+    Path base = Path.of(mc.baseModel());
+    ObjectNode manifest = manifest(mc, sources, Map.of());
+    try (HfCheckpoint ck = HfCheckpoint.open(base)) {
+      LinkedHashMap<String, long[]> shapes = new LinkedHashMap<>();
+      long d = model.hiddenSize();
+      shapes.put("model.embed_tokens.weight", new long[] {model.vocabSize(), d});
+      for (int l = 0; l < model.numLayers(); l++) {
+        String p = "model.layers." + l + ".";
+        shapes.put(p + "input_layernorm.weight", new long[] {d});
+        shapes.put(p + "post_attention_layernorm.weight", new long[] {d});
+        for (String m : LlamaWeights.MODULES) {
+          int[] s = model.moduleShape(m);
+          shapes.put(LlamaWeights.moduleKey(l, m), new long[] {s[0], s[1]});
+        }
+      }
+      shapes.put("model.norm.weight", new long[] {d});
+      if (!model.tieWordEmbeddings()) {
+        shapes.put("lm_head.weight", new long[] {model.vocabSize(), d});
+      }
+      ObjectMapper om = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+      AtomicDir.write(Path.of(mc.outputPath()), tmp -> {
+        try (StreamingCheckpointWriter w = new StreamingCheckpointWriter(tmp, shapes, mc.outputDtype(), 4L << 30)) {
+          for (var e : shapes.entrySet()) {
+            String name = e.getKey();
+            float[] v = ck.read(name, e.getValue());
+            String[] parts = name.split("\\.");
+            if (parts.length == 6 && name.startsWith("model.layers.") && name.endsWith("_proj.weight")) {
+              int layer = Integer.parseInt(parts[2]);
+              String m = parts[4];
+              float[] merged = mergeModule(mc, sources, layer, m, (int) e.getValue()[0], (int) e.getValue()[1]);
+              if (merged != null) {
+                for (int i = 0; i < v.length; i++) {
+                  v[i] += merged[i];
+                  if (!Float.isFinite(v[i])) {
+                    throw new IllegalArgumentException(name + ": merged weight is not finite");
+                  }
+                }
+              }
+            }
+            w.put(name, v);
+          }
+        }
+        ObjectNode cfg = model.toJson();
+        cfg.put("torch_dtype", mc.outputDtype().equals("BF16") ? "bfloat16" : "float32");
+        om.writeValue(tmp.resolve("config.json").toFile(), cfg);
+        for (String f : List.of("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")) {
+          if (Files.exists(base.resolve(f))) {
+            Files.copy(base.resolve(f), tmp.resolve(f));
+          }
+        }
+        om.writeValue(tmp.resolve("lathe-merge.json").toFile(), manifest);
+      });
+    }
+    return new Result(Map.of(), manifest);
+  }
+
+  static ObjectNode manifest(MergeConfig mc, List<Source> sources, Map<String, Double> errors) throws IOException {
+    ObjectMapper om = new ObjectMapper();
+    ObjectNode m = om.createObjectNode();
+    m.put("method", mc.method().id);
+    m.put("code_version", ai.lathe.model.Version.get());
+    m.put("base_model", mc.baseModel());
+    ObjectNode p = m.putObject("parameters");
+    p.put("density", mc.density());
+    p.put("sign", mc.params().sign());
+    p.put("normalize", mc.params().normalize());
+    p.put("lambda", mc.params().lambda());
+    p.put("seed", mc.params().seed());
+    ArrayNode in = m.putArray("inputs");
+    for (Source s : sources) {
+      in.addObject().put("path", s.dir().toString()).put("weight", s.in().weight()).put("density", s.in().density())
+          .put("sha256", Hashing.sha256(s.dir().resolve(PeftAdapter.WEIGHTS)));
+    }
+    ObjectNode out = m.putObject("output");
+    out.put("kind", mc.outputKind());
+    out.put("rank", mc.outputRank());
+    if (!errors.isEmpty()) {
+      ObjectNode e = out.putObject("truncation_error");
+      errors.forEach(e::put);
+      out.put("max_truncation_error", errors.values().stream().mapToDouble(Double::doubleValue).max().orElse(0));
+    }
+    return m;
+  }
+}

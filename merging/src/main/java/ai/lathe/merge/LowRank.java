@@ -1,0 +1,101 @@
+package ai.lathe.merge;
+
+import java.util.Random;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * Re-factors a dense update ΔW [out, in] into a rank-r LoRA pair by truncated SVD:
+ * ΔW ≈ U_r Σ_r V_rᵀ, B = U_r √Σ_r, A = √Σ_r V_rᵀ (scale 1). Small matrices use LAPACK's SVD;
+ * large ones a randomized range finder (Halko et al., 2011) with oversampling and power iterations.
+ * The reported error is measured: ‖ΔW − B·A‖_F / ‖ΔW‖_F.
+ */
+public final class LowRank {
+  /** A factored update and its relative Frobenius truncation error. */
+  public record Factors(float[] a, float[] b, int rank, double relativeError) {}
+
+  private LowRank() {}
+
+  public static Factors factor(float[] dw, int out, int in, int rank, long seed) {
+    int r = Math.min(rank, Math.min(out, in));
+    INDArray w = Nd4j.create(dw, new long[] {out, in}, 'c').castTo(DataType.DOUBLE);
+    INDArray u;
+    INDArray s;
+    INDArray vt;
+    if (Math.min(out, in) <= 512 || r + 10 >= Math.min(out, in)) {
+      INDArray[] usv = svd(w.dup('f'));
+      u = usv[0];
+      s = usv[1];
+      vt = usv[2];
+    } else {
+      INDArray[] usv = randomized(w, r, 10, 2, seed);
+      u = usv[0];
+      s = usv[1];
+      vt = usv[2];
+    }
+    INDArray b = Nd4j.zeros(DataType.DOUBLE, out, r);
+    INDArray a = Nd4j.zeros(DataType.DOUBLE, r, in);
+    for (int i = 0; i < r; i++) {
+      double sq = Math.sqrt(s.getDouble(i));
+      b.getColumn(i).assign(u.getColumn(i).mul(sq));
+      a.getRow(i).assign(vt.getRow(i).mul(sq));
+    }
+    INDArray resid = w.sub(b.mmul(a));
+    double norm = w.norm2Number().doubleValue();
+    double err = norm == 0 ? 0 : resid.norm2Number().doubleValue() / norm;
+    return new Factors(a.castTo(DataType.FLOAT).dup('c').data().asFloat(), b.castTo(DataType.FLOAT).dup('c').data().asFloat(),
+        r, err);
+  }
+
+  /** Full SVD of m [rows, cols] (Fortran order, overwritten): U [rows, k], S [k], Vᵀ [k, cols], k = min. */
+  static INDArray[] svd(INDArray m) {
+    int rows = (int) m.size(0);
+    int cols = (int) m.size(1);
+    int k = Math.min(rows, cols);
+    INDArray s = Nd4j.create(DataType.DOUBLE, k);
+    INDArray u = Nd4j.create(DataType.DOUBLE, new long[] {rows, rows}, 'f');
+    INDArray vt = Nd4j.create(DataType.DOUBLE, new long[] {cols, cols}, 'f');
+    Nd4j.getBlasWrapper().lapack().gesvd(m, s, u, vt);
+    return new INDArray[] {u.get(org.nd4j.linalg.indexing.NDArrayIndex.all(),
+        org.nd4j.linalg.indexing.NDArrayIndex.interval(0, k)).dup('c'), s,
+        vt.get(org.nd4j.linalg.indexing.NDArrayIndex.interval(0, k), org.nd4j.linalg.indexing.NDArrayIndex.all()).dup('c')};
+  }
+
+  static INDArray[] randomized(INDArray w, int r, int oversample, int powerIters, long seed) {
+    int in = (int) w.size(1);
+    int l = r + oversample;
+    Random rng = new Random(seed);
+    double[] g = new double[in * l];
+    for (int i = 0; i < g.length; i++) {
+      g[i] = rng.nextGaussian();
+    }
+    INDArray omega = Nd4j.create(g, new long[] {in, l}, DataType.DOUBLE);
+    INDArray y = orthonormalize(w.mmul(omega));
+    for (int q = 0; q < powerIters; q++) {
+      y = orthonormalize(w.mmul(orthonormalize(w.transpose().mmul(y))));
+    }
+    INDArray small = y.transpose().mmul(w); // [l, in]
+    INDArray[] usv = svd(small.dup('f'));
+    INDArray u = y.mmul(usv[0]); // [out, l]
+    return new INDArray[] {u, usv[1], usv[2]};
+  }
+
+  /** Modified Gram–Schmidt on the columns (twice, for stability). */
+  static INDArray orthonormalize(INDArray y) {
+    INDArray q = y.dup('c');
+    int cols = (int) q.size(1);
+    for (int pass = 0; pass < 2; pass++) {
+      for (int j = 0; j < cols; j++) {
+        INDArray cj = q.getColumn(j);
+        for (int i = 0; i < j; i++) {
+          INDArray ci = q.getColumn(i);
+          cj.subi(ci.mul(ci.mul(cj).sumNumber().doubleValue()));
+        }
+        double n = cj.norm2Number().doubleValue();
+        cj.divi(n == 0 ? 1 : n);
+      }
+    }
+    return q;
+  }
+}

@@ -1,0 +1,49 @@
+package ai.lathe.merge;
+
+import ai.lathe.model.Config;
+import com.fasterxml.jackson.databind.JsonNode;
+import java.util.ArrayList;
+import java.util.List;
+
+/** A mergekit-like merge configuration (see conf/merge.yaml), validated when read. */
+public record MergeConfig(MergeMethod method, String baseModel, MergeMethod.Params params, double density,
+    List<Input> adapters, String outputKind, int outputRank, String outputPath, String outputDtype) {
+
+  /** One adapter to merge, with its weight and optional density override. */
+  public record Input(String path, double weight, double density) {}
+
+  public static MergeConfig from(Config c) {
+    MergeMethod m = MergeMethod.of(c.str("method", "ties"));
+    double density = c.number("parameters.density", 1.0);
+    checkDensity(density, c.source() + ": parameters.density");
+    MergeMethod.Params p = new MergeMethod.Params(c.bool("parameters.normalize", m.normalizeByDefault),
+        c.str("parameters.sign", "total"), c.number("parameters.lambda", 1.0), c.integer("parameters.seed", 0));
+    JsonNode list = c.node("adapters");
+    if (list == null || !list.isArray() || list.isEmpty()) {
+      throw new IllegalArgumentException(c.source() + ": 'adapters' must list at least one adapter");
+    }
+    List<Input> in = new ArrayList<>();
+    for (int i = 0; i < list.size(); i++) {
+      JsonNode a = list.get(i);
+      String path = a.isTextual() ? a.asText() : a.path("path").asText("");
+      if (path.isBlank()) {
+        throw new IllegalArgumentException(c.source() + ": adapters[" + i + "] has no path");
+      }
+      double d = a.path("density").asDouble(density);
+      checkDensity(d, c.source() + ": adapters[" + i + "].density");
+      in.add(new Input(path, a.path("weight").asDouble(1.0), d));
+    }
+    String kind = c.str("output.kind", "adapter");
+    if (!kind.equals("adapter") && !kind.equals("model")) {
+      throw new IllegalArgumentException(c.source() + ": output.kind must be adapter or model, got " + kind);
+    }
+    return new MergeConfig(m, c.need("base_model"), p, density, in, kind, c.integer("output.rank", 16),
+        c.need("output.path"), c.str("output.dtype", "F32"));
+  }
+
+  static void checkDensity(double d, String where) {
+    if (!(d > 0 && d <= 1)) {
+      throw new IllegalArgumentException(where + " must be in (0, 1], got " + d);
+    }
+  }
+}

@@ -1,0 +1,115 @@
+package ai.lathe.merge;
+
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * The merge methods over the dense updates ΔW of one module, following mergekit's
+ * generalized task arithmetic: sparsify each update, weight it, optionally keep only entries
+ * that agree with an elected sign, sum, normalise by the (agreeing) weights, scale by λ.
+ */
+public enum MergeMethod {
+  /** Weighted average (model soups): Wortsman et al., 2022, arXiv:2203.05482. */
+  LINEAR("linear", Sparsification.NONE, false, true),
+  /** Task arithmetic: Ilharco et al., 2023, "Editing Models with Task Arithmetic", arXiv:2212.04089. */
+  TASK_ARITHMETIC("task_arithmetic", Sparsification.NONE, false, false),
+  /** TIES-Merging: Yadav et al., 2023, "Resolving Interference When Merging Models", arXiv:2306.01708. */
+  TIES("ties", Sparsification.MAGNITUDE, true, true),
+  /** DARE: Yu et al., 2024, "Language Models are Super Mario", arXiv:2311.03099 (with linear mixing). */
+  DARE_LINEAR("dare_linear", Sparsification.RANDOM, false, true),
+  /** DARE with TIES sign consensus (arXiv:2311.03099 and arXiv:2306.01708). */
+  DARE_TIES("dare_ties", Sparsification.RANDOM, true, true),
+  /** Magnitude pruning then linear mixing (TIES's trim step alone, arXiv:2306.01708). */
+  MAGNITUDE_PRUNE("magnitude_prune", Sparsification.MAGNITUDE, false, true);
+
+  /** How updates are pruned before mixing. */
+  public enum Sparsification { NONE, MAGNITUDE, RANDOM }
+
+  public final String id;
+  public final Sparsification sparsification;
+  public final boolean signConsensus;
+  public final boolean normalizeByDefault;
+
+  MergeMethod(String id, Sparsification s, boolean consensus, boolean normalize) {
+    this.id = id;
+    this.sparsification = s;
+    this.signConsensus = consensus;
+    this.normalizeByDefault = normalize;
+  }
+
+  public static MergeMethod of(String name) {
+    for (MergeMethod m : values()) {
+      if (m.id.equals(name.toLowerCase(Locale.ROOT))) {
+        return m;
+      }
+    }
+    throw new IllegalArgumentException("unknown merge method '" + name + "' (linear, task_arithmetic, ties, "
+        + "dare_linear, dare_ties, magnitude_prune)");
+  }
+
+  /** Settings of one merge. */
+  public record Params(boolean normalize, String sign, double lambda, long seed) {
+    public Params {
+      if (!sign.equals("total") && !sign.equals("frequency")) {
+        throw new IllegalArgumentException("sign must be total or frequency, got " + sign);
+      }
+    }
+  }
+
+  /**
+   * Merges the updates of one module (flat, all the same length): deltas[i] with weight w[i] and
+   * density d[i]; seed separates DARE's masks per module and adapter.
+   */
+  public float[] merge(List<float[]> deltas, double[] w, double[] d, Params p, long moduleSeed) {
+    int n = deltas.get(0).length;
+    int k = deltas.size();
+    float[][] weighted = new float[k][];
+    for (int i = 0; i < k; i++) {
+      if (deltas.get(i).length != n) {
+        throw new IllegalArgumentException("updates of different sizes: " + deltas.get(i).length + " vs " + n);
+      }
+      float[] s = switch (sparsification) {
+        case NONE -> deltas.get(i);
+        case MAGNITUDE -> Sparsify.magnitude(deltas.get(i), d[i]);
+        case RANDOM -> Sparsify.random(deltas.get(i), d[i], p.seed() * 1_000_003L + moduleSeed * 31 + i, true);
+      };
+      weighted[i] = new float[n];
+      for (int j = 0; j < n; j++) {
+        weighted[i][j] = (float) (s[j] * w[i]);
+      }
+    }
+    float[] out = new float[n];
+    for (int j = 0; j < n; j++) {
+      double mixed = 0;
+      double divisor = 0;
+      if (signConsensus) {
+        // elect the sign: of the summed weighted updates (total) or of the count of signs (frequency)
+        double vote = 0;
+        for (int i = 0; i < k; i++) {
+          vote += p.sign().equals("total") ? weighted[i][j] : Math.signum(weighted[i][j]);
+        }
+        double elected = vote >= 0 ? 1 : -1;
+        for (int i = 0; i < k; i++) {
+          if (Math.signum(weighted[i][j]) == elected) {
+            mixed += weighted[i][j];
+            divisor += w[i];
+          }
+        }
+        if (divisor == 0) {
+          divisor = 1;
+        }
+        // (mergekit leaves a zero divisor at 1 here and a near-zero one below)
+      } else {
+        for (int i = 0; i < k; i++) {
+          mixed += weighted[i][j];
+          divisor += w[i];
+        }
+        if (Math.abs(divisor) < 1e-8) {
+          divisor = 1;
+        }
+      }
+      out[j] = (float) ((p.normalize() ? mixed / divisor : mixed) * p.lambda());
+    }
+    return out;
+  }
+}
