@@ -34,6 +34,9 @@ public final class AdapterMerger {
   /** What a merge produced: per-module truncation errors (adapter output) and provenance. */
   public record Result(Map<String, Double> truncationErrors, ObjectNode manifest) {}
 
+  /** Called at the end of each module's merge (benchmarks measure live memory there). */
+  static volatile Runnable moduleHook;
+
   private AdapterMerger() {}
 
   /** An adapter opened for reading one module at a time. */
@@ -108,7 +111,12 @@ public final class AdapterMerger {
       dens[i] = sources.get(i).in().density();
     }
     long moduleSeed = layer * 16L + LlamaWeights.MODULES.indexOf(module);
-    return mc.method().merge(deltas, w, dens, mc.params(), moduleSeed);
+    float[] merged = mc.method().merge(deltas, w, dens, mc.params(), moduleSeed);
+    Runnable hook = moduleHook;
+    if (hook != null) {
+      hook.run(); // while this module's updates are still alive: the bench samples live memory here
+    }
+    return merged;
   }
 
   static Result mergeToAdapter(MergeConfig mc, LlamaConfig model, List<Source> sources) throws IOException {

@@ -81,21 +81,46 @@ public final class LowRank {
     return new INDArray[] {u, usv[1], usv[2]};
   }
 
-  /** Modified Gram–Schmidt on the columns (twice, for stability). */
+  /** Modified Gram–Schmidt on the columns (twice, for stability), in plain loops. */
   static INDArray orthonormalize(INDArray y) {
-    INDArray q = y.dup('c');
-    int cols = (int) q.size(1);
-    for (int pass = 0; pass < 2; pass++) {
+    int rows = (int) y.size(0);
+    int cols = (int) y.size(1);
+    double[] flat = y.dup('c').data().asDouble();
+    double[][] c = new double[cols][rows];
+    for (int i = 0; i < rows; i++) {
       for (int j = 0; j < cols; j++) {
-        INDArray cj = q.getColumn(j);
-        for (int i = 0; i < j; i++) {
-          INDArray ci = q.getColumn(i);
-          cj.subi(ci.mul(ci.mul(cj).sumNumber().doubleValue()));
-        }
-        double n = cj.norm2Number().doubleValue();
-        cj.divi(n == 0 ? 1 : n);
+        c[j][i] = flat[i * cols + j];
       }
     }
-    return q;
+    for (int pass = 0; pass < 2; pass++) {
+      for (int j = 0; j < cols; j++) {
+        double[] cj = c[j];
+        for (int i = 0; i < j; i++) {
+          double[] ci = c[i];
+          double dot = 0;
+          for (int k = 0; k < rows; k++) {
+            dot += ci[k] * cj[k];
+          }
+          for (int k = 0; k < rows; k++) {
+            cj[k] -= dot * ci[k];
+          }
+        }
+        double n = 0;
+        for (int k = 0; k < rows; k++) {
+          n += cj[k] * cj[k];
+        }
+        n = Math.sqrt(n);
+        double inv = n == 0 ? 0 : 1 / n;
+        for (int k = 0; k < rows; k++) {
+          cj[k] *= inv;
+        }
+      }
+    }
+    for (int i = 0; i < rows; i++) {
+      for (int j = 0; j < cols; j++) {
+        flat[i * cols + j] = c[j][i];
+      }
+    }
+    return Nd4j.create(flat, new long[] {rows, cols}, DataType.DOUBLE);
   }
 }

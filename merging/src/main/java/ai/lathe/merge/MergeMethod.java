@@ -68,25 +68,32 @@ public enum MergeMethod {
       if (deltas.get(i).length != n) {
         throw new IllegalArgumentException("updates of different sizes: " + deltas.get(i).length + " vs " + n);
       }
+    }
+    // each adapter's sparsify + weighting is independent: spread them over the cores
+    java.util.stream.IntStream.range(0, k).parallel().forEach(i -> {
       float[] s = switch (sparsification) {
         case NONE -> deltas.get(i);
         case MAGNITUDE -> Sparsify.magnitude(deltas.get(i), d[i]);
         case RANDOM -> Sparsify.random(deltas.get(i), d[i], p.seed() * 1_000_003L + moduleSeed * 31 + i, true);
       };
-      weighted[i] = new float[n];
+      float[] wi = new float[n];
       for (int j = 0; j < n; j++) {
-        weighted[i][j] = (float) (s[j] * w[i]);
+        wi[j] = (float) (s[j] * w[i]);
       }
-    }
+      weighted[i] = wi;
+    });
     float[] out = new float[n];
-    for (int j = 0; j < n; j++) {
+    boolean byTotal = p.sign().equals("total");
+    int chunk = 1 << 16;
+    java.util.stream.IntStream.range(0, (n + chunk - 1) / chunk).parallel().forEach(c -> {
+      for (int j = c * chunk, end = Math.min(n, j + chunk); j < end; j++) {
       double mixed = 0;
       double divisor = 0;
       if (signConsensus) {
         // elect the sign: of the summed weighted updates (total) or of the count of signs (frequency)
         double vote = 0;
         for (int i = 0; i < k; i++) {
-          vote += p.sign().equals("total") ? weighted[i][j] : Math.signum(weighted[i][j]);
+          vote += byTotal ? weighted[i][j] : Math.signum(weighted[i][j]);
         }
         double elected = vote >= 0 ? 1 : -1;
         for (int i = 0; i < k; i++) {
@@ -108,8 +115,9 @@ public enum MergeMethod {
           divisor = 1;
         }
       }
-      out[j] = (float) ((p.normalize() ? mixed / divisor : mixed) * p.lambda());
-    }
+        out[j] = (float) ((p.normalize() ? mixed / divisor : mixed) * p.lambda());
+      }
+    });
     return out;
   }
 }
