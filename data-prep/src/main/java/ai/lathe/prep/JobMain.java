@@ -20,6 +20,16 @@ public final class JobMain {
     Object run(SparkSession spark, Config config) throws Exception;
   }
 
+  /** A failure with its own exit code (for example a refused merge gate: 3). */
+  public static class ExitCode extends RuntimeException {
+    public final int code;
+
+    public ExitCode(int code, String msg) {
+      super(msg);
+      this.code = code;
+    }
+  }
+
   private JobMain() {}
 
   /**
@@ -69,6 +79,9 @@ public final class JobMain {
     try {
       body.run(spark, c);
       return 0;
+    } catch (ExitCode e) {
+      System.err.println("lathe " + name + ": " + e.getMessage());
+      return e.code;
     } catch (Exception e) {
       Throwable root = e;
       while (root.getCause() != null && root.getCause() != root && !(root instanceof IllegalArgumentException)) {

@@ -14,7 +14,9 @@ import org.apache.spark.sql.SparkSession;
 /**
  * {@code lathe pipeline}: the main job on the bundled sample data, on embedded Spark. Creates the
  * demo base model (random weights, the bundled Llama-2 tokenizer) when missing, prepares the
- * data (prep) and trains the SFT adapter by parameter averaging (sft).
+ * data (prep), trains the multilingual SFT adapter by parameter averaging (sft), trains one
+ * adapter per language and TIES-merges them, publishing the merge only if each language's
+ * validation loss stays within the gate (merge-job).
  */
 public final class PipelineCommand {
   public static final String USAGE = """
@@ -50,10 +52,34 @@ public final class PipelineCommand {
       SftTrainJob.Result r = SftTrainJob.run(spark, sft);
       var first = r.metrics().get(0);
       var last = r.metrics().get(r.metrics().size() - 1);
+      // per-language adapters, then the nightly TIES merge of them, gated on each language's loss
+      List<String> langs = c.strings("merge.langs", List.of("en", "de"));
+      StringBuilder adapters = new StringBuilder("[");
+      double worst = 0;
+      for (String lang : langs) {
+        System.out.println("== pipeline: sft for '" + lang + "'");
+        Config one = stage(c, "sft", "conf/sft.yaml", List.of("model=" + model, "data=" + prepared,
+            "output=" + work.resolve("adapters/" + lang), "data_langs=[" + lang + "]"));
+        if (c.node("merge.sft_set") != null) {
+          c.node("merge.sft_set").fields().forEachRemaining(e -> one.set(e.getKey() + "=" + e.getValue().asText()));
+        }
+        SftTrainJob.Result lr = SftTrainJob.run(spark, one);
+        worst = Math.max(worst, lr.metrics().get(lr.metrics().size() - 1).path("val_loss").asDouble());
+        adapters.append(adapters.length() > 1 ? ", " : "").append("{path: ").append(work.resolve("adapters/" + lang))
+            .append(", weight: 1.0}");
+      }
+      adapters.append("]");
+      System.out.println("== pipeline: TIES merge of " + langs);
+      double slack = c.number("merge.gate_slack", 0.05);
+      Config merge = Config.load(Path.of(c.str("merge.config", "conf/merge.yaml")), List.of(
+          "base_model=" + model, "adapters=" + adapters, "output.path=" + work.resolve("adapters/merged"),
+          "gate.data=" + prepared, "gate.langs=" + langs, "gate.max_val_loss=" + (worst + slack)));
+      var losses = MergeJob.run(spark, merge);
       System.out.println("== pipeline: done");
       System.out.printf("base model:    %s%nprepared data: %s%nSFT adapter:   %s (train loss %.4f -> %.4f, "
-          + "validation loss %.4f)%n", model, prepared, adapter, first.get("train_loss").asDouble(),
-          last.get("train_loss").asDouble(), last.path("val_loss").asDouble());
+          + "validation loss %.4f)%nper-language:  %s%nmerged (TIES): %s (validation loss per language %s, gate %.4f)%n",
+          model, prepared, adapter, first.get("train_loss").asDouble(), last.get("train_loss").asDouble(),
+          last.path("val_loss").asDouble(), langs, work.resolve("adapters/merged"), losses, worst + slack);
     } finally {
       spark.stop();
     }

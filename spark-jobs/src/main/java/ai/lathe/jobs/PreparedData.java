@@ -73,9 +73,13 @@ public final class PreparedData {
     }
   }
 
-  /** Rows of one split, truncated to seqLen. */
-  public static JavaRDD<PreparedRow> examples(SparkSession spark, String data, String split, int seqLen) {
-    return spark.read().parquet(data + "/data").where("split = '" + split + "'").javaRDD().map(Schemas::fromRow);
+  /** Rows of one split, of the given languages (all when empty). */
+  public static JavaRDD<PreparedRow> examples(SparkSession spark, String data, String split, java.util.List<String> langs) {
+    var df = spark.read().parquet(data + "/data").where(org.apache.spark.sql.functions.col("split").equalTo(split));
+    if (!langs.isEmpty()) {
+      df = df.where(org.apache.spark.sql.functions.col("lang").isin(langs.toArray()));
+    }
+    return df.javaRDD().map(Schemas::fromRow);
   }
 
   public static Tokens tokens(PreparedRow r) {

@@ -9,7 +9,7 @@ import java.util.Map;
 
 /** The distributed SFT job's settings (conf/sft.yaml), validated on the driver. */
 public record SftSettings(
-    String model, String data, String output, String checkpointDir,
+    String model, String data, List<String> langs, String output, String checkpointDir,
     LoraConfig lora, SftTrainer.Options train, int epochs, int maxSteps,
     int partitions, int averagingFrequency, boolean averageOptimizerState,
     String outerOptimizer, double outerLr, double outerMomentum,
@@ -34,7 +34,7 @@ public record SftSettings(
     if (freq <= 0) {
       throw new IllegalArgumentException(c.source() + ": distributed.averaging_frequency must be positive");
     }
-    return new SftSettings(c.need("model"), c.need("data"), out, c.str("checkpoint_dir", out + ".checkpoints"), lc, o,
+    return new SftSettings(c.need("model"), c.need("data"), c.strings("data_langs", List.of()), out, c.str("checkpoint_dir", out + ".checkpoints"), lc, o,
         c.integer("train.epochs", 1), maxSteps, c.integer("distributed.partitions", 0), freq,
         c.bool("distributed.average_optimizer_state", true), outer, c.number("distributed.outer_lr", 0.7),
         c.number("distributed.outer_momentum", 0.9), c.integer("distributed.checkpoint_every", 1),
@@ -46,13 +46,13 @@ public record SftSettings(
     SftTrainer.Options t = train;
     SftTrainer.Options o = new SftTrainer.Options(t.batchSize(), t.gradAccum(), t.seqLen(), t.lr(), t.warmupSteps(),
         total, t.minLrRatio(), t.weightDecay(), t.maxGradNorm(), t.seed());
-    return new SftSettings(model, data, output, checkpointDir, lora, o, epochs, maxSteps, partitions,
+    return new SftSettings(model, data, langs, output, checkpointDir, lora, o, epochs, maxSteps, partitions,
         averagingFrequency, averageOptimizerState, outerOptimizer, outerLr, outerMomentum, checkpointEvery, evalEvery);
   }
 
   /** What a checkpoint must agree with to be resumed: everything that changes the result. */
   public String fingerprint() {
-    return Integer.toHexString(List.of(model, data, lora.toString(), train.toString(), epochs, maxSteps, partitions,
+    return Integer.toHexString(List.of(model, data, langs, lora.toString(), train.toString(), epochs, maxSteps, partitions,
         averagingFrequency, averageOptimizerState, outerOptimizer, outerLr, outerMomentum).toString().hashCode());
   }
 }

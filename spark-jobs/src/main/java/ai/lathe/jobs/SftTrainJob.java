@@ -66,10 +66,10 @@ public final class SftTrainJob {
     JsonNode manifest = PreparedData.checkManifest(s0.data(), s0.model(), hconf);
     LlamaConfig mc = PreparedData.modelConfig(s0.model(), hconf);
     int parts = s0.partitions() > 0 ? s0.partitions() : jsc.defaultParallelism();
-    JavaRDD<Tokens> train = PreparedData.examples(spark, s0.data(), "train", s0.train().seqLen())
+    JavaRDD<Tokens> train = PreparedData.examples(spark, s0.data(), "train", s0.langs())
         .mapToPair(e -> new Tuple2<>(e.id(), e)).repartitionAndSortWithinPartitions(new HashPartitioner(parts))
         .values().map(PreparedData::tokens).persist(StorageLevel.MEMORY_AND_DISK());
-    JavaRDD<Tokens> val = PreparedData.examples(spark, s0.data(), "validation", s0.train().seqLen())
+    JavaRDD<Tokens> val = PreparedData.examples(spark, s0.data(), "validation", s0.langs())
         .map(PreparedData::tokens).persist(StorageLevel.MEMORY_AND_DISK());
     List<Integer> sizes = train.mapPartitions(it -> {
       int n = 0;

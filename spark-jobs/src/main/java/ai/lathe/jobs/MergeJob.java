@@ -1,0 +1,121 @@
+package ai.lathe.jobs;
+
+import ai.lathe.merge.AdapterMerger;
+import ai.lathe.merge.MergeConfig;
+import ai.lathe.model.Config;
+import ai.lathe.model.LlamaModel;
+import ai.lathe.model.LlamaWeights;
+import ai.lathe.model.adapter.AdapterSet;
+import ai.lathe.model.io.AtomicDir;
+import ai.lathe.model.io.HfCheckpoint;
+import ai.lathe.model.io.PeftAdapter;
+import ai.lathe.model.text.ChatTemplate.Tokens;
+import ai.lathe.model.train.SftTrainer;
+import ai.lathe.prep.JobMain;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import org.apache.spark.sql.SparkSession;
+import org.nd4j.linalg.api.buffer.DataType;
+
+/**
+ * The nightly merge: merges per-language adapters (see conf/merge.yaml) into a staging folder,
+ * optionally gates it on each language's validation loss through the merged adapter, and
+ * publishes it with one rename only when the gate passes. A failed gate exits with code 3 and
+ * leaves the last published merge in place.
+ * {@code spark-submit --class ai.lathe.jobs.MergeJob lathe-jobs.jar --config merge.yaml}.
+ */
+public final class MergeJob {
+  public static final String USAGE = """
+      usage: lathe merge-job --config conf/merge.yaml [--set key=value ...]
+        Merges adapters like `lathe merge`, then (with gate.max_val_loss and gate.data) checks the
+        validation loss of each language's prepared data through the merged adapter and publishes
+        only when every language is within the bound; otherwise exits 3 and keeps the last merge.""";
+
+  /** Exit code of a merge the gate refused. */
+  public static final int GATE_FAILED = 3;
+
+  private MergeJob() {}
+
+  public static void main(String[] argv) {
+    System.exit(JobMain.run("merge-job", argv, USAGE, MergeJob::run));
+  }
+
+  /** Thrown when the gate refuses a merge; JobMain maps it to exit code 3. */
+  public static final class GateFailed extends JobMain.ExitCode {
+    GateFailed(String msg) {
+      super(GATE_FAILED, msg);
+    }
+  }
+
+  public static Map<String, Double> run(SparkSession spark, Config c) throws Exception {
+    MergeConfig mc = MergeConfig.from(c);
+    Path out = Path.of(mc.outputPath()).toAbsolutePath();
+    Path staging = out.resolveSibling("." + out.getFileName() + ".staging-" + UUID.randomUUID().toString().substring(0, 8));
+    Config staged = Config.load(null, List.of());
+    staged.root().setAll(c.root().deepCopy());
+    staged.set("output.path=" + staging);
+    AdapterMerger.Result r = AdapterMerger.run(MergeConfig.from(staged), Path.of(mc.baseModel()));
+    Map<String, Double> losses = new LinkedHashMap<>();
+    try {
+      JsonNode gate = c.node("gate");
+      if (gate != null && mc.outputKind().equals("adapter")) {
+        double bound = c.number("gate.max_val_loss", Double.POSITIVE_INFINITY);
+        LlamaWeights w = HfCheckpoint.load(Path.of(mc.baseModel()), DataType.FLOAT);
+        AdapterSet merged = PeftAdapter.read(staging, w.config, DataType.FLOAT);
+        LlamaModel model = new LlamaModel(w, merged, DataType.FLOAT);
+        String data = c.need("gate.data");
+        int seqLen = c.integer("gate.seq_len", 512);
+        List<String> langs = c.strings("gate.langs", List.of());
+        List<String> present = spark.read().parquet(data + "/data").select("lang").distinct().collectAsList()
+            .stream().map(x -> x.getString(0)).sorted().toList();
+        for (String lang : langs.isEmpty() ? present : langs) {
+          List<Tokens> rows = PreparedData.examples(spark, data, "validation", List.of(lang))
+              .map(PreparedData::tokens).collect();
+          if (rows.isEmpty()) {
+            throw new IllegalArgumentException(data + ": no validation rows for language '" + lang + "'");
+          }
+          losses.put(lang, SftTrainer.validationLoss(model, rows, 4, seqLen));
+        }
+        ObjectNode g = ((ObjectNode) r.manifest()).putObject("gate");
+        g.put("max_val_loss", bound);
+        losses.forEach(g::put);
+        new ObjectMapper().writerWithDefaultPrettyPrinter().writeValue(staging.resolve("lathe-merge.json").toFile(),
+            r.manifest());
+        System.out.printf("merge-job: validation loss per language %s (bound %.4f)%n", losses, bound);
+        for (var e : losses.entrySet()) {
+          if (e.getValue() > bound) {
+            throw new GateFailed("gate refused the merge: validation loss " + String.format("%.4f", e.getValue())
+                + " for '" + e.getKey() + "' exceeds " + bound + "; the last published merge in " + out + " is kept");
+          }
+        }
+      }
+      publish(staging, out);
+      staging = null;
+      System.out.printf("merge-job: published %s (%s of %d adapters)%n", out, mc.method().id, mc.adapters().size());
+      return losses;
+    } finally {
+      if (staging != null) {
+        AtomicDir.deleteTree(staging);
+      }
+    }
+  }
+
+  static void publish(Path staging, Path out) throws java.io.IOException {
+    Path old = null;
+    if (Files.exists(out)) {
+      old = out.resolveSibling("." + out.getFileName() + ".old-" + UUID.randomUUID().toString().substring(0, 8));
+      Files.move(out, old, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+    }
+    Files.move(staging, out, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+    if (old != null) {
+      AtomicDir.deleteTree(old);
+    }
+  }
+}
