@@ -119,27 +119,84 @@ public final class AdapterMerger {
     return merged;
   }
 
+  /** One module's merged update re-factored to low rank. */
+  public record ModuleFactors(int layer, String module, float[] a, float[] b, int rank, double error)
+      implements java.io.Serializable {}
+
+  /** Every (layer, module) of the model, in checkpoint order. */
+  public static List<int[]> allModules(LlamaConfig model) {
+    List<int[]> out = new ArrayList<>();
+    for (int l = 0; l < model.numLayers(); l++) {
+      for (int m = 0; m < LlamaWeights.MODULES.size(); m++) {
+        out.add(new int[] {l, m});
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Merges and re-factors the given (layer, module index) pairs, opening the adapters itself: the
+   * unit of work a Spark task runs when modules are spread over executors.
+   */
+  public static List<ModuleFactors> factorModules(MergeConfig mc, LlamaConfig model, List<int[]> which)
+      throws IOException {
+    List<Source> sources = new ArrayList<>();
+    try {
+      for (MergeConfig.Input in : mc.adapters()) {
+        Path d = Path.of(in.path());
+        sources.add(new Source(in, d, PeftAdapter.readConfig(d), Safetensors.open(d.resolve(PeftAdapter.WEIGHTS))));
+      }
+      return factorModules(mc, model, sources, which);
+    } finally {
+      for (Source s : sources) {
+        s.weights().close();
+      }
+    }
+  }
+
+  static List<ModuleFactors> factorModules(MergeConfig mc, LlamaConfig model, List<Source> sources, List<int[]> which)
+      throws IOException {
+    List<ModuleFactors> out = new ArrayList<>();
+    for (int[] lm : which) {
+      String m = LlamaWeights.MODULES.get(lm[1]);
+      int[] shape = model.moduleShape(m);
+      float[] merged = mergeModule(mc, sources, lm[0], m, shape[0], shape[1]);
+      if (merged != null) {
+        LowRank.Factors f = LowRank.factor(merged, shape[0], shape[1], mc.outputRank(), lm[0] * 16L + 1);
+        out.add(new ModuleFactors(lm[0], m, f.a(), f.b(), f.rank(), f.relativeError()));
+      }
+    }
+    return out;
+  }
+
   static Result mergeToAdapter(MergeConfig mc, LlamaConfig model, List<Source> sources) throws IOException {
+    return writeAdapter(mc, model, factorModules(mc, model, sources, allModules(model)));
+  }
+
+  /** Writes factored modules (from this JVM or from executors) as a PEFT adapter, atomically. */
+  public static Result writeAdapter(MergeConfig mc, LlamaConfig model, List<ModuleFactors> factors) throws IOException {
+    List<Source> sources = new ArrayList<>();
+    for (MergeConfig.Input in : mc.adapters()) {
+      Path d = Path.of(in.path());
+      sources.add(new Source(in, d, null, null));
+    }
     Map<String, Safetensors.Tensor> tensors = new LinkedHashMap<>();
     Map<String, Double> errors = new LinkedHashMap<>();
     List<String> targets = new ArrayList<>();
-    for (int l = 0; l < model.numLayers(); l++) {
-      for (String m : LlamaWeights.MODULES) {
-        int[] shape = model.moduleShape(m);
-        float[] merged = mergeModule(mc, sources, l, m, shape[0], shape[1]);
-        if (merged == null) {
-          continue;
-        }
-        if (!targets.contains(m)) {
-          targets.add(m);
-        }
-        LowRank.Factors f = LowRank.factor(merged, shape[0], shape[1], mc.outputRank(), l * 16L + 1);
-        String path = LoraConfig.modulePath(l, m);
-        tensors.put("base_model.model." + path + ".lora_A.weight", new Safetensors.Tensor(new long[] {f.rank(), shape[1]}, f.a()));
-        tensors.put("base_model.model." + path + ".lora_B.weight", new Safetensors.Tensor(new long[] {shape[0], f.rank()}, f.b()));
-        errors.put(path, f.relativeError());
+    List<ModuleFactors> sorted = new ArrayList<>(factors);
+    sorted.sort((x, y) -> x.layer() != y.layer() ? Integer.compare(x.layer(), y.layer())
+        : Integer.compare(LlamaWeights.MODULES.indexOf(x.module()), LlamaWeights.MODULES.indexOf(y.module())));
+    for (ModuleFactors f : sorted) {
+      int[] shape = model.moduleShape(f.module());
+      if (!targets.contains(f.module())) {
+        targets.add(f.module());
       }
+      String path = LoraConfig.modulePath(f.layer(), f.module());
+      tensors.put("base_model.model." + path + ".lora_A.weight", new Safetensors.Tensor(new long[] {f.rank(), shape[1]}, f.a()));
+      tensors.put("base_model.model." + path + ".lora_B.weight", new Safetensors.Tensor(new long[] {shape[0], f.rank()}, f.b()));
+      errors.put(path, f.error());
     }
+    targets.sort((x, y) -> LlamaWeights.MODULES.indexOf(x) - LlamaWeights.MODULES.indexOf(y));
     // rank r with lora_alpha r: scaling 1, so B·A is the merged update itself
     int r = mc.outputRank();
     Map<String, Integer> rankPattern = new LinkedHashMap<>();

@@ -41,7 +41,8 @@ public final class LowRank {
       b.getColumn(i).assign(u.getColumn(i).mul(sq));
       a.getRow(i).assign(vt.getRow(i).mul(sq));
     }
-    INDArray resid = w.sub(b.mmul(a));
+    INDArray resid = w.dup('c');
+    Nd4j.gemm(b, a, resid, false, false, -1.0, 1.0); // ΔW − B·A
     double norm = w.norm2Number().doubleValue();
     double err = norm == 0 ? 0 : resid.norm2Number().doubleValue() / norm;
     return new Factors(a.castTo(DataType.FLOAT).dup('c').data().asFloat(), b.castTo(DataType.FLOAT).dup('c').data().asFloat(),
@@ -71,13 +72,22 @@ public final class LowRank {
       g[i] = rng.nextGaussian();
     }
     INDArray omega = Nd4j.create(g, new long[] {in, l}, DataType.DOUBLE);
-    INDArray y = orthonormalize(w.mmul(omega));
+    long out = w.size(0);
+    INDArray y = Nd4j.zeros(DataType.DOUBLE, out, l);
+    INDArray z = Nd4j.zeros(DataType.DOUBLE, in, l);
+    Nd4j.gemm(w, omega, y, false, false, 1.0, 0.0);
+    y = orthonormalize(y);
     for (int q = 0; q < powerIters; q++) {
-      y = orthonormalize(w.mmul(orthonormalize(w.transpose().mmul(y))));
+      Nd4j.gemm(w, y, z, true, false, 1.0, 0.0); // Wᵀ·Y by the transpose flag, not a transposed view
+      z = orthonormalize(z);
+      Nd4j.gemm(w, z, y, false, false, 1.0, 0.0);
+      y = orthonormalize(y);
     }
-    INDArray small = y.transpose().mmul(w); // [l, in]
+    INDArray small = Nd4j.zeros(DataType.DOUBLE, l, in);
+    Nd4j.gemm(y, w, small, true, false, 1.0, 0.0); // [l, in]
     INDArray[] usv = svd(small.dup('f'));
-    INDArray u = y.mmul(usv[0]); // [out, l]
+    INDArray u = Nd4j.zeros(DataType.DOUBLE, out, usv[0].size(1));
+    Nd4j.gemm(y, usv[0], u, false, false, 1.0, 0.0); // [out, l]
     return new INDArray[] {u, usv[1], usv[2]};
   }
 

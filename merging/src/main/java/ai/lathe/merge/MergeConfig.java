@@ -7,10 +7,11 @@ import java.util.List;
 
 /** A mergekit-like merge configuration (see conf/merge.yaml), validated when read. */
 public record MergeConfig(MergeMethod method, String baseModel, MergeMethod.Params params, double density,
-    List<Input> adapters, String outputKind, int outputRank, String outputPath, String outputDtype) {
+    List<Input> adapters, String outputKind, int outputRank, String outputPath, String outputDtype)
+    implements java.io.Serializable {
 
   /** One adapter to merge, with its weight and optional density override. */
-  public record Input(String path, double weight, double density) {}
+  public record Input(String path, double weight, double density) implements java.io.Serializable {}
 
   public static MergeConfig from(Config c) {
     MergeMethod m = MergeMethod.of(c.str("method", "ties"));

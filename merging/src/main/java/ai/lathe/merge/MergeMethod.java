@@ -48,7 +48,7 @@ public enum MergeMethod {
   }
 
   /** Settings of one merge. */
-  public record Params(boolean normalize, String sign, double lambda, long seed) {
+  public record Params(boolean normalize, String sign, double lambda, long seed) implements java.io.Serializable {
     public Params {
       if (!sign.equals("total") && !sign.equals("frequency")) {
         throw new IllegalArgumentException("sign must be total or frequency, got " + sign);

@@ -25,7 +25,7 @@ public record LlamaConfig(
     boolean tieWordEmbeddings,
     int maxPositionEmbeddings,
     int bosTokenId,
-    int eosTokenId) {
+    int eosTokenId) implements java.io.Serializable {
 
   public static final Set<String> SUPPORTED_TYPES = Set.of("llama", "mistral");
 

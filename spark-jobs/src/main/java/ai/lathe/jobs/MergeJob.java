@@ -3,6 +3,7 @@ package ai.lathe.jobs;
 import ai.lathe.merge.AdapterMerger;
 import ai.lathe.merge.MergeConfig;
 import ai.lathe.model.Config;
+import ai.lathe.model.LlamaConfig;
 import ai.lathe.model.LlamaModel;
 import ai.lathe.model.LlamaWeights;
 import ai.lathe.model.adapter.AdapterSet;
@@ -21,6 +22,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
+import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.sql.SparkSession;
 import org.nd4j.linalg.api.buffer.DataType;
 
@@ -61,7 +63,24 @@ public final class MergeJob {
     Config staged = Config.load(null, List.of());
     staged.root().setAll(c.root().deepCopy());
     staged.set("output.path=" + staging);
-    AdapterMerger.Result r = AdapterMerger.run(MergeConfig.from(staged), Path.of(mc.baseModel()));
+    MergeConfig smc = MergeConfig.from(staged);
+    AdapterMerger.Result r;
+    if (mc.outputKind().equals("adapter") && c.bool("parallel_modules", true)) {
+      // spread modules over the executors (each task opens the adapters itself; paths must be
+      // visible to executors, as on a shared file system), then write the adapter on the driver
+      LlamaConfig model = LlamaConfig.read(Path.of(mc.baseModel()).resolve("config.json"));
+      List<int[]> modules = AdapterMerger.allModules(model);
+      JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+      List<AdapterMerger.ModuleFactors> factors = jsc.parallelize(modules, Math.min(modules.size(),
+          Math.max(1, jsc.defaultParallelism() * 2))).mapPartitions(it -> {
+            List<int[]> mine = new java.util.ArrayList<>();
+            it.forEachRemaining(mine::add);
+            return AdapterMerger.factorModules(smc, model, mine).iterator();
+          }).collect();
+      r = AdapterMerger.writeAdapter(smc, model, factors);
+    } else {
+      r = AdapterMerger.run(smc, Path.of(mc.baseModel()));
+    }
     Map<String, Double> losses = new LinkedHashMap<>();
     try {
       JsonNode gate = c.node("gate");
