@@ -85,10 +85,95 @@ public final class LowRank {
     }
     INDArray small = Nd4j.zeros(DataType.DOUBLE, l, in);
     Nd4j.gemm(y, w, small, true, false, 1.0, 0.0); // [l, in]
-    INDArray[] usv = svd(small.dup('f'));
-    INDArray u = Nd4j.zeros(DataType.DOUBLE, out, usv[0].size(1));
-    Nd4j.gemm(y, usv[0], u, false, false, 1.0, 0.0); // [out, l]
-    return new INDArray[] {u, usv[1], usv[2]};
+    // small = Ũ Σ Vᵀ from the eigenvectors of the l×l Gram matrix: small·smallᵀ = Ũ Σ² Ũᵀ,
+    // Vᵀ = Σ⁻¹ Ũᵀ small (only the top r are kept, far from the tiny eigenvalues)
+    INDArray gram = Nd4j.zeros(DataType.DOUBLE, l, l);
+    Nd4j.gemm(small, small, gram, false, true, 1.0, 0.0);
+    double[][] vecs = new double[l][l];
+    double[] vals = jacobiEigen(gram.toDoubleMatrix(), vecs);
+    Integer[] order = new Integer[l];
+    for (int i = 0; i < l; i++) {
+      order[i] = i;
+    }
+    java.util.Arrays.sort(order, (a, b) -> Double.compare(vals[b], vals[a]));
+    INDArray ut = Nd4j.zeros(DataType.DOUBLE, l, l); // rows: eigenvectors, largest first
+    INDArray sv = Nd4j.zeros(DataType.DOUBLE, l);
+    for (int i = 0; i < l; i++) {
+      int k = order[i];
+      double sigma = Math.sqrt(Math.max(0, vals[k]));
+      sv.putScalar(i, sigma);
+      for (int j = 0; j < l; j++) {
+        ut.putScalar(i, j, vecs[j][k]);
+      }
+    }
+    INDArray vt = Nd4j.zeros(DataType.DOUBLE, l, in);
+    Nd4j.gemm(ut, small, vt, false, false, 1.0, 0.0);
+    for (int i = 0; i < l; i++) {
+      double sigma = sv.getDouble(i);
+      vt.getRow(i).muli(sigma > 0 ? 1 / sigma : 0);
+    }
+    INDArray u = Nd4j.zeros(DataType.DOUBLE, out, l);
+    Nd4j.gemm(y, ut, u, false, true, 1.0, 0.0); // [out, l]
+    return new INDArray[] {u, sv, vt};
+  }
+
+  /** Eigenvalues (returned) and eigenvectors (columns of vecs) of a small symmetric matrix, by cyclic Jacobi. */
+  static double[] jacobiEigen(double[][] a0, double[][] vecs) {
+    int n = a0.length;
+    double[][] a = new double[n][];
+    for (int i = 0; i < n; i++) {
+      a[i] = a0[i].clone();
+      java.util.Arrays.fill(vecs[i], 0);
+      vecs[i][i] = 1;
+    }
+    for (int sweep = 0; sweep < 100; sweep++) {
+      double off = 0;
+      for (int p = 0; p < n; p++) {
+        for (int q = p + 1; q < n; q++) {
+          off += a[p][q] * a[p][q];
+        }
+      }
+      if (off < 1e-30) {
+        break;
+      }
+      for (int p = 0; p < n; p++) {
+        for (int q = p + 1; q < n; q++) {
+          if (Math.abs(a[p][q]) < 1e-300) {
+            continue;
+          }
+          double theta = (a[q][q] - a[p][p]) / (2 * a[p][q]);
+          double t = Math.signum(theta) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+          if (theta == 0) {
+            t = 1;
+          }
+          double c = 1 / Math.sqrt(t * t + 1);
+          double sn = t * c;
+          for (int k = 0; k < n; k++) {
+            double akp = a[k][p];
+            double akq = a[k][q];
+            a[k][p] = c * akp - sn * akq;
+            a[k][q] = sn * akp + c * akq;
+          }
+          for (int k = 0; k < n; k++) {
+            double apk = a[p][k];
+            double aqk = a[q][k];
+            a[p][k] = c * apk - sn * aqk;
+            a[q][k] = sn * apk + c * aqk;
+          }
+          for (int k = 0; k < n; k++) {
+            double vkp = vecs[k][p];
+            double vkq = vecs[k][q];
+            vecs[k][p] = c * vkp - sn * vkq;
+            vecs[k][q] = sn * vkp + c * vkq;
+          }
+        }
+      }
+    }
+    double[] vals = new double[n];
+    for (int i = 0; i < n; i++) {
+      vals[i] = a[i][i];
+    }
+    return vals;
   }
 
   /** Modified Gram–Schmidt on the columns (twice, for stability), in plain loops. */
