@@ -23,23 +23,15 @@ public record Batch(int batch, int seq, int[] tokens, int[] targets) {
    * rejected; shorter ones are right-padded with padId.
    */
   public static Batch of(List<int[]> ids, int[] completionStart, int seq, int padId) {
-    int b = ids.size();
-    int[] tok = new int[b * seq];
-    int[] tgt = new int[b * seq];
-    Arrays.fill(tok, padId);
-    Arrays.fill(tgt, IGNORE);
-    for (int i = 0; i < b; i++) {
-      int[] s = ids.get(i);
-      if (s.length > seq) {
-        throw new IllegalArgumentException("sequence " + i + " has " + s.length + " tokens, more than " + seq);
+    List<boolean[]> masks = new java.util.ArrayList<>();
+    for (int i = 0; i < ids.size(); i++) {
+      boolean[] m = new boolean[ids.get(i).length];
+      for (int t = Math.max(1, completionStart[i]); t < m.length; t++) {
+        m[t] = true;
       }
-      System.arraycopy(s, 0, tok, i * seq, s.length);
-      int start = Math.max(1, completionStart[i]);
-      for (int t = start - 1; t + 1 < s.length; t++) {
-        tgt[i * seq + t] = s[t + 1];
-      }
+      masks.add(m);
     }
-    return new Batch(b, seq, tok, tgt);
+    return ofMasks(ids, masks, seq, padId);
   }
 
   public int targetCount() {

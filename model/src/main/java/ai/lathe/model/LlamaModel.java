@@ -399,10 +399,6 @@ public final class LlamaModel {
     return sequenceLogProbs(b, last.targetRows, nll);
   }
 
-  /** Target positions of the last forward, in the order of its returned NLLs. */
-  public int[] lastTargetRows() {
-    return last.targetRows;
-  }
 
   // ------------------------------------------------------------------ backward
 

@@ -46,24 +46,20 @@ public final class ExecutorModels {
       return Path.of(hp.toUri().getPath());
     }
     FileSystem fs = hp.getFileSystem(new Configuration());
-    Path dst = Path.of(System.getProperty("java.io.tmpdir"), "lathe-models",
-        Integer.toHexString(path.hashCode()) + "-" + hp.getName());
+    Path root = Path.of(System.getProperty("java.io.tmpdir"), "lathe-models");
+    Path dst = root.resolve(Integer.toHexString(path.hashCode()) + "-" + hp.getName());
     if (!Files.exists(dst.resolve(".complete"))) {
-      Path tmp = Files.createTempDirectory(dst.getParent() == null ? Path.of(".") : createParent(dst), "copy");
+      Files.createDirectories(root);
+      Path tmp = Files.createTempDirectory(root, "copy");
       fs.copyToLocalFile(false, hp, new org.apache.hadoop.fs.Path(tmp.toUri()), true);
       Path copied = tmp.resolve(hp.getName());
       Files.writeString(copied.resolve(".complete"), "");
       try {
         Files.move(copied, dst);
-      } catch (java.nio.file.FileAlreadyExistsException e) {
+      } catch (java.nio.file.FileAlreadyExistsException | java.nio.file.DirectoryNotEmptyException e) {
         // another task of this JVM finished first
       }
     }
     return dst;
-  }
-
-  private static Path createParent(Path p) throws IOException {
-    Files.createDirectories(p.getParent());
-    return p.getParent();
   }
 }

@@ -109,16 +109,8 @@ class CheckpointIoTest {
     Files.writeString(rows, "{\"input_ids\": [1, 5, 7], \"completion_start\": 1}\n{\"input_ids\": [1, 500], "
         + "\"completion_start\": 1}\n");
     Path out = tmp.resolve("out.jsonl");
-    PrintStream old = System.err;
     ByteArrayOutputStream err = new ByteArrayOutputStream();
-    System.setErr(new PrintStream(err));
-    int code;
-    try {
-      code = Main.dispatch(new String[] {"score", "--model", tmp.resolve("m").toString(), "--input", rows.toString(),
-          "--output", out.toString()}, Main.COMMANDS);
-    } finally {
-      System.setErr(old);
-    }
+    int code = score(tmp.resolve("m"), rows, out, err);
     assertEquals(1, code);
     assertTrue(err.toString().contains("rows.jsonl:2") && err.toString().contains("input_ids"), err.toString());
     assertFalse(Files.exists(out));
@@ -134,19 +126,23 @@ class CheckpointIoTest {
     Path rows = tmp.resolve("rows.jsonl");
     Files.writeString(rows, "{\"input_ids\": [1, 5, 7], \"completion_start\": 1}\n");
     Path out = tmp.resolve("out.jsonl");
-    PrintStream old = System.err;
     ByteArrayOutputStream err = new ByteArrayOutputStream();
-    System.setErr(new PrintStream(err));
-    int code;
-    try {
-      code = Main.dispatch(new String[] {"score", "--model", tmp.resolve("m").toString(), "--input", rows.toString(),
-          "--output", out.toString()}, Main.COMMANDS);
-    } finally {
-      System.setErr(old);
-    }
+    int code = score(tmp.resolve("m"), rows, out, err);
     assertEquals(1, code);
     String msg = err.toString();
     assertTrue(msg.contains("model.safetensors") && msg.contains("lm_head.weight") && msg.lines().count() == 1, msg);
     assertFalse(Files.exists(out));
+  }
+
+  /** Runs the score command, capturing what it prints on stderr. */
+  static int score(Path model, Path rows, Path out, ByteArrayOutputStream err) {
+    PrintStream old = System.err;
+    System.setErr(new PrintStream(err));
+    try {
+      return Main.dispatch(new String[] {"score", "--model", model.toString(), "--input", rows.toString(),
+          "--output", out.toString()}, Main.COMMANDS);
+    } finally {
+      System.setErr(old);
+    }
   }
 }
