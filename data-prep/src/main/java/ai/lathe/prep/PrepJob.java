@@ -56,7 +56,7 @@ public final class PrepJob {
 
   /** The counts a run reports. */
   public record Result(long inputRows, long rejected, long duplicates, long truncated, Map<String, Long> rows,
-      Map<String, Long> rejectReasons) {}
+      Map<String, Long> rejectReasons, long tokens, double tokeniseTaskSeconds) {}
 
   public static void main(String[] argv) {
     System.exit(JobMain.run("prep", argv, USAGE, (spark, c) -> run(spark, c)));
@@ -109,8 +109,11 @@ public final class PrepJob {
         .mapToPair(s -> new Tuple2<>(s.clean().id(), s))
         .reduceByKey((a, b) -> earlier(a, b) ? a : b);
     long cleanRows = staged.filter(s -> s.reason() == null).count();
-    // split + tokenise
+    // split + tokenise (timed: the tokenise stage's task time and token count are reported)
+    var tokNanos = spark.sparkContext().longAccumulator("tokenise_nanos");
+    var tokCount = spark.sparkContext().longAccumulator("tokens");
     JavaRDD<Object> tokenised = unique.values().mapPartitions(it -> {
+      long t0 = System.nanoTime();
       var tok = Executors.tokenizer(SparkFiles.get(tokName));
       List<Object> out = new ArrayList<>();
       while (it.hasNext()) {
@@ -122,6 +125,12 @@ public final class PrepJob {
           out.add(new Stage(s.file(), s.line(), null, e.getMessage(), null));
         }
       }
+      for (Object o2 : out) {
+        if (o2 instanceof PreparedRow pr) {
+          tokCount.add(pr.numTokens());
+        }
+      }
+      tokNanos.add(System.nanoTime() - t0);
       return out.iterator();
     }).persist(StorageLevel.MEMORY_AND_DISK());
     JavaRDD<PreparedRow> good = tokenised.filter(x -> x instanceof PreparedRow).map(x -> (PreparedRow) x);
@@ -130,7 +139,8 @@ public final class PrepJob {
     Map<String, Long> reasons = new TreeMap<>(bad.map(s -> reasonKind(s.reason())).countByValue());
     long rejected = reasons.values().stream().mapToLong(Long::longValue).sum();
     long truncated = good.filter(PreparedRow::truncated).count();
-    Result result = new Result(inputRows, rejected, cleanRows - unique.count(), truncated, rows, reasons);
+    Result result = new Result(inputRows, rejected, cleanRows - unique.count(), truncated, rows, reasons,
+        tokCount.value(), tokNanos.value() / 1e9);
     if (inputRows > 0 && rejected > o.maxRejectFraction() * inputRows) {
       throw new IllegalArgumentException(String.format("%d of %d rows rejected (%.1f%%), above max_reject_fraction"
           + " %.3f; reasons: %s; nothing written", rejected, inputRows, 100.0 * rejected / inputRows,

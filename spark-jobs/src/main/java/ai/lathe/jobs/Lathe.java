@@ -20,6 +20,7 @@ public final class Lathe {
         a -> ai.lathe.prep.JobMain.run("merge-job", a, MergeJob.USAGE, MergeJob::run)));
     all.put("bench-merge", new Main.Command(ai.lathe.merge.BenchMergeCommand.USAGE,
         ai.lathe.merge.BenchMergeCommand::run));
+    all.put("bench-prep", new Main.Command(PrepBenchCommand.USAGE, PrepBenchCommand::run));
     all.put("bench-sft", new Main.Command(SparkBenchCommand.USAGE, SparkBenchCommand::run));
     all.put("pipeline", new Main.Command(PipelineCommand.USAGE, PipelineCommand::run));
     return all;
