@@ -55,8 +55,30 @@ public final class PrepJob {
   record Stage(String file, long line, RowTransforms.Clean clean, String reason, String raw) implements Serializable {}
 
   /** The counts a run reports. */
-  public record Result(long inputRows, long rejected, long duplicates, long truncated, Map<String, Long> rows,
-      Map<String, Long> rejectReasons, long tokens, double tokeniseTaskSeconds) {}
+  public record Result(long inputRows, long rejected, long duplicates, long nearDuplicates, long replayRows,
+      long truncated, Map<String, Long> rows, Map<String, Long> rejectReasons, long tokens,
+      double tokeniseTaskSeconds) {}
+
+  /** Marks a replay row in Stage.raw (never set on clean rows otherwise). */
+  static final String REPLAY = "\u0000replay";
+
+  /** Each line (row) of the input files tagged with its file and 1-based number. */
+  static JavaRDD<Line> ingest(SparkSession spark, JavaSparkContext jsc, List<FileStatus> files, String type) {
+    JavaRDD<Line> lines = null;
+    for (FileStatus f : files) {
+      String name = f.getPath().toString();
+      JavaRDD<Line> part;
+      if (type.equals("parquet")) {
+        part = spark.read().parquet(name).toJSON().javaRDD().zipWithIndex()
+            .map(t -> new Line(name, t._2() + 1, t._1().getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+      } else {
+        part = jsc.hadoopFile(name, TextInputFormat.class, LongWritable.class, Text.class)
+            .map(t -> t._2().copyBytes()).zipWithIndex().map(t -> new Line(name, t._2() + 1, t._1()));
+      }
+      lines = lines == null ? part : lines.union(part);
+    }
+    return lines;
+  }
 
   public static void main(String[] argv) {
     System.exit(JobMain.run("prep", argv, USAGE, (spark, c) -> run(spark, c)));
@@ -86,20 +108,7 @@ public final class PrepJob {
     }
     String tokName = tokFile.getFileName().toString();
 
-    // ingest: each line (row) tagged with its file and number
-    JavaRDD<Line> lines = null;
-    for (FileStatus f : files) {
-      String name = f.getPath().toString();
-      JavaRDD<Line> part;
-      if (o.inputType().equals("parquet")) {
-        part = spark.read().parquet(name).toJSON().javaRDD().zipWithIndex()
-            .map(t -> new Line(name, t._2() + 1, t._1().getBytes(java.nio.charset.StandardCharsets.UTF_8)));
-      } else {
-        part = jsc.hadoopFile(name, TextInputFormat.class, LongWritable.class, Text.class)
-            .map(t -> t._2().copyBytes()).zipWithIndex().map(t -> new Line(name, t._2() + 1, t._1()));
-      }
-      lines = lines == null ? part : lines.union(part);
-    }
+    JavaRDD<Line> lines = ingest(spark, jsc, files, o.inputType());
     // validate + normalise
     JavaRDD<Stage> staged = lines.map(l -> clean(l, o)).persist(StorageLevel.MEMORY_AND_DISK());
     long inputRows = staged.count();
@@ -109,6 +118,34 @@ public final class PrepJob {
         .mapToPair(s -> new Tuple2<>(s.clean().id(), s))
         .reduceByKey((a, b) -> earlier(a, b) ? a : b);
     long cleanRows = staged.filter(s -> s.reason() == null).count();
+    long exactUnique = unique.count();
+    long nearDuplicates = 0;
+    if (o.nearDedup()) {
+      JavaPairRDD<String, Object> dups = NearDedup.duplicates(unique, o.numPerm(), o.nearThreshold())
+          .mapToPair(id -> new Tuple2<>(id, (Object) Boolean.TRUE));
+      unique = unique.subtractByKey(dups);
+      nearDuplicates = exactUnique - unique.count();
+    }
+    // replay: general data mixed into train, a deterministic sample of ≈ fraction × train rows
+    long replayRows = 0;
+    if (!o.replayInputs().isEmpty() && o.replayFraction() > 0) {
+      List<FileStatus> rf = new ArrayList<>();
+      for (String in : o.replayInputs()) {
+        rf.addAll(HadoopIo.listInputs(in, hconf));
+      }
+      files.addAll(rf);
+      JavaPairRDD<String, Stage> replay = ingest(spark, jsc, rf, "jsonl").map(l -> clean(l, o))
+          .filter(st -> st.reason() == null).mapToPair(st -> new Tuple2<>(st.clean().id(), st))
+          .reduceByKey((x, y) -> earlier(x, y) ? x : y).subtractByKey(unique);
+      long trainRows = unique.filter(t -> RowTransforms.split(t._1(), o.valFraction()).equals("train")).count();
+      long available = replay.count();
+      double p = available == 0 ? 0 : Math.min(1.0, o.replayFraction() * trainRows / available);
+      JavaPairRDD<String, Stage> chosen = replay.filter(t ->
+          ai.lathe.model.train.SftData.isValidation("replay:" + t._1(), p))
+          .mapValues(st -> new Stage(st.file(), st.line(), st.clean(), null, REPLAY));
+      replayRows = chosen.count();
+      unique = unique.union(chosen);
+    }
     // split + tokenise (timed: the tokenise stage's task time and token count are reported)
     var tokNanos = spark.sparkContext().longAccumulator("tokenise_nanos");
     var tokCount = spark.sparkContext().longAccumulator("tokens");
@@ -119,8 +156,8 @@ public final class PrepJob {
       while (it.hasNext()) {
         Stage s = it.next();
         try {
-          out.add(RowTransforms.tokenize(s.clean(), RowTransforms.split(s.clean().id(), o.valFraction()), tok,
-              template, o));
+          String split = REPLAY.equals(s.raw()) ? "train" : RowTransforms.split(s.clean().id(), o.valFraction());
+          out.add(RowTransforms.tokenize(s.clean(), split, tok, template, o));
         } catch (RowTransforms.Rejected e) {
           out.add(new Stage(s.file(), s.line(), null, e.getMessage(), null));
         }
@@ -139,8 +176,8 @@ public final class PrepJob {
     Map<String, Long> reasons = new TreeMap<>(bad.map(s -> reasonKind(s.reason())).countByValue());
     long rejected = reasons.values().stream().mapToLong(Long::longValue).sum();
     long truncated = good.filter(PreparedRow::truncated).count();
-    Result result = new Result(inputRows, rejected, cleanRows - unique.count(), truncated, rows, reasons,
-        tokCount.value(), tokNanos.value() / 1e9);
+    Result result = new Result(inputRows, rejected, cleanRows - exactUnique, nearDuplicates, replayRows, truncated,
+        rows, reasons, tokCount.value(), tokNanos.value() / 1e9);
     if (inputRows > 0 && rejected > o.maxRejectFraction() * inputRows) {
       throw new IllegalArgumentException(String.format("%d of %d rows rejected (%.1f%%), above max_reject_fraction"
           + " %.3f; reasons: %s; nothing written", rejected, inputRows, 100.0 * rejected / inputRows,
@@ -169,8 +206,9 @@ public final class PrepJob {
       staged.unpersist();
       tokenised.unpersist();
     }
-    System.out.printf("prep: %d rows in, %d rejected %s, %d duplicates, %d truncated; wrote %s %s%n", inputRows,
-        rejected, reasons, result.duplicates(), truncated, o.output(), rows);
+    System.out.printf("prep: %d rows in, %d rejected %s, %d duplicates, %d near-duplicates, %d replay rows, "
+        + "%d truncated; wrote %s %s%n", inputRows, rejected, reasons, result.duplicates(), nearDuplicates, replayRows,
+        truncated, o.output(), rows);
     return result;
   }
 
@@ -225,6 +263,8 @@ public final class PrepJob {
     counts.put("input_rows", r.inputRows());
     counts.put("rejected", r.rejected());
     counts.put("duplicates", r.duplicates());
+    counts.put("near_duplicates", r.nearDuplicates());
+    counts.put("replay_rows", r.replayRows());
     counts.put("truncated", r.truncated());
     ObjectNode reasons = counts.putObject("rejects_by_reason");
     r.rejectReasons().forEach(reasons::put);

@@ -21,7 +21,12 @@ public record PrepOptions(
     String output, // output
     String tokenizer, // tokenizer: tokenizer.json or a model folder holding one
     int partitions, // partitions: output files per (lang, split); 0 = 1
-    int maxChars) // max_chars: rows longer than this are rejected before parsing
+    int maxChars, // max_chars: rows longer than this are rejected before parsing
+    boolean nearDedup, // near_dedup.enabled: MinHash LSH near-duplicate removal
+    double nearThreshold, // near_dedup.threshold: estimated Jaccard of 5-gram shingles
+    int numPerm, // near_dedup.num_perm
+    List<String> replayInputs, // replay.input: general data mixed into train
+    double replayFraction) // replay.fraction: replay rows ≈ fraction × train rows
     implements Serializable {
 
   public static PrepOptions from(Config c) {
@@ -46,6 +51,8 @@ public record PrepOptions(
     return new PrepOptions(c.strings("input", null) == null ? List.of(c.need("input")) : c.strings("input", null),
         c.str("input_type", "jsonl"), format, fields, c.str("lang_field", "lang"), c.str("template", "llama2"),
         c.integer("max_length", 1024), over, val, maxReject, c.need("output"), c.need("tokenizer"),
-        c.integer("partitions", 1), c.integer("max_chars", 1_000_000));
+        c.integer("partitions", 1), c.integer("max_chars", 1_000_000), c.bool("near_dedup.enabled", false),
+        c.number("near_dedup.threshold", 0.8), c.integer("near_dedup.num_perm", 128),
+        c.strings("replay.input", List.of()), c.number("replay.fraction", 0.0));
   }
 }

@@ -124,4 +124,36 @@ class PrepJobTest extends SparkTestBase {
       assertTrue(text.contains("[INST]") && text.contains("[/INST]"), text);
     }
   }
+
+  @Test
+  void nearDuplicatesAndReplay(@TempDir Path tmp) throws Exception {
+    Path in = tmp.resolve("near.jsonl");
+    String answer = "Debian is a free operating system for your computer, developed by volunteers around the world "
+        + "and distributed with thousands of packages.";
+    Files.writeString(in, "{\"instruction\": \"What is Debian?\", \"output\": \"" + answer + "\", \"lang\": \"en\"}\n"
+        + "{\"instruction\": \"What is Debian?\", \"output\": \"" + answer.replace("thousands", "many thousands")
+        + "\", \"lang\": \"en\"}\n"
+        + "{\"instruction\": \"How do I install it?\", \"output\": \"Download an image and boot it.\", \"lang\": \"en\"}\n");
+    PrepJob.Result off = PrepJob.run(spark, config(in.toString(), tmp.resolve("off")));
+    assertEquals(0, off.nearDuplicates());
+    PrepJob.Result on = PrepJob.run(spark, config(in.toString(), tmp.resolve("on"), "near_dedup.enabled=true",
+        "near_dedup.threshold=0.8"));
+    assertEquals(1, on.nearDuplicates());
+    assertEquals(2, on.rows().values().stream().mapToLong(Long::longValue).sum());
+
+    // replay: rows of another set mixed into train only, deterministically, ≈ fraction × train rows
+    Path en = tmp.resolve("en.jsonl");
+    Path general = tmp.resolve("general.jsonl");
+    List<String> lines = Files.readAllLines(Path.of(SAMPLE));
+    Files.write(en, lines.stream().filter(l -> l.contains("\"lang\": \"en\"")).toList());
+    Files.write(general, lines.stream().filter(l -> l.contains("\"lang\": \"fr\"")).toList());
+    PrepJob.Result r1 = PrepJob.run(spark, config(en.toString(), tmp.resolve("r1"), "replay.input=" + general,
+        "replay.fraction=0.2"));
+    long train = r1.rows().get("en/train");
+    assertTrue(r1.replayRows() > 0.1 * train && r1.replayRows() < 0.3 * train, r1.replayRows() + " of " + train);
+    assertEquals(r1.replayRows(), r1.rows().get("fr/train"));
+    assertTrue(!r1.rows().containsKey("fr/validation"));
+    PrepJob.run(spark, config(en.toString(), tmp.resolve("r2"), "replay.input=" + general, "replay.fraction=0.2"));
+    assertEquals(rows(tmp.resolve("r1")), rows(tmp.resolve("r2")));
+  }
 }
