@@ -86,6 +86,9 @@ public final class PrepJob {
 
   public static Result run(SparkSession spark, Config c) throws Exception {
     PrepOptions o = PrepOptions.from(c);
+    if (!o.kind().equals("sft")) {
+      return PreferencePrep.run(spark, c, o);
+    }
     JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
     Configuration hconf = jsc.hadoopConfiguration();
     java.nio.file.Path tokFile = java.nio.file.Path.of(o.tokenizer());
@@ -243,8 +246,15 @@ public final class PrepJob {
   static String manifest(PrepOptions o, Config c, List<FileStatus> files, String tokSha, Result r) throws Exception {
     ObjectMapper om = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
     ObjectNode m = om.createObjectNode();
-    m.put("schema_version", Schemas.SFT_SCHEMA_VERSION);
-    m.put("kind", "sft");
+    m.put("schema_version", switch (o.kind()) {
+      case "preference" -> Schemas.PREFERENCE_SCHEMA_VERSION;
+      case "kto" -> Schemas.KTO_SCHEMA_VERSION;
+      default -> Schemas.SFT_SCHEMA_VERSION;
+    });
+    m.put("kind", o.kind());
+    if (o.kind().equals("preference")) {
+      m.put("constructed_pairs", !o.format().equals("preference"));
+    }
     m.put("code_version", Version.get());
     ArrayNode in = m.putArray("inputs");
     StringBuilder fp = new StringBuilder();

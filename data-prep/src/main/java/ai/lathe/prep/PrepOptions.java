@@ -26,7 +26,9 @@ public record PrepOptions(
     double nearThreshold, // near_dedup.threshold: estimated Jaccard of 5-gram shingles
     int numPerm, // near_dedup.num_perm
     List<String> replayInputs, // replay.input: general data mixed into train
-    double replayFraction) // replay.fraction: replay rows ≈ fraction × train rows
+    double replayFraction, // replay.fraction: replay rows ≈ fraction × train rows
+    String kind, // kind: sft | preference | kto (default from the format)
+    long pairSeed) // pair_seed: for preference pairs built from instruction data
     implements Serializable {
 
   public static PrepOptions from(Config c) {
@@ -35,9 +37,15 @@ public record PrepOptions(
       c.node("fields").fields().forEachRemaining(e -> fields.put(e.getKey(), e.getValue().asText()));
     }
     String format = c.str("format", "alpaca");
-    if (!List.of("alpaca", "messages", "prompt-completion").contains(format)) {
-      throw new IllegalArgumentException(c.source() + ": format '" + format
-          + "' is not an instruction format (alpaca, messages, prompt-completion)");
+    if (!List.of("alpaca", "messages", "prompt-completion", "preference", "kto").contains(format)) {
+      throw new IllegalArgumentException(c.source() + ": unknown format '" + format
+          + "' (alpaca, messages, prompt-completion, preference, kto)");
+    }
+    String kind = c.str("kind", format.equals("preference") || format.equals("kto") ? format : "sft");
+    if (!List.of("sft", "preference", "kto").contains(kind) || kind.equals("kto") && !format.equals("kto")
+        || kind.equals("sft") && (format.equals("preference") || format.equals("kto"))) {
+      throw new IllegalArgumentException(c.source() + ": kind '" + kind + "' cannot be made from format '" + format
+          + "' (preference pairs can be built from instruction formats)");
     }
     String over = c.str("over_length", "truncate");
     if (!over.equals("truncate") && !over.equals("drop")) {
@@ -53,6 +61,6 @@ public record PrepOptions(
         c.integer("max_length", 1024), over, val, maxReject, c.need("output"), c.need("tokenizer"),
         c.integer("partitions", 1), c.integer("max_chars", 1_000_000), c.bool("near_dedup.enabled", false),
         c.number("near_dedup.threshold", 0.8), c.integer("near_dedup.num_perm", 128),
-        c.strings("replay.input", List.of()), c.number("replay.fraction", 0.0));
+        c.strings("replay.input", List.of()), c.number("replay.fraction", 0.0), kind, c.integer("pair_seed", 0));
   }
 }

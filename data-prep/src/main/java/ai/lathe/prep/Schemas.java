@@ -23,6 +23,32 @@ public final class Schemas {
       .add("num_loss_tokens", DataTypes.IntegerType, false)
       .add("truncated", DataTypes.BooleanType, false);
 
+  /** Prepared preference pairs (full sequences; completions start at the given index). */
+  public static final int PREFERENCE_SCHEMA_VERSION = 1;
+
+  public static final StructType PREFERENCE = new StructType()
+      .add("id", DataTypes.StringType, false)
+      .add("source_id", DataTypes.StringType, false)
+      .add("lang", DataTypes.StringType, false)
+      .add("split", DataTypes.StringType, false)
+      .add("chosen_ids", DataTypes.createArrayType(DataTypes.IntegerType, false), false)
+      .add("chosen_start", DataTypes.IntegerType, false)
+      .add("rejected_ids", DataTypes.createArrayType(DataTypes.IntegerType, false), false)
+      .add("rejected_start", DataTypes.IntegerType, false)
+      .add("constructed", DataTypes.BooleanType, false);
+
+  /** Prepared KTO rows. */
+  public static final int KTO_SCHEMA_VERSION = 1;
+
+  public static final StructType KTO = new StructType()
+      .add("id", DataTypes.StringType, false)
+      .add("source_id", DataTypes.StringType, false)
+      .add("lang", DataTypes.StringType, false)
+      .add("split", DataTypes.StringType, false)
+      .add("input_ids", DataTypes.createArrayType(DataTypes.IntegerType, false), false)
+      .add("completion_start", DataTypes.IntegerType, false)
+      .add("label", DataTypes.BooleanType, false);
+
   public static final StructType REJECTS = new StructType()
       .add("file", DataTypes.StringType, false)
       .add("line", DataTypes.LongType, false)
@@ -42,6 +68,24 @@ public final class Schemas {
     }
     return RowFactory.create(r.id(), r.sourceId(), r.lang(), r.split(), seq(ids), seq(mask), r.numTokens(),
         r.numLossTokens(), r.truncated());
+  }
+
+  static scala.collection.immutable.Seq<Integer> ints(int[] a) {
+    List<Integer> l = new ArrayList<>(a.length);
+    for (int x : a) {
+      l.add(x);
+    }
+    return seq(l);
+  }
+
+  public static Row toRow(PreferenceRows.TokenPair p) {
+    return RowFactory.create(p.id(), p.sourceId(), p.lang(), p.split(), ints(p.chosenIds()), p.chosenStart(),
+        ints(p.rejectedIds()), p.rejectedStart(), p.constructed());
+  }
+
+  public static Row toRow(PreferenceRows.TokenLabeled k) {
+    return RowFactory.create(k.id(), k.sourceId(), k.lang(), k.split(), ints(k.inputIds()), k.completionStart(),
+        k.label());
   }
 
   /** Spark rows carry arrays as Scala sequences. */
