@@ -111,43 +111,72 @@ public final class PrepJob {
     }
     String tokName = tokFile.getFileName().toString();
 
-    JavaRDD<Line> lines = ingest(spark, jsc, files, o.inputType());
-    // validate + normalise
-    JavaRDD<Stage> staged = lines.map(l -> clean(l, o)).persist(StorageLevel.MEMORY_AND_DISK());
-    long inputRows = staged.count();
-    JavaRDD<Stage> bad1 = staged.filter(s -> s.reason() != null);
-    // exact deduplication by content id: the earliest (file, line) wins, so reruns agree
-    JavaPairRDD<String, Stage> unique = staged.filter(s -> s.reason() == null)
-        .mapToPair(s -> new Tuple2<>(s.clean().id(), s))
-        .reduceByKey((a, b) -> earlier(a, b) ? a : b);
-    long cleanRows = staged.filter(s -> s.reason() == null).count();
-    long exactUnique = unique.count();
-    long nearDuplicates = 0;
-    if (o.nearDedup()) {
-      JavaPairRDD<String, Object> dups = NearDedup.duplicates(unique, o.numPerm(), o.nearThreshold())
-          .mapToPair(id -> new Tuple2<>(id, (Object) Boolean.TRUE));
-      unique = unique.subtractByKey(dups);
-      nearDuplicates = exactUnique - unique.count();
+    String stage = c.str("stage", "all");
+    if (!List.of("all", "clean", "tokenize").contains(stage)) {
+      throw new IllegalArgumentException(c.source() + ": stage must be all, clean or tokenize, got " + stage);
     }
-    // replay: general data mixed into train, a deterministic sample of ≈ fraction × train rows
+    JavaRDD<Stage> staged;
+    JavaRDD<Stage> bad1;
+    JavaPairRDD<String, Stage> unique;
+    long inputRows;
+    long cleanRows;
+    long exactUnique;
+    long nearDuplicates = 0;
     long replayRows = 0;
-    if (!o.replayInputs().isEmpty() && o.replayFraction() > 0) {
-      List<FileStatus> rf = new ArrayList<>();
-      for (String in : o.replayInputs()) {
-        rf.addAll(HadoopIo.listInputs(in, hconf));
+    if (stage.equals("tokenize")) {
+      // the clean stage's output is this stage's input
+      String in = o.inputs().get(0);
+      String mtext = HadoopIo.exists(in + "/manifest.json", hconf) ? HadoopIo.readString(in + "/manifest.json", hconf) : "";
+      if (!mtext.contains("\"kind\" : \"clean\"")) {
+        throw new IllegalArgumentException(in + ": not the output of the clean stage (manifest kind clean)");
       }
-      files.addAll(rf);
-      JavaPairRDD<String, Stage> replay = ingest(spark, jsc, rf, "jsonl").map(l -> clean(l, o))
-          .filter(st -> st.reason() == null).mapToPair(st -> new Tuple2<>(st.clean().id(), st))
-          .reduceByKey((x, y) -> earlier(x, y) ? x : y).subtractByKey(unique);
-      long trainRows = unique.filter(t -> RowTransforms.split(t._1(), o.valFraction()).equals("train")).count();
-      long available = replay.count();
-      double p = available == 0 ? 0 : Math.min(1.0, o.replayFraction() * trainRows / available);
-      JavaPairRDD<String, Stage> chosen = replay.filter(t ->
-          ai.lathe.model.train.SftData.isValidation("replay:" + t._1(), p))
-          .mapValues(st -> new Stage(st.file(), st.line(), st.clean(), null, REPLAY));
-      replayRows = chosen.count();
-      unique = unique.union(chosen);
+      staged = null;
+      bad1 = jsc.emptyRDD();
+      unique = CleanStore.read(spark, in).persist(StorageLevel.MEMORY_AND_DISK());
+      inputRows = unique.count();
+      cleanRows = inputRows;
+      exactUnique = inputRows;
+    } else {
+      JavaRDD<Line> lines = ingest(spark, jsc, files, o.inputType());
+      // validate + normalise
+      staged = lines.map(l -> clean(l, o)).persist(StorageLevel.MEMORY_AND_DISK());
+      inputRows = staged.count();
+      bad1 = staged.filter(s -> s.reason() != null);
+      // exact deduplication by content id: the earliest (file, line) wins, so reruns agree
+      unique = staged.filter(s -> s.reason() == null)
+          .mapToPair(s -> new Tuple2<>(s.clean().id(), s))
+          .reduceByKey((a, b) -> earlier(a, b) ? a : b);
+      cleanRows = staged.filter(s -> s.reason() == null).count();
+      exactUnique = unique.count();
+      if (o.nearDedup()) {
+        JavaPairRDD<String, Object> dups = NearDedup.duplicates(unique, o.numPerm(), o.nearThreshold())
+            .mapToPair(id -> new Tuple2<>(id, (Object) Boolean.TRUE));
+        unique = unique.subtractByKey(dups);
+        nearDuplicates = exactUnique - unique.count();
+      }
+      // replay: general data mixed into train, a deterministic sample of ≈ fraction × train rows
+      if (!o.replayInputs().isEmpty() && o.replayFraction() > 0) {
+        List<FileStatus> rf = new ArrayList<>();
+        for (String in : o.replayInputs()) {
+          rf.addAll(HadoopIo.listInputs(in, hconf));
+        }
+        files.addAll(rf);
+        JavaPairRDD<String, Stage> replay = ingest(spark, jsc, rf, "jsonl").map(l -> clean(l, o))
+            .filter(st -> st.reason() == null).mapToPair(st -> new Tuple2<>(st.clean().id(), st))
+            .reduceByKey((x, y) -> earlier(x, y) ? x : y).subtractByKey(unique);
+        long trainRows = unique.filter(t -> RowTransforms.split(t._1(), o.valFraction()).equals("train")).count();
+        long available = replay.count();
+        double p = available == 0 ? 0 : Math.min(1.0, o.replayFraction() * trainRows / available);
+        JavaPairRDD<String, Stage> chosen = replay.filter(t ->
+            ai.lathe.model.train.SftData.isValidation("replay:" + t._1(), p))
+            .mapValues(st -> new Stage(st.file(), st.line(), st.clean(), null, REPLAY));
+        replayRows = chosen.count();
+        unique = unique.union(chosen);
+      }
+    }
+    if (stage.equals("clean")) {
+      return writeClean(spark, c, o, files, tokSha, unique, bad1, inputRows, cleanRows - exactUnique, nearDuplicates,
+          replayRows, staged);
     }
     // split + tokenise (timed: the tokenise stage's task time and token count are reported)
     var tokNanos = spark.sparkContext().longAccumulator("tokenise_nanos");
@@ -206,12 +235,50 @@ public final class PrepJob {
       HadoopIo.deleteQuietly(tmp, hconf);
       throw e;
     } finally {
-      staged.unpersist();
+      if (staged != null) {
+        staged.unpersist();
+      }
       tokenised.unpersist();
     }
     System.out.printf("prep: %d rows in, %d rejected %s, %d duplicates, %d near-duplicates, %d replay rows, "
         + "%d truncated; wrote %s %s%n", inputRows, rejected, reasons, result.duplicates(), nearDuplicates, replayRows,
         truncated, o.output(), rows);
+    return result;
+  }
+
+  /** The clean stage's output: cleaned rows (Parquet by lang/split), rejects, manifest, committed atomically. */
+  static Result writeClean(SparkSession spark, Config c, PrepOptions o, List<FileStatus> files, String tokSha,
+      JavaPairRDD<String, Stage> unique, JavaRDD<Stage> bad, long inputRows, long duplicates, long near, long replay,
+      JavaRDD<Stage> staged) throws Exception {
+    Configuration hconf = spark.sparkContext().hadoopConfiguration();
+    Map<String, Long> reasons = new TreeMap<>(bad.map(s -> reasonKind(s.reason())).countByValue());
+    long rejected = reasons.values().stream().mapToLong(Long::longValue).sum();
+    if (inputRows > 0 && rejected > o.maxRejectFraction() * inputRows) {
+      throw new IllegalArgumentException(String.format("%d of %d rows rejected, above max_reject_fraction %.3f; "
+          + "reasons: %s; nothing written", rejected, inputRows, o.maxRejectFraction(), reasons));
+    }
+    JavaRDD<Row> rows = unique.values().map(s -> CleanStore.toRow(s, o.valFraction()));
+    Map<String, Long> counts = new TreeMap<>(rows.map(r -> r.getString(2) + "/" + r.getString(3)).countByValue());
+    Result result = new Result(inputRows, rejected, duplicates, near, replay, 0, counts, reasons, 0, 0);
+    String tmp = HadoopIo.tempSibling(o.output());
+    try {
+      Dataset<Row> df = spark.createDataFrame(rows, CleanStore.SCHEMA);
+      df.repartition(Math.max(1, o.partitions()), df.col("lang"), df.col("split")).sortWithinPartitions("lang", "split", "id")
+          .write().mode(SaveMode.ErrorIfExists).partitionBy("lang", "split").parquet(tmp + "/data");
+      spark.createDataFrame(bad.map(s -> RowFactory.create(s.file(), s.line(), s.reason(), s.raw())), Schemas.REJECTS)
+          .coalesce(1).sortWithinPartitions("file", "line").write().mode(SaveMode.ErrorIfExists).parquet(tmp + "/rejects");
+      String m = manifest(o, c, files, tokSha, result).replaceFirst("\"kind\" : \"sft\"", "\"kind\" : \"clean\"");
+      HadoopIo.writeString(tmp + "/manifest.json", m, hconf);
+      HadoopIo.writeString(tmp + "/_SUCCESS", "", hconf);
+      HadoopIo.commit(tmp, o.output(), hconf);
+    } catch (Exception e) {
+      HadoopIo.deleteQuietly(tmp, hconf);
+      throw e;
+    } finally {
+      staged.unpersist();
+    }
+    System.out.printf("prep (clean stage): %d rows in, %d rejected %s, %d duplicates; wrote %s %s%n", inputRows,
+        rejected, reasons, duplicates, o.output(), counts);
     return result;
   }
 

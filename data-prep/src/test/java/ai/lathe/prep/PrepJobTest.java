@@ -156,4 +156,22 @@ class PrepJobTest extends SparkTestBase {
     PrepJob.run(spark, config(en.toString(), tmp.resolve("r2"), "replay.input=" + general, "replay.fraction=0.2"));
     assertEquals(rows(tmp.resolve("r1")), rows(tmp.resolve("r2")));
   }
+
+  @Test
+  void stagesRunOneByOneGiveTheSameRows(@TempDir Path tmp) throws Exception {
+    PrepJob.run(spark, config(SAMPLE, tmp.resolve("all")));
+    PrepJob.Result clean = PrepJob.run(spark, config(SAMPLE, tmp.resolve("clean"), "stage=clean"));
+    assertEquals(662, clean.rows().values().stream().mapToLong(Long::longValue).sum());
+    JsonNode cm = new ObjectMapper().readTree(tmp.resolve("clean/manifest.json").toFile());
+    assertEquals("clean", cm.path("kind").asText());
+    PrepJob.run(spark, config(tmp.resolve("clean").toString(), tmp.resolve("tok"), "stage=tokenize"));
+    assertEquals(rows(tmp.resolve("all")), rows(tmp.resolve("tok")));
+    // the tokenise stage alone, rerun with another max_length, needs no raw data
+    PrepJob.Result shorter = PrepJob.run(spark, config(tmp.resolve("clean").toString(), tmp.resolve("tok64"),
+        "stage=tokenize", "max_length=64"));
+    assertTrue(shorter.truncated() > 0);
+    var e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+        () -> PrepJob.run(spark, config(tmp.resolve("all").toString(), tmp.resolve("x"), "stage=tokenize")));
+    assertTrue(e.getMessage().contains("clean stage"), e.getMessage());
+  }
 }
