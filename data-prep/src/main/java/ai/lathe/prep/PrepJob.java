@@ -203,6 +203,17 @@ public final class PrepJob {
       return out.iterator();
     }).persist(StorageLevel.MEMORY_AND_DISK());
     JavaRDD<PreparedRow> good = tokenised.filter(x -> x instanceof PreparedRow).map(x -> (PreparedRow) x);
+    long examples = 0;
+    if (o.packing()) {
+      examples = good.count();
+      int maxLen = o.maxLength();
+      good = good.mapToPair(r -> new Tuple2<>(r.lang() + "/" + r.split(), r)).groupByKey().flatMap(g -> {
+        List<PreparedRow> rs = new ArrayList<>();
+        g._2().forEach(rs::add);
+        rs.sort((a, b) -> a.id().compareTo(b.id()));
+        return Packing.pack(rs, maxLen).iterator();
+      });
+    }
     JavaRDD<Stage> bad = bad1.union(tokenised.filter(x -> x instanceof Stage).map(x -> (Stage) x));
     Map<String, Long> rows = new TreeMap<>(good.map(r -> r.lang() + "/" + r.split()).countByValue());
     Map<String, Long> reasons = new TreeMap<>(bad.map(s -> reasonKind(s.reason())).countByValue());
@@ -239,6 +250,10 @@ public final class PrepJob {
         staged.unpersist();
       }
       tokenised.unpersist();
+    }
+    if (o.packing()) {
+      System.out.printf("prep: packed %d examples into %d rows of at most %d tokens%n", examples,
+          rows.values().stream().mapToLong(Long::longValue).sum(), o.maxLength());
     }
     System.out.printf("prep: %d rows in, %d rejected %s, %d duplicates, %d near-duplicates, %d replay rows, "
         + "%d truncated; wrote %s %s%n", inputRows, rejected, reasons, result.duplicates(), nearDuplicates, replayRows,

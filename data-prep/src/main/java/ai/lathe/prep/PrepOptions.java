@@ -28,7 +28,8 @@ public record PrepOptions(
     List<String> replayInputs, // replay.input: general data mixed into train
     double replayFraction, // replay.fraction: replay rows ≈ fraction × train rows
     String kind, // kind: sft | preference | kto (default from the format)
-    long pairSeed) // pair_seed: for preference pairs built from instruction data
+    long pairSeed, // pair_seed: for preference pairs built from instruction data
+    boolean packing) // packing: lay SFT examples end to end into rows of max_length
     implements Serializable {
 
   public static PrepOptions from(Config c) {
@@ -61,6 +62,7 @@ public record PrepOptions(
         c.integer("max_length", 1024), over, val, maxReject, c.need("output"), c.need("tokenizer"),
         c.integer("partitions", 1), c.integer("max_chars", 1_000_000), c.bool("near_dedup.enabled", false),
         c.number("near_dedup.threshold", 0.8), c.integer("near_dedup.num_perm", 128),
-        c.strings("replay.input", List.of()), c.number("replay.fraction", 0.0), kind, c.integer("pair_seed", 0));
+        c.strings("replay.input", List.of()), c.number("replay.fraction", 0.0), kind, c.integer("pair_seed", 0),
+        c.bool("packing", false));
   }
 }

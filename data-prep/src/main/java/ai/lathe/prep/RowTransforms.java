@@ -164,6 +164,7 @@ public final class RowTransforms {
     if (loss == 0) {
       throw new Rejected("no completion tokens left after truncation to " + o.maxLength());
     }
-    return new PreparedRow(c.id(), c.sourceId(), c.lang(), split, ids, mask, ids.length, loss, truncated);
+    return new PreparedRow(c.id(), c.sourceId(), c.lang(), split, ids, mask, PreparedRow.sequential(ids.length),
+        ids.length, loss, truncated);
   }
 }

@@ -9,8 +9,8 @@ import org.apache.spark.sql.types.StructType;
 
 /** Parquet schemas of prepared data, with hand-written row ↔ record functions. */
 public final class Schemas {
-  /** Prepared SFT data; bump when columns change meaning. */
-  public static final int SFT_SCHEMA_VERSION = 1;
+  /** Prepared SFT data; bump when columns change meaning (2: position_ids for packed rows). */
+  public static final int SFT_SCHEMA_VERSION = 2;
 
   public static final StructType SFT = new StructType()
       .add("id", DataTypes.StringType, false)
@@ -19,6 +19,7 @@ public final class Schemas {
       .add("split", DataTypes.StringType, false)
       .add("input_ids", DataTypes.createArrayType(DataTypes.IntegerType, false), false)
       .add("loss_mask", DataTypes.createArrayType(DataTypes.BooleanType, false), false)
+      .add("position_ids", DataTypes.createArrayType(DataTypes.IntegerType, false), false)
       .add("num_tokens", DataTypes.IntegerType, false)
       .add("num_loss_tokens", DataTypes.IntegerType, false)
       .add("truncated", DataTypes.BooleanType, false);
@@ -66,7 +67,8 @@ public final class Schemas {
     for (boolean b : r.lossMask()) {
       mask.add(b);
     }
-    return RowFactory.create(r.id(), r.sourceId(), r.lang(), r.split(), seq(ids), seq(mask), r.numTokens(),
+    return RowFactory.create(r.id(), r.sourceId(), r.lang(), r.split(), seq(ids), seq(mask), ints(r.positionIds()),
+        r.numTokens(),
         r.numLossTokens(), r.truncated());
   }
 
@@ -103,7 +105,12 @@ public final class Schemas {
       a[i] = ids.get(i);
       m[i] = mask.get(i);
     }
-    return new PreparedRow(row.getAs("id"), row.getAs("source_id"), row.getAs("lang"), row.getAs("split"), a, m,
+    List<Integer> pl = row.getList(row.fieldIndex("position_ids"));
+    int[] pos = new int[pl.size()];
+    for (int i = 0; i < pos.length; i++) {
+      pos[i] = pl.get(i);
+    }
+    return new PreparedRow(row.getAs("id"), row.getAs("source_id"), row.getAs("lang"), row.getAs("split"), a, m, pos,
         row.<Integer>getAs("num_tokens"), row.<Integer>getAs("num_loss_tokens"), row.<Boolean>getAs("truncated"));
   }
 }

@@ -174,4 +174,29 @@ class PrepJobTest extends SparkTestBase {
         () -> PrepJob.run(spark, config(tmp.resolve("all").toString(), tmp.resolve("x"), "stage=tokenize")));
     assertTrue(e.getMessage().contains("clean stage"), e.getMessage());
   }
+
+  @Test
+  void packingLaysExamplesEndToEnd(@TempDir Path tmp) throws Exception {
+    PrepJob.Result plain = PrepJob.run(spark, config(SAMPLE, tmp.resolve("plain"), "max_length=256"));
+    PrepJob.Result packed = PrepJob.run(spark, config(SAMPLE, tmp.resolve("packed"), "max_length=256", "packing=true"));
+    long plainRows = plain.rows().values().stream().mapToLong(Long::longValue).sum();
+    long packedRows = packed.rows().values().stream().mapToLong(Long::longValue).sum();
+    assertTrue(packedRows < plainRows, packedRows + " < " + plainRows);
+    List<PreparedRow> rows = spark.read().parquet(tmp.resolve("packed/data").toString()).collectAsList().stream()
+        .map(Schemas::fromRow).toList();
+    long examples = 0;
+    long lossTokens = 0;
+    for (PreparedRow r : rows) {
+      assertTrue(r.numTokens() <= 256);
+      for (int i = 0; i < r.numTokens(); i++) {
+        examples += r.positionIds()[i] == 0 ? 1 : 0;
+        assertTrue(i == 0 || r.positionIds()[i] == 0 || r.positionIds()[i] == r.positionIds()[i - 1] + 1);
+      }
+      lossTokens += r.numLossTokens();
+    }
+    assertEquals(plainRows, examples, "every example is in exactly one packed row");
+    long plainLoss = spark.read().parquet(tmp.resolve("plain/data").toString()).collectAsList().stream()
+        .mapToLong(r -> r.<Integer>getAs("num_loss_tokens")).sum();
+    assertEquals(plainLoss, lossTokens);
+  }
 }

@@ -319,11 +319,12 @@ public final class LlamaModel {
       proj(ws, l, 0, lw.q(), ws.xn1[l], ws.qLin, seed);
       proj(ws, l, 1, lw.k(), ws.xn1[l], ws.kLin, seed);
       proj(ws, l, 2, lw.v(), ws.xn1[l], ws.vLin, seed);
-      rope.toHeads(ws.qh[l], ws.qLin, bsz, seq, c.numHeads(), true);
-      rope.toHeads(ws.kh[l], ws.kLin, bsz, seq, c.numKvHeads(), true);
+      int[] pos = batch.positions();
+      rope.toHeads(ws.qh[l], ws.qLin, bsz, seq, c.numHeads(), true, pos);
+      rope.toHeads(ws.kh[l], ws.kLin, bsz, seq, c.numKvHeads(), true, pos);
       rope.toHeads(ws.vh[l], ws.vLin, bsz, seq, c.numKvHeads(), false);
       long ta = Timers.start();
-      ws.attn.forward(ws.ov, ws.pv[l], ws.p[l], ws.qv[l], ws.kv[l], ws.vv[l]);
+      ws.attn.forward(ws.ov, ws.pv[l], ws.p[l], ws.qv[l], ws.kv[l], ws.vv[l], pos);
       Timers.stop("attention", ta);
       rope.fromHeads(ws.att[l], ws.oh, bsz, seq, c.numHeads(), false);
       proj(ws, l, 3, lw.o(), ws.att[l], ws.tmpD, seed);
@@ -465,11 +466,12 @@ public final class LlamaModel {
       projBack(ws, l, 3, lw.o(), ws.dmid, ws.datt, 0.0);
       rope.toHeads(ws.dOh, ws.datt, bsz, seq, c.numHeads(), false);
       long ta = Timers.start();
+      int[] pos = ws.batch.positions();
       ws.attn.backward(ws.dQv, ws.dKv, ws.dVv, ws.dPv, ws.dP, ws.dOv, ws.pv[l], ws.p[l],
-          ws.qv[l], ws.kv[l], ws.vv[l]);
+          ws.qv[l], ws.kv[l], ws.vv[l], pos);
       Timers.stop("attention.back", ta);
-      rope.fromHeads(ws.dq, ws.dQh, bsz, seq, c.numHeads(), true);
-      rope.fromHeads(ws.dk, ws.dKh, bsz, seq, c.numKvHeads(), true);
+      rope.fromHeads(ws.dq, ws.dQh, bsz, seq, c.numHeads(), true, pos);
+      rope.fromHeads(ws.dk, ws.dKh, bsz, seq, c.numKvHeads(), true, pos);
       rope.fromHeads(ws.dv, ws.dVh, bsz, seq, c.numKvHeads(), false);
       projBack(ws, l, 0, lw.q(), ws.dq, ws.dxn, 0.0);
       projBack(ws, l, 1, lw.k(), ws.dk, ws.dxn, 1.0);

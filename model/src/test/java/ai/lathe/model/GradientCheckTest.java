@@ -140,4 +140,43 @@ class GradientCheckTest {
       }
     }
   }
+
+  @Test
+  void gradientsOfAPackedBatch() {
+    LlamaConfig c = TinyModels.gqaUntied();
+    LlamaWeights w = RandomLlama.create(c, 9, 0.3, 0.2, DataType.DOUBLE);
+    AdapterSet a = TinyModels.randomAdapters(c, List.of("q_proj", "k_proj", "v_proj", "o_proj"), 2, 4.0, 0.0, 13,
+        DataType.DOUBLE);
+    LlamaModel m = new LlamaModel(w, a, DataType.DOUBLE);
+    Random rng = new Random(4);
+    int[] ids = new int[10];
+    boolean[] mask = new boolean[10];
+    int[] pos = {0, 1, 2, 3, 0, 1, 2, 0, 1, 2};
+    for (int i = 0; i < 10; i++) {
+      ids[i] = rng.nextInt(c.vocabSize());
+      mask[i] = pos[i] > 0;
+    }
+    Batch b = Batch.ofMasks(List.of(ids), List.of(mask), List.of(pos), 12, 0);
+    double[] weights = new double[m.forward(b, false, 0).length];
+    java.util.Arrays.fill(weights, 0.9);
+    a.zeroGrads();
+    m.forward(b, false, 0);
+    m.backward(weights);
+    double h = 1e-5;
+    for (Param p : a.params()) {
+      INDArray v = p.value();
+      INDArray g = p.grad().dup();
+      for (long i = 0; i < v.length(); i += 2) {
+        double orig = v.getDouble(i);
+        v.putScalar(i, orig + h);
+        double lp = loss(m, b, weights);
+        v.putScalar(i, orig - h);
+        double lm = loss(m, b, weights);
+        v.putScalar(i, orig);
+        double fd = (lp - lm) / (2 * h);
+        double an = g.getDouble(i);
+        assertTrue(relErr(fd, an) < 1e-4 || Math.abs(fd - an) < 1e-9, p.name() + "[" + i + "] packed: " + an + " vs " + fd);
+      }
+    }
+  }
 }

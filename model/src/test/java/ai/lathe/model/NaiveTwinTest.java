@@ -87,4 +87,33 @@ class NaiveTwinTest {
       assertEquals(all[s], lp[0], 1e-10, "sequence " + s);
     }
   }
+
+  /** Packed rows (positions restarting per example) score each example as if it were alone. */
+  @Test
+  void packedRowEqualsItsExamplesApart() {
+    LlamaConfig c = TinyModels.gqaUntied();
+    LlamaWeights w = RandomLlama.create(c, 5, 0.3, 0.1, DataType.DOUBLE);
+    AdapterSet a = TinyModels.randomAdapters(c, List.of("q_proj", "k_proj", "down_proj"), 2, 4.0, 0.0, 6, DataType.DOUBLE);
+    LlamaModel m = new LlamaModel(w, a, DataType.DOUBLE);
+    int[] x = {1, 7, 9, 11, 3};
+    int[] y = {1, 20, 4, 8, 15, 30, 2};
+    boolean[] mx = {false, false, true, true, true};
+    boolean[] my = {false, false, false, true, true, true, true};
+    double alone = 0;
+    for (int[][] e : new int[][][] {{x}, {y}}) {
+      boolean[] mask = e[0] == x ? mx : my;
+      alone += m.sequenceLogProbs(Batch.ofMasks(List.of(e[0]), List.of(mask), 16, 0))[0];
+    }
+    int[] ids = new int[x.length + y.length];
+    boolean[] mask = new boolean[ids.length];
+    int[] pos = new int[ids.length];
+    for (int i = 0; i < ids.length; i++) {
+      boolean first = i < x.length;
+      ids[i] = first ? x[i] : y[i - x.length];
+      mask[i] = first ? mx[i] : my[i - x.length];
+      pos[i] = first ? i : i - x.length;
+    }
+    double packed = m.sequenceLogProbs(Batch.ofMasks(List.of(ids), List.of(mask), List.of(pos), 16, 0))[0];
+    assertEquals(alone, packed, 1e-10);
+  }
 }

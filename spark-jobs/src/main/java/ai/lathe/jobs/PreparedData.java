@@ -83,7 +83,11 @@ public final class PreparedData {
   }
 
   public static Tokens tokens(PreparedRow r) {
-    return new Tokens(r.inputIds(), r.lossMask());
+    boolean packed = false;
+    for (int i = 1; i < r.positionIds().length; i++) {
+      packed |= r.positionIds()[i] == 0;
+    }
+    return new Tokens(r.inputIds(), r.lossMask(), packed ? r.positionIds() : null);
   }
 
   /** Bytes of the frozen weights in fp32. */

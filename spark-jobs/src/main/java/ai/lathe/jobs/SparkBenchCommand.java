@@ -101,7 +101,7 @@ public final class SparkBenchCommand {
         ids[t] = 3 + rng.nextInt(31990);
         mask[t] = t > 0;
       }
-      list.add(Schemas.toRow(new PreparedRow(String.format("%08d", i), "", "xx", "train", ids, mask, seq, seq - 1,
+      list.add(Schemas.toRow(new PreparedRow(String.format("%08d", i), "", "xx", "train", ids, mask, PreparedRow.sequential(seq), seq, seq - 1,
           false)));
     }
     spark.createDataFrame(list, Schemas.SFT).write().partitionBy("lang", "split").parquet(data + "/data");

@@ -132,7 +132,7 @@ class SftTrainJobTest {
     Path old = dir.resolve("old-data");
     Files.createDirectories(old);
     Files.writeString(old.resolve("manifest.json"), Files.readString(data.resolve("manifest.json"))
-        .replace("\"schema_version\" : 1", "\"schema_version\" : 99"));
+        .replace("\"schema_version\" : " + Schemas.SFT_SCHEMA_VERSION, "\"schema_version\" : 99"));
     e = assertThrows(IllegalArgumentException.class, () -> SftTrainJob.run(spark, cfg("x", "data=" + old)));
     assertTrue(e.getMessage().contains("schema_version 99"), e.getMessage());
     Path other = dir.resolve("other-model");
@@ -146,5 +146,16 @@ class SftTrainJobTest {
     assertTrue(e.getMessage().contains("different tokenizer"), e.getMessage());
     assertFalse(Files.exists(dir.resolve("x")));
     assertFalse(Files.exists(dir.resolve("x.checkpoints")));
+  }
+
+  @Test
+  void trainsOnPackedData() throws Exception {
+    Path packed = dir.resolve("packed");
+    PrepJob.run(spark, Config.load(null, List.of("input=../data/sample/debian-faq/instructions.jsonl",
+        "output=" + packed, "tokenizer=" + model, "max_length=96", "packing=true")));
+    SftTrainJob.Result r = SftTrainJob.run(spark, cfg("packed-out", "data=" + packed, "train.max_steps=2",
+        "distributed.partitions=2"));
+    assertEquals(1, r.metrics().size());
+    assertTrue(Double.isFinite(r.metrics().get(0).get("train_loss").asDouble()));
   }
 }

@@ -50,14 +50,31 @@ public final class Attention {
    * q, p, o in query-side views; k, v in key-side views; pBuf the buffer behind p.
    */
   public void forward(INDArray o, INDArray p, Buf pBuf, INDArray q, INDArray k, INDArray v) {
+    forward(o, p, pBuf, q, k, v, null);
+  }
+
+  /** First key a query row may see: 0, or the start of its packed example. */
+  private int first(int row, int[] positions) {
+    int i = row % seq;
+    if (positions == null) {
+      return 0;
+    }
+    int b = row / (seq * heads);
+    return i - positions[b * seq + i];
+  }
+
+  /** As above; with positions (packed rows) a query attends only within its own example. */
+  public void forward(INDArray o, INDArray p, Buf pBuf, INDArray q, INDArray k, INDArray v, int[] positions) {
     mm(q, k, p, false, true, scale);
     Par.rows(batch * heads * seq, (lo, hi) -> {
       for (int row = lo; row < hi; row++) {
         int i = row % seq; // query position
         int off = row * seq;
-        double max = RowOps.max(pBuf, off, i + 1);
-        double sum = RowOps.expShiftSum(pBuf, off, i + 1, max);
-        RowOps.scale(pBuf, off, i + 1, 1.0 / sum);
+        int f = first(row, positions);
+        RowOps.fill(pBuf, off, f, 0.0);
+        double max = RowOps.max(pBuf, off + f, i + 1 - f);
+        double sum = RowOps.expShiftSum(pBuf, off + f, i + 1 - f, max);
+        RowOps.scale(pBuf, off + f, i + 1 - f, 1.0 / sum);
         RowOps.fill(pBuf, off + i + 1, seq - i - 1, 0.0);
       }
     });
@@ -71,14 +88,22 @@ public final class Attention {
    */
   public void backward(INDArray dq, INDArray dk, INDArray dv, INDArray dp, Buf dpBuf,
       INDArray dOut, INDArray p, Buf pBuf, INDArray q, INDArray k, INDArray v) {
+    backward(dq, dk, dv, dp, dpBuf, dOut, p, pBuf, q, k, v, null);
+  }
+
+  /** As above, for the positions the forward pass used. */
+  public void backward(INDArray dq, INDArray dk, INDArray dv, INDArray dp, Buf dpBuf,
+      INDArray dOut, INDArray p, Buf pBuf, INDArray q, INDArray k, INDArray v, int[] positions) {
     mm(dOut, v, dp, false, true, 1.0);
     mm(p, dOut, dv, true, false, 1.0);
     Par.rows(batch * heads * seq, (lo, hi) -> {
       for (int row = lo; row < hi; row++) {
         int i = row % seq;
         int off = row * seq;
-        double dot = RowOps.dot(pBuf, dpBuf, off, i + 1);
-        RowOps.softmaxBack(pBuf, dpBuf, off, i + 1, dot, scale);
+        int f = first(row, positions);
+        RowOps.fill(dpBuf, off, f, 0.0);
+        double dot = RowOps.dot(pBuf, dpBuf, off + f, i + 1 - f);
+        RowOps.softmaxBack(pBuf, dpBuf, off + f, i + 1 - f, dot, scale);
         RowOps.fill(dpBuf, off + i + 1, seq - i - 1, 0.0);
       }
     });

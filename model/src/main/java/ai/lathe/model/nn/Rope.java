@@ -38,6 +38,11 @@ public final class Rope {
    * forward: dst[b,h,t,:] = rope(src[b·t, h·headDim : (h+1)·headDim], pos=t); rotate=false only permutes.
    */
   public void toHeads(Buf dst, Buf src, int batch, int seq, int heads, boolean rotate) {
+    toHeads(dst, src, batch, seq, heads, rotate, null);
+  }
+
+  /** As above with explicit positions per token ([batch·seq], restarting per packed example), or null. */
+  public void toHeads(Buf dst, Buf src, int batch, int seq, int heads, boolean rotate, int[] positions) {
     int width = heads * headDim;
     Par.rows(batch * heads, (lo, hi) -> {
       for (int bh = lo; bh < hi; bh++) {
@@ -52,7 +57,7 @@ public final class Rope {
             }
             continue;
           }
-          int c = t * half;
+          int c = (positions == null ? t : positions[b * seq + t]) * half;
           for (int i = 0; i < half; i++) {
             double x0 = src.get(s + i);
             double x1 = src.get(s + i + half);
@@ -72,6 +77,11 @@ public final class Rope {
    * => dx[i] = dout[i]cos + dout[i+h]sin, dx[i+h] = dout[i+h]cos − dout[i]sin.
    */
   public void fromHeads(Buf dst, Buf src, int batch, int seq, int heads, boolean rotate) {
+    fromHeads(dst, src, batch, seq, heads, rotate, null);
+  }
+
+  /** The transpose of {@link #toHeads(Buf, Buf, int, int, int, boolean, int[])}. */
+  public void fromHeads(Buf dst, Buf src, int batch, int seq, int heads, boolean rotate, int[] positions) {
     int width = heads * headDim;
     Par.rows(batch * heads, (lo, hi) -> {
       for (int bh = lo; bh < hi; bh++) {
@@ -86,7 +96,7 @@ public final class Rope {
             }
             continue;
           }
-          int c = t * half;
+          int c = (positions == null ? t : positions[b * seq + t]) * half;
           for (int i = 0; i < half; i++) {
             double g0 = src.get(s + i);
             double g1 = src.get(s + i + half);

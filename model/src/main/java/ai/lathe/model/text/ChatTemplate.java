@@ -128,8 +128,13 @@ public enum ChatTemplate {
     return new Rendered(sb.toString(), train);
   }
 
-  /** A tokenised example: ids and, per token, whether it carries loss. */
-  public record Tokens(int[] ids, boolean[] train) implements java.io.Serializable {
+  /** A tokenised example: ids, per token whether it carries loss, and (packed rows) positions restarting at 0 per example. */
+  public record Tokens(int[] ids, boolean[] train, int[] positions) implements java.io.Serializable {
+    /** An unpacked example: positions 0..n-1. */
+    public Tokens(int[] ids, boolean[] train) {
+      this(ids, train, null);
+    }
+
     public int trainCount() {
       int n = 0;
       for (boolean b : train) {

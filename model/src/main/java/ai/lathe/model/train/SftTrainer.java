@@ -58,14 +58,18 @@ public final class SftTrainer {
     int max = 1;
     List<int[]> ids = new ArrayList<>();
     List<boolean[]> masks = new ArrayList<>();
+    List<int[]> positions = new ArrayList<>();
+    boolean packed = false;
     for (Tokens t : examples) {
       int len = Math.min(t.ids().length, seqLen);
       max = Math.max(max, len);
       ids.add(java.util.Arrays.copyOf(t.ids(), len));
       masks.add(java.util.Arrays.copyOf(t.train(), len));
+      positions.add(t.positions() == null ? null : java.util.Arrays.copyOf(t.positions(), len));
+      packed |= t.positions() != null;
     }
     int seq = Math.min(seqLen, ((max + 63) / 64) * 64);
-    return Batch.ofMasks(ids, masks, seq, 0);
+    return Batch.ofMasks(ids, masks, packed ? positions : null, seq, 0);
   }
 
   /** One optimizer step over gradAccum micro-batches (each a list of examples). */
