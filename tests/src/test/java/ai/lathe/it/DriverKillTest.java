@@ -63,4 +63,36 @@ class DriverKillTest {
         MultiJvmSftTest.params(dir.resolve("killed"), model));
     assertTrue(d < 1e-7, "max |resumed − uninterrupted| = " + d);
   }
+
+  /** A prep run killed with SIGKILL while it works leaves the previous output exactly as it was. */
+  @Test
+  void killedPrepLeavesThePreviousOutputIntact() throws Exception {
+    Path dir = Files.createTempDirectory(Path.of("target").toAbsolutePath(), "killprep");
+    Path model = Fixtures.tiny(dir);
+    SparkSession local = Fixtures.session("local[2]").getOrCreate();
+    Path out = dir.resolve("prepared");
+    Fixtures.prepared(local, dir, model);
+    local.stop();
+    String manifest = Files.readString(out.resolve("manifest.json"));
+    List<String> before;
+    try (var s = Files.walk(out)) {
+      before = s.map(p -> out.relativize(p).toString()).sorted().toList();
+    }
+    for (long waitMs : new long[] {4000, 9000}) {
+      List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
+      cmd.addAll(List.of(Fixtures.split(Fixtures.executorJavaOptions())));
+      cmd.addAll(List.of("-Dspark.master=local[2]", "-Dspark.ui.enabled=false", "-Dspark.driver.host=127.0.0.1",
+          "-cp", System.getProperty("java.class.path"), "ai.lathe.prep.PrepJob",
+          "--set", "input=" + Fixtures.ROOT.resolve("data/sample/debian-faq/instructions.jsonl"),
+          "--set", "output=" + out, "--set", "tokenizer=" + model, "--set", "max_length=64"));
+      Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(dir.resolve("prep.log").toFile()).start();
+      Thread.sleep(waitMs);
+      p.destroyForcibly();
+      p.waitFor();
+      assertEquals(manifest, Files.readString(out.resolve("manifest.json")), "killed after " + waitMs + " ms");
+      try (var s = Files.walk(out)) {
+        assertEquals(before, s.map(q -> out.relativize(q).toString()).sorted().toList());
+      }
+    }
+  }
 }
