@@ -74,24 +74,11 @@ public final class PreferencePrep {
   public static PrepJob.Result run(SparkSession spark, Config c, PrepOptions o) throws Exception {
     JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
     Configuration hconf = jsc.hadoopConfiguration();
-    java.nio.file.Path tokFile = java.nio.file.Path.of(o.tokenizer());
-    if (Files.isDirectory(tokFile)) {
-      tokFile = tokFile.resolve("tokenizer.json");
-    }
     ChatTemplate template = ChatTemplate.of(o.template());
-    String tokSha;
-    try (HfTokenizer tok = HfTokenizer.open(tokFile)) {
-      tokSha = tok.sha256();
-    }
-    List<FileStatus> files = new ArrayList<>();
-    for (String in : o.inputs()) {
-      files.addAll(HadoopIo.listInputs(in, hconf));
-    }
-    spark.sparkContext().addFile(tokFile.toString());
-    if (Files.exists(tokFile.resolveSibling("tokenizer_config.json"))) {
-      spark.sparkContext().addFile(tokFile.resolveSibling("tokenizer_config.json").toString());
-    }
-    String tokName = tokFile.getFileName().toString();
+    String[] shipped = PrepJob.shipTokenizer(spark, o);
+    String tokName = shipped[0];
+    String tokSha = shipped[1];
+    List<FileStatus> files = PrepJob.listInputs(o, hconf);
     JavaRDD<Item> staged = PrepJob.ingest(spark, jsc, files, o.inputType()).map(l -> parse(l, o))
         .persist(StorageLevel.MEMORY_AND_DISK());
     long inputRows = staged.count();

@@ -59,6 +59,35 @@ public final class PrepJob {
       long truncated, Map<String, Long> rows, Map<String, Long> rejectReasons, long tokens,
       double tokeniseTaskSeconds) {}
 
+  /**
+   * Sends the tokenizer (and its config) to the executors; returns its file name there (for
+   * SparkFiles.get) and its SHA-256 for the manifest.
+   */
+  static String[] shipTokenizer(SparkSession spark, PrepOptions o) throws java.io.IOException {
+    java.nio.file.Path tokFile = java.nio.file.Path.of(o.tokenizer());
+    if (Files.isDirectory(tokFile)) {
+      tokFile = tokFile.resolve("tokenizer.json");
+    }
+    String sha;
+    try (HfTokenizer tok = HfTokenizer.open(tokFile)) {
+      sha = tok.sha256();
+    }
+    spark.sparkContext().addFile(tokFile.toString());
+    java.nio.file.Path tokCfg = tokFile.resolveSibling("tokenizer_config.json");
+    if (Files.exists(tokCfg)) {
+      spark.sparkContext().addFile(tokCfg.toString());
+    }
+    return new String[] {tokFile.getFileName().toString(), sha};
+  }
+
+  static List<FileStatus> listInputs(PrepOptions o, Configuration hconf) throws java.io.IOException {
+    List<FileStatus> files = new ArrayList<>();
+    for (String in : o.inputs()) {
+      files.addAll(HadoopIo.listInputs(in, hconf));
+    }
+    return files;
+  }
+
   /** Marks a replay row in Stage.raw (never set on clean rows otherwise). */
   static final String REPLAY = "\u0000replay";
 
@@ -91,25 +120,11 @@ public final class PrepJob {
     }
     JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
     Configuration hconf = jsc.hadoopConfiguration();
-    java.nio.file.Path tokFile = java.nio.file.Path.of(o.tokenizer());
-    if (Files.isDirectory(tokFile)) {
-      tokFile = tokFile.resolve("tokenizer.json");
-    }
     ChatTemplate template = ChatTemplate.of(o.template());
-    String tokSha;
-    try (HfTokenizer tok = HfTokenizer.open(tokFile)) {
-      tokSha = tok.sha256();
-    }
-    List<FileStatus> files = new ArrayList<>();
-    for (String in : o.inputs()) {
-      files.addAll(HadoopIo.listInputs(in, hconf));
-    }
-    spark.sparkContext().addFile(tokFile.toString());
-    java.nio.file.Path tokCfg = tokFile.resolveSibling("tokenizer_config.json");
-    if (Files.exists(tokCfg)) {
-      spark.sparkContext().addFile(tokCfg.toString());
-    }
-    String tokName = tokFile.getFileName().toString();
+    String[] shipped = shipTokenizer(spark, o);
+    String tokName = shipped[0];
+    String tokSha = shipped[1];
+    List<FileStatus> files = listInputs(o, hconf);
 
     String stage = c.str("stage", "all");
     if (!List.of("all", "clean", "tokenize").contains(stage)) {

@@ -9,8 +9,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.io.InputStream;
-import java.security.MessageDigest;
-import java.util.HexFormat;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.sql.SparkSession;
@@ -61,15 +59,7 @@ public final class PreparedData {
   static String sha256(String path, Configuration conf) throws IOException {
     org.apache.hadoop.fs.Path p = new org.apache.hadoop.fs.Path(path);
     try (InputStream in = p.getFileSystem(conf).open(p)) {
-      MessageDigest md = MessageDigest.getInstance("SHA-256");
-      byte[] buf = new byte[1 << 16];
-      int n;
-      while ((n = in.read(buf)) > 0) {
-        md.update(buf, 0, n);
-      }
-      return HexFormat.of().formatHex(md.digest());
-    } catch (java.security.NoSuchAlgorithmException e) {
-      throw new IllegalStateException(e);
+      return ai.lathe.model.io.Hashing.sha256(in);
     }
   }
 

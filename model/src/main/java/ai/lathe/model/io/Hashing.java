@@ -14,15 +14,23 @@ public final class Hashing {
 
   public static String sha256(Path f) throws IOException {
     try (InputStream in = Files.newInputStream(f)) {
-      MessageDigest md = MessageDigest.getInstance("SHA-256");
-      byte[] buf = new byte[1 << 16];
-      int n;
-      while ((n = in.read(buf)) > 0) {
-        md.update(buf, 0, n);
-      }
-      return HexFormat.of().formatHex(md.digest());
+      return sha256(in);
+    }
+  }
+
+  /** SHA-256 (hex) of a stream's remaining bytes; the caller closes it. */
+  public static String sha256(InputStream in) throws IOException {
+    MessageDigest md;
+    try {
+      md = MessageDigest.getInstance("SHA-256");
     } catch (NoSuchAlgorithmException e) {
       throw new IllegalStateException(e);
     }
+    byte[] buf = new byte[1 << 16];
+    int n;
+    while ((n = in.read(buf)) > 0) {
+      md.update(buf, 0, n);
+    }
+    return HexFormat.of().formatHex(md.digest());
   }
 }
