@@ -16,6 +16,8 @@ public final class Lathe {
         a -> ai.lathe.prep.JobMain.run("sft", a, SftTrainJob.USAGE, SftTrainJob::run)));
     all.put("merge", new Main.Command(ai.lathe.merge.MergeCommand.USAGE, ai.lathe.merge.MergeCommand::run));
     all.put("cost", new Main.Command(ai.lathe.merge.CostCommand.USAGE, ai.lathe.merge.CostCommand::run));
+    all.put("ref-logps", new Main.Command(RefLogpsJob.USAGE,
+        a -> ai.lathe.prep.JobMain.run("ref-logps", a, RefLogpsJob.USAGE, RefLogpsJob::run)));
     all.put("merge-job", new Main.Command(MergeJob.USAGE,
         a -> ai.lathe.prep.JobMain.run("merge-job", a, MergeJob.USAGE, MergeJob::run)));
     all.put("bench-merge", new Main.Command(ai.lathe.merge.BenchMergeCommand.USAGE,
