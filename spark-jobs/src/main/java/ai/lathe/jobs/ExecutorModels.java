@@ -18,19 +18,20 @@ import org.nd4j.linalg.api.buffer.DataType;
  */
 public final class ExecutorModels {
   private static final ConcurrentHashMap<String, LlamaWeights> MODELS = new ConcurrentHashMap<>();
-  private static final AtomicLong LOADS = new AtomicLong();
+  private static final ConcurrentHashMap<String, AtomicLong> LOADS = new ConcurrentHashMap<>();
 
   private ExecutorModels() {}
 
-  /** Model loads in this JVM so far. */
-  public static long loads() {
-    return LOADS.get();
+  /** Loads of this model in this JVM so far (1 once cached). */
+  public static long loads(String path) {
+    AtomicLong n = LOADS.get(path);
+    return n == null ? 0 : n.get();
   }
 
   public static LlamaWeights get(String path) {
     return MODELS.computeIfAbsent(path, p -> {
       try {
-        LOADS.incrementAndGet();
+        LOADS.computeIfAbsent(p, k -> new AtomicLong()).incrementAndGet();
         return HfCheckpoint.load(localCopy(p), DataType.FLOAT);
       } catch (IOException e) {
         throw new UncheckedIOException(e);
