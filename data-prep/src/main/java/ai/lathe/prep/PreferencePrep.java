@@ -131,24 +131,12 @@ public final class PreferencePrep {
     Map<String, Long> rows = new TreeMap<>(rowsOut.map(r -> r.getString(2) + "/" + r.getString(3)).countByValue());
     Map<String, Long> reasons = new TreeMap<>(bad.map(i -> PrepJob.reasonKind(i.reason())).countByValue());
     long rejected = reasons.values().stream().mapToLong(Long::longValue).sum();
-    if (inputRows > 0 && rejected > o.maxRejectFraction() * inputRows) {
-      throw new IllegalArgumentException(String.format("%d of %d rows rejected, above max_reject_fraction %.3f; "
-          + "reasons: %s; nothing written", rejected, inputRows, o.maxRejectFraction(), reasons));
-    }
+    PrepJob.checkRejects(rejected, inputRows, o, reasons);
     PrepJob.Result result = new PrepJob.Result(inputRows, rejected, goodRows - uniqueRows, 0, 0, 0, rows, reasons, 0, 0);
-    String tmp = HadoopIo.tempSibling(o.output());
     try {
-      Dataset<Row> df = spark.createDataFrame(rowsOut, kind.equals("kto") ? Schemas.KTO : Schemas.PREFERENCE);
-      df.repartition(Math.max(1, o.partitions()), df.col("lang"), df.col("split")).sortWithinPartitions("lang", "split", "id")
-          .write().mode(SaveMode.ErrorIfExists).partitionBy("lang", "split").parquet(tmp + "/data");
-      spark.createDataFrame(bad.map(i -> RowFactory.create(i.file(), i.line(), i.reason(), i.raw())), Schemas.REJECTS)
-          .coalesce(1).sortWithinPartitions("file", "line").write().mode(SaveMode.ErrorIfExists).parquet(tmp + "/rejects");
-      HadoopIo.writeString(tmp + "/manifest.json", PrepJob.manifest(o, c, files, tokSha, result), hconf);
-      HadoopIo.writeString(tmp + "/_SUCCESS", "", hconf);
-      HadoopIo.commit(tmp, o.output(), hconf);
-    } catch (Exception e) {
-      HadoopIo.deleteQuietly(tmp, hconf);
-      throw e;
+      PrepJob.commit(spark, o, spark.createDataFrame(rowsOut, kind.equals("kto") ? Schemas.KTO : Schemas.PREFERENCE),
+          bad.map(i -> RowFactory.create(i.file(), i.line(), i.reason(), i.raw())),
+          PrepJob.manifest(o, c, files, tokSha, result));
     } finally {
       staged.unpersist();
       tokenised.unpersist();

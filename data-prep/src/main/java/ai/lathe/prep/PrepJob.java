@@ -88,6 +88,42 @@ public final class PrepJob {
     return files;
   }
 
+  /** Fails the job, before anything is written, when too many rows were rejected. */
+  static void checkRejects(long rejected, long inputRows, PrepOptions o, Map<String, Long> reasons) {
+    if (inputRows > 0 && rejected > o.maxRejectFraction() * inputRows) {
+      throw new IllegalArgumentException(String.format("%d of %d rows rejected (%.1f%%), above max_reject_fraction"
+          + " %.3f; reasons: %s; nothing written", rejected, inputRows, 100.0 * rejected / inputRows,
+          o.maxRejectFraction(), reasons));
+    }
+  }
+
+  /**
+   * Writes a prep output (data by lang/split sorted by id, rejects, manifest, _SUCCESS) to a hidden
+   * sibling and renames it into place; on any failure the sibling is removed and the previous
+   * output stays as it was.
+   */
+  static void commit(SparkSession spark, PrepOptions o, Dataset<Row> data, JavaRDD<Row> rejects, String manifest)
+      throws Exception {
+    Configuration hconf = spark.sparkContext().hadoopConfiguration();
+    String tmp = HadoopIo.tempSibling(o.output());
+    try {
+      data.repartition(Math.max(1, o.partitions()), data.col("lang"), data.col("split"))
+          .sortWithinPartitions("lang", "split", "id")
+          .write().mode(SaveMode.ErrorIfExists).partitionBy("lang", "split").parquet(tmp + "/data");
+      spark.createDataFrame(rejects, Schemas.REJECTS).coalesce(1).sortWithinPartitions("file", "line").write()
+          .mode(SaveMode.ErrorIfExists).parquet(tmp + "/rejects");
+      HadoopIo.writeString(tmp + "/manifest.json", manifest, hconf);
+      HadoopIo.writeString(tmp + "/_SUCCESS", "", hconf);
+      if (Boolean.getBoolean("lathe.test.failBeforeCommit")) {
+        throw new IllegalStateException("injected failure before commit (test)");
+      }
+      HadoopIo.commit(tmp, o.output(), hconf);
+    } catch (Exception e) {
+      HadoopIo.deleteQuietly(tmp, hconf);
+      throw e;
+    }
+  }
+
   /** Marks a replay row in Stage.raw (never set on clean rows otherwise). */
   static final String REPLAY = "\u0000replay";
 
@@ -236,30 +272,10 @@ public final class PrepJob {
     long truncated = good.filter(PreparedRow::truncated).count();
     Result result = new Result(inputRows, rejected, cleanRows - exactUnique, nearDuplicates, replayRows, truncated,
         rows, reasons, tokCount.value(), tokNanos.value() / 1e9);
-    if (inputRows > 0 && rejected > o.maxRejectFraction() * inputRows) {
-      throw new IllegalArgumentException(String.format("%d of %d rows rejected (%.1f%%), above max_reject_fraction"
-          + " %.3f; reasons: %s; nothing written", rejected, inputRows, 100.0 * rejected / inputRows,
-          o.maxRejectFraction(), reasons));
-    }
-    String tmp = HadoopIo.tempSibling(o.output());
+    PrepJob.checkRejects(rejected, inputRows, o, reasons);
     try {
-      Dataset<Row> df = spark.createDataFrame(good.map(Schemas::toRow), Schemas.SFT);
-      df.repartition(Math.max(1, o.partitions()), df.col("lang"), df.col("split"))
-          .sortWithinPartitions("lang", "split", "id")
-          .write().mode(SaveMode.ErrorIfExists).partitionBy("lang", "split").parquet(tmp + "/data");
-      Dataset<Row> rej = spark.createDataFrame(bad.map(s -> RowFactory.create(s.file(), s.line(), s.reason(),
-          s.raw())), Schemas.REJECTS);
-      rej.coalesce(1).sortWithinPartitions("file", "line").write().mode(SaveMode.ErrorIfExists)
-          .parquet(tmp + "/rejects");
-      HadoopIo.writeString(tmp + "/manifest.json", manifest(o, c, files, tokSha, result), hconf);
-      HadoopIo.writeString(tmp + "/_SUCCESS", "", hconf);
-      if (Boolean.getBoolean("lathe.test.failBeforeCommit")) {
-        throw new IllegalStateException("injected failure before commit (test)");
-      }
-      HadoopIo.commit(tmp, o.output(), hconf);
-    } catch (Exception e) {
-      HadoopIo.deleteQuietly(tmp, hconf);
-      throw e;
+      commit(spark, o, spark.createDataFrame(good.map(Schemas::toRow), Schemas.SFT),
+          bad.map(s -> RowFactory.create(s.file(), s.line(), s.reason(), s.raw())), manifest(o, c, files, tokSha, result));
     } finally {
       if (staged != null) {
         staged.unpersist();
@@ -283,27 +299,14 @@ public final class PrepJob {
     Configuration hconf = spark.sparkContext().hadoopConfiguration();
     Map<String, Long> reasons = new TreeMap<>(bad.map(s -> reasonKind(s.reason())).countByValue());
     long rejected = reasons.values().stream().mapToLong(Long::longValue).sum();
-    if (inputRows > 0 && rejected > o.maxRejectFraction() * inputRows) {
-      throw new IllegalArgumentException(String.format("%d of %d rows rejected, above max_reject_fraction %.3f; "
-          + "reasons: %s; nothing written", rejected, inputRows, o.maxRejectFraction(), reasons));
-    }
+    PrepJob.checkRejects(rejected, inputRows, o, reasons);
     JavaRDD<Row> rows = unique.values().map(s -> CleanStore.toRow(s, o.valFraction()));
     Map<String, Long> counts = new TreeMap<>(rows.map(r -> r.getString(2) + "/" + r.getString(3)).countByValue());
     Result result = new Result(inputRows, rejected, duplicates, near, replay, 0, counts, reasons, 0, 0);
-    String tmp = HadoopIo.tempSibling(o.output());
     try {
-      Dataset<Row> df = spark.createDataFrame(rows, CleanStore.SCHEMA);
-      df.repartition(Math.max(1, o.partitions()), df.col("lang"), df.col("split")).sortWithinPartitions("lang", "split", "id")
-          .write().mode(SaveMode.ErrorIfExists).partitionBy("lang", "split").parquet(tmp + "/data");
-      spark.createDataFrame(bad.map(s -> RowFactory.create(s.file(), s.line(), s.reason(), s.raw())), Schemas.REJECTS)
-          .coalesce(1).sortWithinPartitions("file", "line").write().mode(SaveMode.ErrorIfExists).parquet(tmp + "/rejects");
-      String m = manifest(o, c, files, tokSha, result).replaceFirst("\"kind\" : \"sft\"", "\"kind\" : \"clean\"");
-      HadoopIo.writeString(tmp + "/manifest.json", m, hconf);
-      HadoopIo.writeString(tmp + "/_SUCCESS", "", hconf);
-      HadoopIo.commit(tmp, o.output(), hconf);
-    } catch (Exception e) {
-      HadoopIo.deleteQuietly(tmp, hconf);
-      throw e;
+      commit(spark, o, spark.createDataFrame(rows, CleanStore.SCHEMA),
+          bad.map(s -> RowFactory.create(s.file(), s.line(), s.reason(), s.raw())),
+          manifest(o, c, files, tokSha, result).replaceFirst("\"kind\" : \"sft\"", "\"kind\" : \"clean\""));
     } finally {
       staged.unpersist();
     }
