@@ -193,7 +193,7 @@ public final class SftTrainJob {
         o.warmupSteps(), o.totalSteps(), o.minLrRatio(), o.weightDecay(), o.maxGradNorm(),
         ShardTrainer.partitionSeed(o.seed(), p)));
     st.withStep(startStep).applyTo(a, trainer.optimizer());
-    ShardTrainer sampler = new ShardTrainer(shard, p, o.seed(), o.batchSize(), o.gradAccum());
+    ShardTrainer<Tokens> sampler = new ShardTrainer<>(shard, p, o.seed(), o.batchSize(), o.gradAccum());
     double loss = 0;
     long targets = 0;
     long tokens = 0;

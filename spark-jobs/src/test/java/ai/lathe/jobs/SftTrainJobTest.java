@@ -92,7 +92,7 @@ class SftTrainJobTest {
     var w = HfCheckpoint.load(model, DataType.FLOAT);
     AdapterSet a = AdapterSet.init(w.config, s.lora(), s.train().seed(), DataType.FLOAT);
     SftTrainer t = new SftTrainer(new LlamaModel(w, a, DataType.FLOAT), s.train());
-    ShardTrainer sampler = new ShardTrainer(shard, 0, s.train().seed(), 2, 1);
+    ShardTrainer<Tokens> sampler = new ShardTrainer<>(shard, 0, s.train().seed(), 2, 1);
     for (int step = 0; step < 4; step++) {
       t.step(sampler.microBatches(step));
     }

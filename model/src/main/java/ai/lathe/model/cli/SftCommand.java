@@ -97,7 +97,7 @@ public final class SftCommand {
     }
     // examples in content order, so the single-machine run equals a one-partition Spark run
     List<ChatTemplate.Tokens> shard = new ArrayList<>(data.train);
-    ShardTrainer sampler = new ShardTrainer(shard, 0, seed, bsz, accum);
+    ShardTrainer<ai.lathe.model.text.ChatTemplate.Tokens> sampler = new ShardTrainer<>(shard, 0, seed, bsz, accum);
     double lastLoss = Double.NaN;
     double lastVal = val0;
     long tokens = 0;

@@ -1,108 +1,100 @@
 package ai.lathe.model.train;
 
-import ai.lathe.model.Batch;
 import ai.lathe.model.LlamaModel;
-import ai.lathe.model.adapter.Param;
-import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /**
- * Pairwise preference optimisation steps on one machine: the policy's summed completion
- * log-probs of chosen and rejected sequences, a DPO-family loss against precomputed reference
- * log-probs, and its gradient pushed through the engine as per-token weights
- * (logp = −Σ nll, so a sequence with dL/dlogp = g gives each of its targets weight −g).
+ * Pairwise preference optimisation (the DPO family, see {@link PreferenceLoss}) against
+ * precomputed reference log-probs: chosen and rejected sequences run as one batch. For ipo the
+ * log-probs (policy and reference) are averaged over completion tokens, as TRL does. Metrics as
+ * TRL names them: loss, rewards/chosen, rewards/rejected, rewards/margins, rewards/accuracies,
+ * logps/chosen, logps/rejected.
  */
-public final class DpoTrainer {
-  /** One pair: full sequences, where their completions start, and the reference log-probs. */
+public final class DpoTrainer extends PreferenceTrainer<DpoTrainer.Pair> {
+  /** One pair: full sequences, where their completions start, and the reference log-probs (sums). */
   public record Pair(int[] chosen, int chosenStart, int[] rejected, int rejectedStart, double refChosen,
-      double refRejected) {}
+      double refRejected) implements java.io.Serializable {
+    /** Whether both sequences start with the same prompt tokens. */
+    public boolean sharesPrompt() {
+      return chosenStart == rejectedStart
+          && Arrays.equals(chosen, 0, chosenStart, rejected, 0, rejectedStart);
+    }
+  }
 
-  private final LlamaModel model;
-  private final SftTrainer.Options o;
   private final String lossType;
   private final double beta;
   private final double labelSmoothing;
-  private final AdamW opt;
-  private final LrSchedule schedule;
-  private final List<Param> params;
 
   public DpoTrainer(LlamaModel model, SftTrainer.Options o, String lossType, double beta, double labelSmoothing) {
-    this.model = model;
-    this.o = o;
+    super(model, o);
+    if (!List.of("sigmoid", "ipo", "hinge", "robust").contains(lossType)) {
+      throw new IllegalArgumentException("unknown loss type '" + lossType + "' (sigmoid, ipo, hinge, robust)");
+    }
+    if (beta <= 0 || labelSmoothing < 0 || labelSmoothing >= (lossType.equals("robust") ? 0.5 : 1)) {
+      throw new IllegalArgumentException("need beta > 0 and 0 <= label_smoothing < " + (lossType.equals("robust") ? "0.5" : "1"));
+    }
     this.lossType = lossType;
     this.beta = beta;
     this.labelSmoothing = labelSmoothing;
-    this.params = model.params();
-    this.opt = new AdamW(params, 0.9, 0.999, 1e-8, o.weightDecay());
-    this.schedule = new LrSchedule(o.lr(), o.warmupSteps(), Math.max(1, o.totalSteps()), o.minLrRatio());
   }
 
-  /** Chosen sequences first, then rejected ones, as one batch. */
-  static Batch batch(List<Pair> pairs, int seqLen) {
-    List<int[]> ids = new ArrayList<>();
-    int[] starts = new int[2 * pairs.size()];
-    int max = 1;
-    for (int i = 0; i < pairs.size(); i++) {
+  @Override
+  protected long micro(List<Pair> pairs, boolean grad, double scale, long seed, MetricSums m) {
+    int n = pairs.size();
+    List<int[]> ids = list();
+    int[] starts = new int[2 * n];
+    for (int i = 0; i < n; i++) {
       ids.add(pairs.get(i).chosen());
       starts[i] = pairs.get(i).chosenStart();
-      max = Math.max(max, pairs.get(i).chosen().length);
     }
-    for (int i = 0; i < pairs.size(); i++) {
+    for (int i = 0; i < n; i++) {
       ids.add(pairs.get(i).rejected());
-      starts[pairs.size() + i] = pairs.get(i).rejectedStart();
-      max = Math.max(max, pairs.get(i).rejected().length);
+      starts[n + i] = pairs.get(i).rejectedStart();
     }
-    return Batch.of(ids, starts, Math.min(seqLen, ((max + 15) / 16) * 16), 0);
-  }
-
-  /** Per-sequence log-probs of the policy (no gradient). */
-  public double[][] logProbs(List<Pair> pairs) {
-    Batch b = batch(pairs, o.seqLen());
-    double[] lp = model.sequenceLogProbs(b);
-    int n = pairs.size();
-    return new double[][] {java.util.Arrays.copyOfRange(lp, 0, n), java.util.Arrays.copyOfRange(lp, n, 2 * n)};
-  }
-
-  /** One optimizer step on a batch of pairs; returns the loss and TRL's reward metrics. */
-  public PreferenceLoss.Result step(List<Pair> pairs) {
-    for (Param p : params) {
-      p.grad().assign(0);
-    }
-    int n = pairs.size();
-    Batch b = batch(pairs, o.seqLen());
-    long stepNo = opt.stepCount();
-    double[] nll = model.forward(b, true, o.seed() * 1_000_003L + stepNo);
-    int[] rows = targetRows(b);
-    double[] lp = LlamaModel.sequenceLogProbs(b, rows, nll);
-    double[] pc = java.util.Arrays.copyOfRange(lp, 0, n);
-    double[] pr = java.util.Arrays.copyOfRange(lp, n, 2 * n);
+    double[][] pl = policy(batch(ids, starts), grad, seed);
+    boolean avg = lossType.equals("ipo");
+    double[] pc = new double[n];
+    double[] pr = new double[n];
     double[] rc = new double[n];
     double[] rr = new double[n];
     for (int i = 0; i < n; i++) {
-      rc[i] = pairs.get(i).refChosen();
-      rr[i] = pairs.get(i).refRejected();
+      double lc = avg ? Math.max(1, pl[1][i]) : 1;
+      double lr = avg ? Math.max(1, pl[1][n + i]) : 1;
+      pc[i] = pl[0][i] / lc;
+      pr[i] = pl[0][n + i] / lr;
+      rc[i] = pairs.get(i).refChosen() / lc;
+      rr[i] = pairs.get(i).refRejected() / lr;
     }
     PreferenceLoss.Result r = PreferenceLoss.dpo(lossType, beta, labelSmoothing, pc, pr, rc, rr);
-    double[] w = new double[nll.length];
-    for (int k = 0; k < rows.length; k++) {
-      int seqIdx = rows[k] / b.seq();
-      w[k] = -(seqIdx < n ? r.dChosen()[seqIdx] : r.dRejected()[seqIdx - n]);
+    if (grad) {
+      double[] d = new double[2 * n];
+      for (int i = 0; i < n; i++) {
+        d[i] = r.dChosen()[i] / (avg ? Math.max(1, pl[1][i]) : 1);
+        d[n + i] = r.dRejected()[i] / (avg ? Math.max(1, pl[1][n + i]) : 1);
+      }
+      backward(d, scale);
     }
-    model.backward(w);
-    AdamW.clipGradNorm(params, o.maxGradNorm());
-    opt.step(schedule.at(stepNo));
-    return r;
+    m.add("loss", r.loss(), n).add("rewards/chosen", r.rewardsChosen(), n).add("rewards/rejected", r.rewardsRejected(), n)
+        .add("rewards/margins", r.rewardsMargins(), n).add("rewards/accuracies", r.rewardsAccuracies(), n)
+        .add("logps/chosen", Arrays.stream(pc).sum() / n, n).add("logps/rejected", Arrays.stream(pr).sum() / n, n);
+    return tokens(ids);
   }
 
-  /** Target positions in order, as the engine reports its NLLs. */
-  static int[] targetRows(Batch b) {
-    int[] rows = new int[b.targetCount()];
-    int k = 0;
-    for (int i = 0; i < b.targets().length; i++) {
-      if (b.targets()[i] >= 0) {
-        rows[k++] = i;
-      }
+  /** Per-sequence log-probs of the policy (no gradient): {chosen[], rejected[]}. */
+  public double[][] logProbs(List<Pair> pairs) {
+    int n = pairs.size();
+    int[] starts = new int[2 * n];
+    List<int[]> ordered = list();
+    for (int i = 0; i < n; i++) {
+      ordered.add(pairs.get(i).chosen());
+      starts[i] = pairs.get(i).chosenStart();
     }
-    return rows;
+    for (int i = 0; i < n; i++) {
+      ordered.add(pairs.get(i).rejected());
+      starts[n + i] = pairs.get(i).rejectedStart();
+    }
+    double[] lp = model.sequenceLogProbs(batch(ordered, starts));
+    return new double[][] {Arrays.copyOfRange(lp, 0, n), Arrays.copyOfRange(lp, n, 2 * n)};
   }
 }

@@ -1,6 +1,5 @@
 package ai.lathe.model.train;
 
-import ai.lathe.model.text.ChatTemplate.Tokens;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
@@ -12,16 +11,16 @@ import java.util.Random;
  * of distributed training, a resumed run and the single-machine trainer all draw the same
  * batches for the same step, so they need no data-position state beyond the step count.
  */
-public final class ShardTrainer {
-  private final List<Tokens> shard;
+public final class ShardTrainer<T> {
+  private final List<T> shard;
   private final int partition;
   private final long seed;
   private final int batchSize;
   private final int gradAccum;
   private int cachedEpoch = -1;
-  private List<Tokens> order;
+  private List<T> order;
 
-  public ShardTrainer(List<Tokens> shard, int partition, long seed, int batchSize, int gradAccum) {
+  public ShardTrainer(List<T> shard, int partition, long seed, int batchSize, int gradAccum) {
     if (shard.isEmpty()) {
       throw new IllegalArgumentException("partition " + partition + " has no training examples");
     }
@@ -32,7 +31,7 @@ public final class ShardTrainer {
     this.gradAccum = gradAccum;
   }
 
-  private List<Tokens> epoch(int e) {
+  private List<T> epoch(int e) {
     if (e != cachedEpoch) {
       order = new ArrayList<>(shard);
       Collections.shuffle(order, new Random(seed * 1_000_003L + partition * 7919L + e));
@@ -42,11 +41,11 @@ public final class ShardTrainer {
   }
 
   /** The micro-batches of global step s. */
-  public List<List<Tokens>> microBatches(long step) {
+  public List<List<T>> microBatches(long step) {
     long pos = step * batchSize * gradAccum;
-    List<List<Tokens>> out = new ArrayList<>();
+    List<List<T>> out = new ArrayList<>();
     for (int k = 0; k < gradAccum; k++) {
-      List<Tokens> mb = new ArrayList<>();
+      List<T> mb = new ArrayList<>();
       for (int i = 0; i < batchSize; i++, pos++) {
         int e = (int) (pos / shard.size());
         mb.add(epoch(e).get((int) (pos % shard.size())));

@@ -1,5 +1,6 @@
 package ai.lathe.model.train;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.lathe.model.LlamaConfig;
@@ -56,10 +57,11 @@ class DpoTrainerTest {
     List<DpoTrainer.Pair> train = pairs(64, 1, m, o);
     List<DpoTrainer.Pair> held = pairs(32, 2, m, o);
     DpoTrainer t = new DpoTrainer(m, o, "sigmoid", 0.5, 0.0);
-    PreferenceLoss.Result first = t.step(train.subList(0, 8));
+    double first = t.step(List.of(train.subList(0, 8))).metrics().mean("loss");
+    double heldBefore = t.evaluate(held, 8).mean("rewards/accuracies");
     for (int s = 1; s < 60; s++) {
       int off = (s * 8) % 64;
-      t.step(train.subList(off, off + 8));
+      t.step(List.of(train.subList(off, off + 4), train.subList(off + 4, off + 8)));
     }
     double[][] lp = t.logProbs(held);
     int right = 0;
@@ -69,7 +71,9 @@ class DpoTrainerTest {
       right += rc > rr ? 1 : 0;
     }
     double acc = right / (double) held.size();
-    assertTrue(first.loss() > 0.6, "starts near log 2: " + first.loss());
+    assertTrue(first > 0.6, "starts near log 2: " + first);
     assertTrue(acc > 0.8, "held-out rewards/accuracies " + acc);
+    assertEquals(acc, t.evaluate(held, 8).mean("rewards/accuracies"), 1e-12);
+    assertTrue(heldBefore < 0.7, "before training " + heldBefore);
   }
 }
