@@ -98,7 +98,7 @@ public final class PreferencePrep {
             List<RowTransforms.Clean> cleans = new ArrayList<>();
             items.forEach(i -> cleans.add((RowTransforms.Clean) i.value()));
             List<Item> out = new ArrayList<>();
-            List<PreferenceRows.Pair> pairs = PreferenceRows.fromInstructions(cleans, seed);
+            List<PreferenceRows.Pair> pairs = PreferenceRows.fromInstructions(cleans, seed, o.pairRejected());
             for (int k = 0, p = 0; k < items.size() && p < pairs.size(); k++) {
               if (items.get(k).id().equals(pairs.get(p).id())) {
                 out.add(new Item(items.get(k).file(), items.get(k).line(), pairs.get(p).id(), pairs.get(p), null, null));

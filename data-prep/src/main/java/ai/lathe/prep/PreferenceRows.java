@@ -202,9 +202,10 @@ public final class PreferenceRows {
 
   /**
    * Preference pairs built from instruction rows of one language (sorted by id): chosen is the
-   * row's reference answer, rejected the answer of another row picked by a seeded hash.
+   * row's reference answer; rejected is the answer of another row picked by a seeded hash (other),
+   * or the row's own answer with its words in a seeded random order (shuffled).
    */
-  public static List<Pair> fromInstructions(List<RowTransforms.Clean> sameLang, long seed) {
+  public static List<Pair> fromInstructions(List<RowTransforms.Clean> sameLang, long seed, String rejectedFrom) {
     List<Pair> out = new ArrayList<>();
     int n = sameLang.size();
     if (n < 2) {
@@ -216,7 +217,8 @@ public final class PreferenceRows {
       int j = (int) ((i + 1 + Math.floorMod(h, (long) (n - 1))) % n);
       List<Message> ms = c.messages();
       String chosen = ms.get(ms.size() - 1).content();
-      String rejected = sameLang.get(j).messages().get(sameLang.get(j).messages().size() - 1).content();
+      String rejected = rejectedFrom.equals("shuffled") ? shuffleWords(chosen, h)
+          : sameLang.get(j).messages().get(sameLang.get(j).messages().size() - 1).content();
       if (chosen.equals(rejected)) {
         continue;
       }
@@ -234,5 +236,12 @@ public final class PreferenceRows {
       out.add(new Pair(c.id(), c.sourceId(), c.lang(), prompt, chosen, rejected, true));
     }
     return out;
+  }
+
+  /** The words of a text in a seeded random order (a fluent-vs-scrambled negative). */
+  static String shuffleWords(String text, long seed) {
+    List<String> words = new ArrayList<>(List.of(text.split(" ")));
+    java.util.Collections.shuffle(words, new java.util.Random(seed));
+    return String.join(" ", words);
   }
 }

@@ -29,6 +29,7 @@ public record PrepOptions(
     double replayFraction, // replay.fraction: replay rows ≈ fraction × train rows
     String kind, // kind: sft | preference | kto (default from the format)
     long pairSeed, // pair_seed: for preference pairs built from instruction data
+    String pairRejected, // pair_rejected: other (another row's response) | shuffled (the response's words shuffled)
     boolean packing) // packing: lay SFT examples end to end into rows of max_length
     implements Serializable {
 
@@ -57,12 +58,16 @@ public record PrepOptions(
     if (val < 0 || val >= 1 || maxReject < 0 || maxReject > 1) {
       throw new IllegalArgumentException(c.source() + ": val_fraction must be in [0, 1) and max_reject_fraction in [0, 1]");
     }
+    String rejected = c.str("pair_rejected", "other");
+    if (!rejected.equals("other") && !rejected.equals("shuffled")) {
+      throw new IllegalArgumentException(c.source() + ": pair_rejected must be other or shuffled, got " + rejected);
+    }
     return new PrepOptions(c.strings("input", null) == null ? List.of(c.need("input")) : c.strings("input", null),
         c.str("input_type", "jsonl"), format, fields, c.str("lang_field", "lang"), c.str("template", "llama2"),
         c.integer("max_length", 1024), over, val, maxReject, c.need("output"), c.need("tokenizer"),
         c.integer("partitions", 1), c.integer("max_chars", 1_000_000), c.bool("near_dedup.enabled", false),
         c.number("near_dedup.threshold", 0.8), c.integer("near_dedup.num_perm", 128),
         c.strings("replay.input", List.of()), c.number("replay.fraction", 0.0), kind, c.integer("pair_seed", 0),
-        c.bool("packing", false));
+        rejected,        c.bool("packing", false));
   }
 }

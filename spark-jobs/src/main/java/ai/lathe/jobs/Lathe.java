@@ -16,6 +16,10 @@ public final class Lathe {
         a -> ai.lathe.prep.JobMain.run("sft", a, SftTrainJob.USAGE, SftTrainJob::run)));
     all.put("merge", new Main.Command(ai.lathe.merge.MergeCommand.USAGE, ai.lathe.merge.MergeCommand::run));
     all.put("cost", new Main.Command(ai.lathe.merge.CostCommand.USAGE, ai.lathe.merge.CostCommand::run));
+    all.put("dpo", new Main.Command(DpoTrainJob.USAGE,
+        a -> ai.lathe.prep.JobMain.run("dpo", a, DpoTrainJob.USAGE, (sp, c) -> PrefTrainJob.run(sp, c, "dpo"))));
+    all.put("kto", new Main.Command(KtoTrainJob.USAGE,
+        a -> ai.lathe.prep.JobMain.run("kto", a, KtoTrainJob.USAGE, (sp, c) -> PrefTrainJob.run(sp, c, "kto"))));
     all.put("ref-logps", new Main.Command(RefLogpsJob.USAGE,
         a -> ai.lathe.prep.JobMain.run("ref-logps", a, RefLogpsJob.USAGE, RefLogpsJob::run)));
     all.put("merge-job", new Main.Command(MergeJob.USAGE,

@@ -14,7 +14,8 @@ import org.apache.spark.sql.SparkSession;
 /**
  * {@code lathe pipeline}: the main job on the bundled sample data, on embedded Spark. Creates the
  * demo base model (random weights, the bundled Llama-2 tokenizer) when missing, prepares the
- * data (prep), trains the multilingual SFT adapter by parameter averaging (sft), trains one
+ * data (prep), trains the multilingual SFT adapter by parameter averaging (sft), continues into
+ * DPO on pairs built from the same instructions (prep kind=preference, ref-logps, dpo), trains one
  * adapter per language and TIES-merges them, publishing the merge only if each language's
  * validation loss stays within the gate (merge-job).
  */
@@ -22,7 +23,9 @@ public final class PipelineCommand {
   public static final String USAGE = """
       usage: lathe pipeline [--config conf/pipeline.yaml] [--set key=value ...]
         Runs the whole pipeline on the bundled sample data on embedded Spark: demo base model,
-        prep (validated, tokenised Parquet), distributed SFT adapter. Outputs go under work_dir.""";
+        prep (validated, tokenised Parquet), distributed SFT adapter, preference pairs, reference
+        log-probs, DPO from the SFT adapter, per-language adapters and their gated TIES merge.
+        Outputs go under work_dir.""";
 
   private PipelineCommand() {}
 
@@ -44,6 +47,15 @@ public final class PipelineCommand {
     Path adapter = work.resolve("adapters/sft");
     Config prep = stage(c, "prep", "conf/prep.yaml", List.of("tokenizer=" + model, "output=" + prepared));
     Config sft = stage(c, "sft", "conf/sft.yaml", List.of("model=" + model, "data=" + prepared, "output=" + adapter));
+    Path pairsDir = work.resolve("prepared/pairs");
+    Path pairsRef = work.resolve("prepared/pairs-ref");
+    Path dpoOut = work.resolve("adapters/dpo");
+    Config pairs = stage(c, "pairs", "conf/prep.yaml", List.of("tokenizer=" + model, "output=" + pairsDir,
+        "kind=preference"));
+    Config refLogps = stage(c, "ref_logps", "conf/ref-logps.yaml", List.of("model=" + model, "data=" + pairsDir,
+        "output=" + pairsRef, "reference.adapter=" + adapter));
+    Config dpo = stage(c, "dpo", "conf/dpo.yaml", List.of("model=" + model, "data=" + pairsRef, "output=" + dpoOut,
+        "adapter=" + adapter, "reference.adapter=" + adapter));
     SparkSession spark = SparkSession.builder().appName("lathe-pipeline").getOrCreate();
     try {
       System.out.println("== pipeline: prep");
@@ -52,6 +64,15 @@ public final class PipelineCommand {
       SftTrainJob.Result r = SftTrainJob.run(spark, sft);
       var first = r.metrics().get(0);
       var last = r.metrics().get(r.metrics().size() - 1);
+      // preference pairs from the same instructions, reference log-probs under the SFT adapter, DPO from it
+      System.out.println("== pipeline: preference pairs (prep kind=preference)");
+      PrepJob.run(spark, pairs);
+      System.out.println("== pipeline: reference log-probs (ref-logps, reference = base + SFT adapter)");
+      RefLogpsJob.run(spark, refLogps);
+      System.out.println("== pipeline: dpo (from the SFT adapter)");
+      var dpoRun = PrefTrainJob.run(spark, dpo, "dpo");
+      var dpoFirst = dpoRun.metrics().get(0);
+      var dpoLast = dpoRun.metrics().get(dpoRun.metrics().size() - 1);
       // per-language adapters, then the nightly TIES merge of them, gated on each language's loss
       List<String> langs = c.strings("merge.langs", List.of("en", "de"));
       StringBuilder adapters = new StringBuilder("[");
@@ -77,9 +98,12 @@ public final class PipelineCommand {
       var losses = MergeJob.run(spark, merge);
       System.out.println("== pipeline: done");
       System.out.printf("base model:    %s%nprepared data: %s%nSFT adapter:   %s (train loss %.4f -> %.4f, "
-          + "validation loss %.4f)%nper-language:  %s%nmerged (TIES): %s (validation loss per language %s, gate %.4f)%n",
+          + "validation loss %.4f)%nDPO adapter:   %s (held-out rewards/accuracies %.3f -> %.3f, margins %.3f -> %.3f)"
+          + "%nper-language:  %s%nmerged (TIES): %s (validation loss per language %s, gate %.4f)%n",
           model, prepared, adapter, first.get("train_loss").asDouble(), last.get("train_loss").asDouble(),
-          last.path("val_loss").asDouble(), langs, work.resolve("adapters/merged"), losses, worst + slack);
+          last.path("val_loss").asDouble(), dpoOut, dpoFirst.path("eval_rewards/accuracies").asDouble(),
+          dpoLast.path("eval_rewards/accuracies").asDouble(), dpoFirst.path("eval_rewards/margins").asDouble(),
+          dpoLast.path("eval_rewards/margins").asDouble(), langs, work.resolve("adapters/merged"), losses, worst + slack);
     } finally {
       spark.stop();
     }

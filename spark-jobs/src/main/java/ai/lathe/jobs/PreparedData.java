@@ -19,6 +19,12 @@ public final class PreparedData {
 
   /** Checks the data folder (manifest, schema version) and that the model's tokenizer made it. */
   public static JsonNode checkManifest(String data, String model, Configuration conf) throws IOException {
+    return checkManifest(data, model, conf, "sft", Schemas.SFT_SCHEMA_VERSION);
+  }
+
+  /** As above for data of the given kind and schema version. */
+  public static JsonNode checkManifest(String data, String model, Configuration conf, String kind, int version)
+      throws IOException {
     if (!HadoopIo.exists(data, conf)) {
       throw new IllegalArgumentException(data + ": prepared data not found");
     }
@@ -28,9 +34,9 @@ public final class PreparedData {
     }
     JsonNode m = new ObjectMapper().readTree(HadoopIo.readString(mpath, conf));
     int v = m.path("schema_version").asInt(-1);
-    if (v != Schemas.SFT_SCHEMA_VERSION || !m.path("kind").asText().equals("sft")) {
+    if (v != version || !m.path("kind").asText().equals(kind)) {
       throw new IllegalArgumentException(mpath + ": schema_version " + v + " of kind '" + m.path("kind").asText()
-          + "' is not readable by this Lathe (reads sft schema version " + Schemas.SFT_SCHEMA_VERSION + ")");
+          + "' is not readable here (this job reads " + kind + " data, schema version " + version + ")");
     }
     String tok = model + "/tokenizer.json";
     if (!HadoopIo.exists(tok, conf)) {

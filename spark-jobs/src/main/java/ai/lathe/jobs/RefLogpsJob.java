@@ -32,7 +32,8 @@ import org.nd4j.linalg.api.buffer.DataType;
  */
 public final class RefLogpsJob {
   public static final String USAGE = """
-      usage: lathe ref-logps --set model=DIR --set data=PREPARED --set output=DIR [--set reference_adapter=DIR]
+      usage: lathe ref-logps --config conf/ref-logps.yaml [--set key=value ...]
+        (keys: model, data, output, reference.adapter, batch_size)
         Adds reference log-prob columns to prepared preference (or KTO) Parquet.""";
 
   private RefLogpsJob() {}
@@ -61,7 +62,7 @@ public final class RefLogpsJob {
     String model = c.need("model");
     String data = c.need("data");
     String output = c.need("output");
-    String adapter = c.str("reference_adapter", null);
+    String adapter = c.str("reference.adapter", c.str("reference_adapter", null));
     int batch = c.integer("batch_size", 8);
     Configuration hconf = spark.sparkContext().hadoopConfiguration();
     if (!HadoopIo.exists(data + "/manifest.json", hconf)) {
@@ -81,6 +82,37 @@ public final class RefLogpsJob {
     }
     boolean pairs = kind.equals("preference");
     Dataset<Row> in = spark.read().parquet(data + "/data");
+    for (String col : pairs ? List.of("ref_chosen_logp", "ref_rejected_logp") : List.of("ref_logp")) {
+      if (List.of(in.columns()).contains(col)) {
+        throw new IllegalArgumentException(data + " already has column " + col + "; run ref-logps on the prep output");
+      }
+    }
+    Dataset<Row> scoredDf = withReference(spark, in, pairs, model, adapter, batch);
+    String tmp = HadoopIo.tempSibling(output);
+    long n;
+    try {
+      scoredDf.write().mode(SaveMode.ErrorIfExists).partitionBy("lang", "split").parquet(tmp + "/data");
+      n = spark.read().parquet(tmp + "/data").count();
+      ObjectNode ref = manifest.putObject("reference");
+      ref.put("model", model);
+      ref.put("adapter", adapter);
+      ref.put("rows", n);
+      HadoopIo.writeString(tmp + "/manifest.json", new ObjectMapper().writerWithDefaultPrettyPrinter()
+          .writeValueAsString(manifest), hconf);
+      HadoopIo.writeString(tmp + "/_SUCCESS", "", hconf);
+      HadoopIo.commit(tmp, output, hconf);
+    } catch (Exception e) {
+      HadoopIo.deleteQuietly(tmp, hconf);
+      throw e;
+    }
+    System.out.printf("ref-logps: %d %s rows scored under %s%s -> %s%n", n, kind, model,
+        adapter == null ? " (adapters disabled)" : " + " + adapter, output);
+    return n;
+  }
+
+  /** The rows with the reference columns added (completion log-prob sums under model [+ adapter]). */
+  static Dataset<Row> withReference(SparkSession spark, Dataset<Row> in, boolean pairs, String model, String adapter,
+      int batch) {
     StructType schema = pairs ? in.schema().add("ref_chosen_logp", DataTypes.DoubleType, false)
         .add("ref_rejected_logp", DataTypes.DoubleType, false) : in.schema().add("ref_logp", DataTypes.DoubleType, false);
     JavaRDD<Row> scored = in.javaRDD().mapPartitions(it -> {
@@ -127,27 +159,7 @@ public final class RefLogpsJob {
       }
       return out.iterator();
     });
-    String tmp = HadoopIo.tempSibling(output);
-    long n;
-    try {
-      Dataset<Row> df = spark.createDataFrame(scored, schema);
-      df.write().mode(SaveMode.ErrorIfExists).partitionBy("lang", "split").parquet(tmp + "/data");
-      n = spark.read().parquet(tmp + "/data").count();
-      ObjectNode ref = manifest.putObject("reference");
-      ref.put("model", model);
-      ref.put("adapter", adapter);
-      ref.put("rows", n);
-      HadoopIo.writeString(tmp + "/manifest.json", new ObjectMapper().writerWithDefaultPrettyPrinter()
-          .writeValueAsString(manifest), hconf);
-      HadoopIo.writeString(tmp + "/_SUCCESS", "", hconf);
-      HadoopIo.commit(tmp, output, hconf);
-    } catch (Exception e) {
-      HadoopIo.deleteQuietly(tmp, hconf);
-      throw e;
-    }
-    System.out.printf("ref-logps: %d %s rows scored under %s%s -> %s%n", n, kind, model,
-        adapter == null ? " (adapters disabled)" : " + " + adapter, output);
-    return n;
+    return spark.createDataFrame(scored, schema);
   }
 
   static int[] ints(List<Integer> l) {

@@ -250,52 +250,12 @@ public final class SftTrainJob {
 
   static void writeAdapter(SftSettings s, AdapterSet out, JsonNode manifest, Config c, List<ObjectNode> metrics,
       double lastVal, Configuration hconf) throws Exception {
-    ObjectMapper om = new ObjectMapper();
-    ObjectNode run = om.createObjectNode();
-    run.put("job", "sft");
-    run.put("code_version", Version.get());
-    run.set("config", c.root());
-    ObjectNode data = run.putObject("data");
-    data.put("path", s.data());
-    data.put("manifest_fingerprint", manifest.path("input_fingerprint").asText());
-    data.put("tokenizer_sha256", manifest.path("tokenizer_sha256").asText());
-    data.set("counts", manifest.path("counts"));
-    ObjectNode m = run.putObject("metrics");
-    ObjectNode last = metrics.isEmpty() ? om.createObjectNode() : metrics.get(metrics.size() - 1);
+    ObjectNode run = AdapterOutput.runInfo("sft", c, s.data(), manifest, metrics);
+    ObjectNode m = (ObjectNode) run.get("metrics");
     m.put("steps", s.train().totalSteps());
-    m.set("final_train_loss", last.get("train_loss"));
+    m.set("final_train_loss", metrics.isEmpty() ? null : metrics.get(metrics.size() - 1).get("train_loss"));
     m.put("final_val_loss", lastVal);
-    m.set("rounds", om.valueToTree(metrics));
-    StringBuilder lines = new StringBuilder();
-    for (ObjectNode l : metrics) {
-      lines.append(l).append('\n');
-    }
-    Path local = Files.createTempDirectory("lathe-adapter");
-    try {
-      Path dir = local.resolve("adapter");
-      PeftAdapter.write(dir, out, s.model(), run, Map.of("metrics.jsonl", lines.toString()));
-      Map<String, List<double[]>> series = new LinkedHashMap<>();
-      List<double[]> tr = new ArrayList<>();
-      List<double[]> va = new ArrayList<>();
-      for (ObjectNode l : metrics) {
-        tr.add(new double[] {l.get("step").asDouble(), l.get("train_loss").asDouble()});
-        if (l.has("val_loss")) {
-          va.add(new double[] {l.get("step").asDouble(), l.get("val_loss").asDouble()});
-        }
-      }
-      series.put("train loss", tr);
-      series.put("validation loss", va);
-      LossPlot.write(dir.resolve("loss.png"), "SFT " + s.output(), series);
-      org.apache.hadoop.fs.Path target = new org.apache.hadoop.fs.Path(s.output());
-      var fs = target.getFileSystem(hconf);
-      if (target.getParent() != null) {
-        fs.mkdirs(target.getParent());
-      }
-      String tmp = HadoopIo.tempSibling(s.output());
-      fs.copyFromLocalFile(false, true, new org.apache.hadoop.fs.Path(dir.toUri()), new org.apache.hadoop.fs.Path(tmp));
-      HadoopIo.commit(tmp, s.output(), hconf);
-    } finally {
-      ai.lathe.model.io.AtomicDir.deleteTree(local);
-    }
+    AdapterOutput.write(s.output(), s.model(), out, run, metrics,
+        Map.of("loss.png", List.of("SFT", "train_loss", "val_loss")), hconf);
   }
 }

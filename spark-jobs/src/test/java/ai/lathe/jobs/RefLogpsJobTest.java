@@ -55,4 +55,74 @@ class RefLogpsJobTest {
       spark.stop();
     }
   }
+
+  /**
+   * The job's columns against an independent PyTorch implementation of transformers' Llama + PEFT
+   * LoRA (tests/python/llama_ref.py; golden files, BF16 checkpoint, GQA, untied head) and against
+   * the score command, with the reference = base and = base + adapter.
+   */
+  @Test
+  void matchesTorchAndScoreOnTheGoldenCheckpoint(@TempDir Path tmp) throws Exception {
+    Path gold = Path.of("../model/src/test/resources/golden/torch-tiny");
+    Path model = tmp.resolve("model");
+    java.nio.file.Files.createDirectories(model);
+    for (String f : List.of("config.json", "model.safetensors")) {
+      java.nio.file.Files.copy(gold.resolve("model").resolve(f), model.resolve(f));
+    }
+    java.nio.file.Files.writeString(model.resolve("tokenizer.json"), "{\"golden\": true}");
+    var om = new com.fasterxml.jackson.databind.ObjectMapper();
+    List<com.fasterxml.jackson.databind.JsonNode> rows = java.nio.file.Files.readAllLines(gold.resolve("rows.jsonl"))
+        .stream().filter(l -> !l.isBlank()).map(l -> {
+          try {
+            return om.readTree(l);
+          } catch (Exception e) {
+            throw new RuntimeException(e);
+          }
+        }).toList();
+    List<com.fasterxml.jackson.databind.JsonNode> exp = java.nio.file.Files.readAllLines(gold.resolve("expected.jsonl"))
+        .stream().filter(l -> !l.isBlank()).map(l -> {
+          try {
+            return om.readTree(l);
+          } catch (Exception e) {
+            throw new RuntimeException(e);
+          }
+        }).toList();
+    SparkSession spark = SparkSession.builder().master("local[2]").appName("ref-torch").config("spark.ui.enabled", "false")
+        .config("spark.local.dir", "target/spark-local").config("spark.driver.host", "127.0.0.1").getOrCreate();
+    try {
+      List<Row> in = new java.util.ArrayList<>();
+      for (var r : rows) {
+        List<Integer> ids = new java.util.ArrayList<>();
+        r.get("input_ids").forEach(x -> ids.add(x.asInt()));
+        in.add(org.apache.spark.sql.RowFactory.create("row" + r.get("id").asInt(), "src", "en", "train",
+            scala.jdk.javaapi.CollectionConverters.asScala(ids).toSeq(), r.get("completion_start").asInt(), true));
+      }
+      Path data = tmp.resolve("kto");
+      spark.createDataFrame(in, ai.lathe.prep.Schemas.KTO).write().partitionBy("lang", "split")
+          .parquet(data + "/data");
+      java.nio.file.Files.writeString(data.resolve("manifest.json"), om.writeValueAsString(java.util.Map.of("kind", "kto",
+          "schema_version", 1, "tokenizer_sha256", ai.lathe.model.io.Hashing.sha256(
+              java.nio.file.Files.newInputStream(model.resolve("tokenizer.json"))))));
+      RefLogpsJob.run(spark, Config.load(null, List.of("model=" + model, "data=" + data, "output=" + tmp.resolve("base"),
+          "batch_size=2")));
+      RefLogpsJob.run(spark, Config.load(null, List.of("model=" + model, "data=" + data, "output=" + tmp.resolve("ad"),
+          "reference.adapter=" + gold.resolve("adapter"))));
+      Path scored = tmp.resolve("score.jsonl");
+      assertEquals(0, ai.lathe.model.cli.Main.dispatch(new String[] {"score", "--model", gold.resolve("model").toString(), "--input",
+          gold.resolve("rows.jsonl").toString(), "--output", scored.toString()}, ai.lathe.model.cli.Main.COMMANDS));
+      List<String> byScore = java.nio.file.Files.readAllLines(scored);
+      for (int i = 0; i < rows.size(); i++) {
+        double b = spark.read().parquet(tmp.resolve("base/data").toString()).where("id = 'row" + i + "'").first()
+            .getAs("ref_logp");
+        double a = spark.read().parquet(tmp.resolve("ad/data").toString()).where("id = 'row" + i + "'").first()
+            .getAs("ref_logp");
+        assertEquals(exp.get(i).get("logprob").asDouble(), b, 1e-3, "row " + i + " vs torch");
+        assertEquals(exp.get(i).get("logprob_adapter").asDouble(), a, 1e-3, "row " + i + " with adapter vs torch");
+        assertEquals(om.readTree(byScore.get(i)).get("logprob").asDouble(), b, 1e-3, "row " + i + " vs score");
+        assertTrue(Math.abs(a - b) > 0.1, "the reference adapter changes the result");
+      }
+    } finally {
+      spark.stop();
+    }
+  }
 }

@@ -12,6 +12,8 @@ import ai.lathe.model.nn.Par;
 import ai.lathe.model.nn.Sgemm;
 import ai.lathe.model.nn.Timers;
 import ai.lathe.model.train.AdamW;
+import ai.lathe.model.train.DpoTrainer;
+import ai.lathe.model.train.SftTrainer;
 import ai.lathe.model.train.Flops;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -32,8 +34,9 @@ public final class BenchCommand {
                          [--vocab 32000] [--seq 256] [--batch 4] [--rank 16]
                          [--targets q_proj,k_proj,v_proj,o_proj] [--steps 5] [--warmup 2]
                          [--threads N] [--prompt-fraction 0]
-        Trains LoRA (SFT) on random tokens and prints tokens/s, achieved GFLOP/s and the
-        machine's sgemm GFLOP/s; the last line is a JSON object for scripts.""";
+        Trains LoRA on random tokens, SFT and then DPO (the same sequences as pairs, policy only,
+        reference precomputed), and prints tokens/s, achieved GFLOP/s and the machine's sgemm
+        GFLOP/s; the last line is a JSON object for scripts.""";
 
   private BenchCommand() {}
 
@@ -78,46 +81,68 @@ public final class BenchCommand {
     double flops = Flops.of(c, ad, bsz, seq, tgt).trainStep();
     int warm = Math.max(1, a.integer("warmup", 3));
     int steps = a.integer("steps", 5);
-    double fwdSec = 0;
-    double totSec = 0;
-    double loss = 0;
-    for (int s = 0; s < warm + steps; s++) {
+    double[] fwd = new double[1];
+    double sftSec = measure("SFT", warm, steps, s -> {
       long t0 = System.nanoTime();
       double[] nll = m.forward(batch, true, s);
-      long t1 = System.nanoTime();
+      fwd[0] += s >= warm ? (System.nanoTime() - t0) / 1e9 : 0;
       double[] wts = new double[nll.length];
       Arrays.fill(wts, 1.0 / nll.length);
       ad.zeroGrads();
       m.backward(wts);
       AdamW.clipGradNorm(params, 1.0);
       opt.step(1e-4);
-      long t2 = System.nanoTime();
-      loss = Arrays.stream(nll).average().orElse(0);
-      if (s == warm - 1) {
-        Timers.secondsAndReset(); // the breakdown covers the measured steps only
-      }
-      if (s >= warm) {
-        fwdSec += (t1 - t0) / 1e9;
-        totSec += (t2 - t0) / 1e9;
-      }
-      System.out.printf("step %d: %.3f s (forward %.3f s), loss %.4f%n", s, (t2 - t0) / 1e9, (t1 - t0) / 1e9, loss);
-    }
-    Timers.secondsAndReset().forEach((k, v) -> System.out.printf("  %-18s %.3f s/step%n", k, v / steps));
-    double tokS = (double) bsz * seq * steps / totSec;
-    double gflops = flops * steps / totSec / 1e9;
+      return Arrays.stream(nll).average().orElse(0);
+    });
+    double tokS = (double) bsz * seq / sftSec;
+    double gflops = flops / sftSec / 1e9;
     System.out.printf("SFT: %.0f tokens/s, %.1f GFLOP/s achieved (%.0f%% of sgemm peak %.1f), step %.3f s, forward %.0f%%%n",
-        tokS, gflops, 100 * gflops / peak, peak, totSec / steps, 100 * fwdSec / totSec);
+        tokS, gflops, 100 * gflops / peak, peak, sftSec, 100 * fwd[0] / steps / sftSec);
+    // DPO: the same sequences as bsz/2 pairs (chosen, rejected) sharing the prompt, reference precomputed
+    List<DpoTrainer.Pair> pairs = new ArrayList<>();
+    for (int b = 0; b + 1 < bsz; b += 2) {
+      int[] rj = ids.get(b + 1).clone();
+      System.arraycopy(ids.get(b), 0, rj, 0, start[b]);
+      pairs.add(new DpoTrainer.Pair(ids.get(b), start[b], rj, start[b], -seq * 10.0, -seq * 10.0));
+    }
+    double dpoTokS = Double.NaN;
+    if (!pairs.isEmpty()) {
+      DpoTrainer dpo = new DpoTrainer(m, new SftTrainer.Options(pairs.size(), 1, seq, 1e-4, 0, 1000, 0, 0, 1.0, 1),
+          "sigmoid", 0.1, 0);
+      double dpoSec = measure("DPO", warm, steps, s -> dpo.step(List.of(pairs)).metrics().mean("loss"));
+      dpoTokS = 2.0 * pairs.size() * seq / dpoSec;
+      System.out.printf("DPO (policy only, reference precomputed): %.0f tokens/s, %.1f GFLOP/s, step %.3f s "
+          + "(%.2fx SFT's step time)%n", dpoTokS, flops * 2 * pairs.size() / bsz / dpoSec / 1e9, dpoSec, dpoSec / sftSec);
+    }
     ObjectNode o = new ObjectMapper().createObjectNode();
     o.put("sft_tokens_per_s", Math.round(tokS * 10) / 10.0);
+    o.put("dpo_tokens_per_s", Math.round(dpoTokS * 10) / 10.0);
     o.put("achieved_gflops", Math.round(gflops * 10) / 10.0);
     o.put("sgemm_gflops", Math.round(peak * 10) / 10.0);
     o.put("utilisation", Math.round(1000 * gflops / peak) / 1000.0);
-    o.put("step_seconds", totSec / steps);
+    o.put("step_seconds", sftSec);
     o.put("flops_per_step", flops);
     o.put("threads", threads);
     o.put("frozen_weight_bytes", w.frozenBytes());
     o.put("adapter_params", ad.parameterCount());
     System.out.println(o);
     return 0;
+  }
+
+  /** Runs warm + steps steps, printing each; returns the mean seconds of the measured steps. */
+  static double measure(String what, int warm, int steps, java.util.function.IntToDoubleFunction step) {
+    double tot = 0;
+    for (int s = 0; s < warm + steps; s++) {
+      long t0 = System.nanoTime();
+      double loss = step.applyAsDouble(s);
+      double sec = (System.nanoTime() - t0) / 1e9;
+      if (s == warm - 1) {
+        Timers.secondsAndReset(); // the breakdown covers the measured steps only
+      }
+      tot += s >= warm ? sec : 0;
+      System.out.printf("%s step %d: %.3f s, loss %.4f%n", what, s, sec, loss);
+    }
+    Timers.secondsAndReset().forEach((k, v) -> System.out.printf("  %-18s %.3f s/step%n", k, v / steps));
+    return tot / steps;
   }
 }

@@ -1,0 +1,76 @@
+package ai.lathe.jobs;
+
+import ai.lathe.model.Config;
+import ai.lathe.model.adapter.LoraConfig;
+import ai.lathe.model.io.PeftAdapter;
+import ai.lathe.model.train.SftTrainer;
+import java.io.IOException;
+import java.io.Serializable;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Settings of the preference jobs (conf/dpo.yaml, conf/kto.yaml), validated on the driver.
+ * kind: dpo or kto. adapter: the adapter training starts from (e.g. the SFT adapter; its
+ * config replaces lora.*), null = a fresh LoRA. referenceAdapter: null = the base with
+ * adapters disabled.
+ */
+public record PrefSettings(
+    String kind, String model, String data, List<String> langs, String output, String checkpointDir,
+    String adapter, String referenceAdapter, boolean referenceOnTheFly, int referenceBatch,
+    LoraConfig lora, SftTrainer.Options train, int epochs, int maxSteps, int partitions, int averagingFrequency,
+    int checkpointEvery, int evalEvery, String lossType, double beta, double labelSmoothing,
+    double desirableWeight, double undesirableWeight) implements Serializable {
+
+  public static PrefSettings from(Config c, String kind) throws IOException {
+    String out = c.need("output");
+    String adapter = c.str("adapter", null);
+    LoraConfig lc;
+    if (adapter != null) {
+      lc = PeftAdapter.readConfig(Path.of(adapter));
+    } else {
+      lc = new LoraConfig(c.integer("lora.r", 8), c.number("lora.alpha", 16),
+          c.strings("lora.target_modules", List.of("q_proj", "k_proj", "v_proj", "o_proj")),
+          c.number("lora.dropout", 0.0), c.bool("lora.use_rslora", false), c.bool("lora.use_dora", false),
+          Map.of(), Map.of());
+    }
+    int maxSteps = c.integer("train.max_steps", 0);
+    SftTrainer.Options o = new SftTrainer.Options(c.integer("train.batch_size", 4), c.integer("train.grad_accum", 1),
+        c.integer("train.seq_len", 512), c.number("train.lr", 5e-5), c.integer("train.warmup_steps", 0),
+        Math.max(1, maxSteps), c.number("train.min_lr_ratio", 0.0), c.number("train.weight_decay", 0.0),
+        c.number("train.max_grad_norm", 1.0), c.integer("train.seed", 42));
+    int freq = c.integer("distributed.averaging_frequency", 8);
+    if (freq <= 0) {
+      throw new IllegalArgumentException(c.source() + ": distributed.averaging_frequency must be positive");
+    }
+    String loss = c.str("loss.type", kind.equals("kto") ? "kto" : "sigmoid");
+    if (kind.equals("kto") != loss.equals("kto")) {
+      throw new IllegalArgumentException(c.source() + ": loss.type '" + loss + "' does not fit the " + kind
+          + " job (dpo: sigmoid, ipo, hinge, robust; kto: kto)");
+    }
+    return new PrefSettings(kind, c.need("model"), c.need("data"), c.strings("data_langs", List.of()), out,
+        c.str("checkpoint_dir", out + ".checkpoints"), adapter, c.str("reference.adapter", null),
+        c.bool("reference.on_the_fly", false), c.integer("reference.batch_size", 8), lc, o,
+        c.integer("train.epochs", 1), maxSteps, c.integer("distributed.partitions", 0), freq,
+        c.integer("distributed.checkpoint_every", 1), c.integer("distributed.eval_every", 1), loss,
+        c.number("loss.beta", 0.1), c.number("loss.label_smoothing", 0.0), c.number("loss.desirable_weight", 1.0),
+        c.number("loss.undesirable_weight", 1.0));
+  }
+
+  public PrefSettings withTotalSteps(int total) {
+    SftTrainer.Options t = train;
+    SftTrainer.Options o = new SftTrainer.Options(t.batchSize(), t.gradAccum(), t.seqLen(), t.lr(), t.warmupSteps(),
+        total, t.minLrRatio(), t.weightDecay(), t.maxGradNorm(), t.seed());
+    return new PrefSettings(kind, model, data, langs, output, checkpointDir, adapter, referenceAdapter,
+        referenceOnTheFly, referenceBatch, lora, o, epochs, maxSteps, partitions, averagingFrequency, checkpointEvery,
+        evalEvery, lossType, beta, labelSmoothing, desirableWeight, undesirableWeight);
+  }
+
+  /** What a checkpoint must agree with to be resumed. */
+  public String fingerprint() {
+    return Integer.toHexString(List.of(kind, model, data, langs, String.valueOf(adapter),
+        String.valueOf(referenceAdapter), lora.toString(), train.toString(), epochs, maxSteps, partitions,
+        averagingFrequency, lossType, beta, labelSmoothing, desirableWeight, undesirableWeight).toString().hashCode());
+  }
+}

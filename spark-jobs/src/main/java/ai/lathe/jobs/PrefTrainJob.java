@@ -1,0 +1,249 @@
+package ai.lathe.jobs;
+
+import ai.lathe.model.Config;
+import ai.lathe.model.LlamaConfig;
+import ai.lathe.model.LlamaModel;
+import ai.lathe.model.LlamaWeights;
+import ai.lathe.model.adapter.AdapterSet;
+import ai.lathe.model.adapter.LoraConfig;
+import ai.lathe.model.io.PeftAdapter;
+import ai.lathe.model.train.DpoTrainer;
+import ai.lathe.model.train.KtoTrainer;
+import ai.lathe.model.train.MetricSums;
+import ai.lathe.model.train.PreferenceTrainer;
+import ai.lathe.model.train.ShardTrainer;
+import ai.lathe.model.train.SftTrainer;
+import ai.lathe.prep.Schemas;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.Serializable;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.spark.HashPartitioner;
+import org.apache.spark.SparkEnv;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.broadcast.Broadcast;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.storage.StorageLevel;
+import org.nd4j.linalg.api.buffer.DataType;
+import scala.Tuple2;
+
+/**
+ * Preference optimisation (DPO family or KTO) by parameter averaging, with the same rounds,
+ * checkpoints and resume as SFT: only the policy runs; the reference log-probs come from the data
+ * (lathe ref-logps) or, when reference.on_the_fly is set, are computed once before training.
+ * KTO's KL estimate scores mismatched pairs with the reference engine at every step.
+ */
+public final class PrefTrainJob {
+  private PrefTrainJob() {}
+
+  /** A partition's round: summed adapter state, metric sums, counts and timings. */
+  record Round(AdapterState sum, int count, MetricSums metrics, long tokens, double gradNormSum, int steps,
+      double maxComputeSeconds, Map<String, Long> loads) implements Serializable {
+    static Round zero() {
+      return new Round(null, 0, new MetricSums(), 0, 0, 0, 0, Map.of());
+    }
+
+    Round plus(Round o) {
+      if (o.count == 0) {
+        return this;
+      }
+      if (count == 0) {
+        return o;
+      }
+      Map<String, Long> l = new LinkedHashMap<>(loads);
+      o.loads.forEach((k, v) -> l.merge(k, v, Math::max));
+      return new Round(sum.plus(o.sum), count + o.count, metrics.plus(o.metrics), tokens + o.tokens,
+          gradNormSum + o.gradNormSum, steps + o.steps, Math.max(maxComputeSeconds, o.maxComputeSeconds), l);
+    }
+  }
+
+  public record Result(AdapterState state, List<ObjectNode> metrics) {}
+
+  public static Result run(SparkSession spark, Config c, String kind) throws Exception {
+    PrefSettings s0 = PrefSettings.from(c, kind);
+    boolean kto = kind.equals("kto");
+    JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+    Configuration hconf = jsc.hadoopConfiguration();
+    JsonNode manifest = PreparedData.checkManifest(s0.data(), s0.model(), hconf, kto ? "kto" : "preference",
+        kto ? Schemas.KTO_SCHEMA_VERSION : Schemas.PREFERENCE_SCHEMA_VERSION);
+    LlamaConfig mc = PreparedData.modelConfig(s0.model(), hconf);
+    AdapterSet init = s0.adapter() == null ? AdapterSet.init(mc, s0.lora(), s0.train().seed(), DataType.FLOAT)
+        : PeftAdapter.read(Path.of(s0.adapter()), mc, DataType.FLOAT);
+    checkReference(s0, mc);
+    Dataset<Row> df = PrefData.load(spark, s0, manifest, hconf);
+    int parts = s0.partitions() > 0 ? s0.partitions() : jsc.defaultParallelism();
+    JavaRDD<Object> train = PrefData.examples(df, "train", kto).mapToPair(e -> e).repartitionAndSortWithinPartitions(new HashPartitioner(parts))
+        .values().persist(StorageLevel.MEMORY_AND_DISK());
+    JavaRDD<Object> val = PrefData.examples(df, "validation", kto).map(Tuple2::_2)
+        .persist(StorageLevel.MEMORY_AND_DISK());
+    List<Integer> sizes = train.mapPartitions(it -> {
+      int n = 0;
+      for (; it.hasNext(); it.next()) {
+        n++;
+      }
+      return List.of(n).iterator();
+    }).collect();
+    int smallest = sizes.stream().mapToInt(Integer::intValue).min().orElse(0);
+    if (smallest == 0) {
+      throw new IllegalArgumentException(s0.data() + ": " + parts + " partitions but some hold no training rows "
+          + sizes + "; use fewer partitions");
+    }
+    int perBatch = s0.train().batchSize() * s0.train().gradAccum();
+    int total = s0.maxSteps() > 0 ? s0.maxSteps() : s0.epochs() * Math.max(1, (smallest + perBatch - 1) / perBatch);
+    PrefSettings s = s0.withTotalSteps(total);
+    int rounds = (total + s.averagingFrequency() - 1) / s.averagingFrequency();
+    System.out.printf("%s: %d partitions %s, %d steps per partition in %d rounds of %d, loss %s beta %s, reference %s%n",
+        kind, parts, sizes, total, rounds, s.averagingFrequency(), s.lossType(), s.beta(),
+        s.referenceAdapter() == null ? "base (adapters disabled)" : s.referenceAdapter());
+
+    AdapterState state = AdapterState.of(init, new ai.lathe.model.train.AdamW(init.params(), 0.9, 0.999, 1e-8, 0));
+    String fingerprint = s.fingerprint() + "-" + manifest.path("input_fingerprint").asText("").substring(0, 12);
+    int startRound = 0;
+    Checkpoints.Loaded ck = Checkpoints.latest(s.checkpointDir(), state.names(), fingerprint, hconf);
+    if (ck != null) {
+      state = ck.state();
+      startRound = ck.round() + 1;
+      System.out.printf("%s: resuming after round %d (step %d) from %s%n", kind, ck.round(), state.step(),
+          s.checkpointDir());
+    }
+    ObjectMapper om = new ObjectMapper();
+    List<ObjectNode> metrics = new ArrayList<>();
+    for (int r = startRound; r < rounds; r++) {
+      long t0 = System.nanoTime();
+      Broadcast<AdapterState> bc = jsc.broadcast(state);
+      final long startStep = state.step();
+      Round res = train.mapPartitionsWithIndex((p, it) -> List.of(runPartition(p, it, bc.value(), s, startStep, total))
+          .iterator(), true).treeAggregate(Round.zero(), Round::plus, Round::plus);
+      bc.destroy();
+      state = res.sum().times(1.0 / res.count()).withStep(Math.min(total, startStep + s.averagingFrequency()));
+      double sec = (System.nanoTime() - t0) / 1e9;
+      ObjectNode line = om.createObjectNode().put("round", r).put("step", state.step());
+      putMetrics(line, "", res.metrics());
+      line.put("grad_norm", res.gradNormSum() / Math.max(1, res.steps())).put("tokens", res.tokens())
+          .put("tokens_per_s", res.tokens() / sec).put("compute_s", res.maxComputeSeconds()).put("round_s", sec);
+      if (!val.isEmpty() && (s.evalEvery() > 0 && (r + 1) % s.evalEvery() == 0 || r == rounds - 1)) {
+        putMetrics(line, "eval_", evaluate(val, jsc.broadcast(state), s));
+      }
+      metrics.add(line);
+      System.out.printf("round %d/%d step %d: loss %.4f, margins %.3f, accuracies %.3f%s, %.0f tokens/s%n", r + 1,
+          rounds, state.step(), line.path("loss").asDouble(), line.path("rewards/margins").asDouble(Double.NaN),
+          line.path("rewards/accuracies").asDouble(Double.NaN), line.has("eval_loss") ? String.format(
+              ", eval loss %.4f margins %.3f accuracies %.3f", line.get("eval_loss").asDouble(),
+              line.path("eval_rewards/margins").asDouble(Double.NaN),
+              line.path("eval_rewards/accuracies").asDouble(Double.NaN)) : "", line.get("tokens_per_s").asDouble());
+      if (s.checkpointEvery() > 0 && ((r + 1) % s.checkpointEvery() == 0 || r == rounds - 1)) {
+        Checkpoints.write(s.checkpointDir(), r, state, null, fingerprint, hconf);
+      }
+    }
+    AdapterSet out = AdapterSet.init(mc, s.lora(), 0, DataType.FLOAT);
+    state.applyTo(out, null);
+    ObjectNode run = AdapterOutput.runInfo(kind, c, s.data(), manifest, metrics);
+    ((ObjectNode) run.get("metrics")).put("steps", total).set("final", metrics.isEmpty() ? null
+        : metrics.get(metrics.size() - 1));
+    Map<String, List<String>> plots = new LinkedHashMap<>();
+    plots.put("loss.png", List.of(kind.toUpperCase(java.util.Locale.ROOT), "loss", "eval_loss"));
+    plots.put("rewards.png", List.of(kind.toUpperCase(java.util.Locale.ROOT) + " rewards", "rewards/margins",
+        "eval_rewards/margins", "rewards/accuracies", "eval_rewards/accuracies"));
+    AdapterOutput.write(s.output(), s.model(), out, run, metrics, plots, hconf);
+    train.unpersist();
+    val.unpersist();
+    System.out.printf("%s: wrote %s%n", kind, s.output());
+    return new Result(state, metrics);
+  }
+
+  /** Means of a round's metric sums, with KTO's margins derived from its two reward means. */
+  static void putMetrics(ObjectNode line, String prefix, MetricSums m) {
+    Map<String, Double> means = m.means();
+    if (!means.containsKey("rewards/margins") && means.containsKey("rewards/chosen")
+        && means.containsKey("rewards/rejected")) {
+      means.put("rewards/margins", means.get("rewards/chosen") - means.get("rewards/rejected"));
+    }
+    means.forEach((k, v) -> line.put(prefix + k, v));
+  }
+
+  /** A named reference adapter must be readable for this model and adapt the same modules as the policy. */
+  static void checkReference(PrefSettings s, LlamaConfig mc) throws java.io.IOException {
+    if (s.referenceAdapter() == null) {
+      return;
+    }
+    LoraConfig ref = PeftAdapter.readConfig(Path.of(s.referenceAdapter()));
+    if (!new java.util.TreeSet<>(ref.targetModules()).equals(new java.util.TreeSet<>(s.lora().targetModules()))) {
+      throw new IllegalArgumentException("reference adapter " + s.referenceAdapter() + " targets " + ref.targetModules()
+          + " but the policy adapter targets " + s.lora().targetModules()
+          + "; the reference must adapt the same modules (or use the base: leave reference.adapter unset)");
+    }
+    PeftAdapter.read(Path.of(s.referenceAdapter()), mc, DataType.FLOAT);
+  }
+
+  private static final ThreadLocal<Map<String, Object[]>> ENGINES = ThreadLocal.withInitial(LinkedHashMap::new);
+
+  /** Per-thread policy engine and trainer for the settings (reused across rounds and tasks). */
+  static Object[] engine(PrefSettings s) {
+    return ENGINES.get().computeIfAbsent(s.model() + "|" + s.lora() + "|" + s.train().seqLen(), k -> {
+      LlamaWeights w = ExecutorModels.get(s.model());
+      AdapterSet a = AdapterSet.init(w.config, s.lora(), 0, DataType.FLOAT);
+      return new Object[] {new LlamaModel(w, a, DataType.FLOAT), a};
+    });
+  }
+
+  static PreferenceTrainer<Object> trainer(PrefSettings s, LlamaModel m, SftTrainer.Options o) {
+    @SuppressWarnings("unchecked")
+    PreferenceTrainer<Object> t = (PreferenceTrainer<Object>) (PreferenceTrainer<?>) (s.kind().equals("kto")
+        ? new KtoTrainer(m, RefLogpsJob.engine(s.model(), s.referenceAdapter()), o, s.beta(), s.desirableWeight(),
+            s.undesirableWeight())
+        : new DpoTrainer(m, o, s.lossType(), s.beta(), s.labelSmoothing()));
+    return t;
+  }
+
+  static Round runPartition(int p, Iterator<Object> it, AdapterState st, PrefSettings s, long startStep, int total) {
+    long t0 = System.nanoTime();
+    List<Object> shard = new ArrayList<>();
+    it.forEachRemaining(shard::add);
+    Object[] e = engine(s);
+    SftTrainer.Options o = s.train();
+    PreferenceTrainer<Object> trainer = trainer(s, (LlamaModel) e[0], new SftTrainer.Options(o.batchSize(),
+        o.gradAccum(), o.seqLen(), o.lr(), o.warmupSteps(), o.totalSteps(), o.minLrRatio(), o.weightDecay(),
+        o.maxGradNorm(), ShardTrainer.partitionSeed(o.seed(), p)));
+    st.withStep(startStep).applyTo((AdapterSet) e[1], trainer.optimizer());
+    ShardTrainer<Object> sampler = new ShardTrainer<>(shard, p, o.seed(), o.batchSize(), o.gradAccum());
+    MetricSums m = new MetricSums();
+    long tokens = 0;
+    double gn = 0;
+    int steps = 0;
+    for (long step = startStep; step < Math.min(total, startStep + s.averagingFrequency()); step++) {
+      PreferenceTrainer.Stats ss = trainer.step(sampler.microBatches(step));
+      m = m.plus(ss.metrics());
+      tokens += ss.tokens();
+      gn += ss.gradNorm();
+      steps++;
+    }
+    String exec = SparkEnv.get() == null ? "driver" : SparkEnv.get().executorId();
+    return new Round(AdapterState.of((AdapterSet) e[1], trainer.optimizer()), 1, m, tokens, gn, steps,
+        (System.nanoTime() - t0) / 1e9, Map.of(exec, ExecutorModels.loads(s.model())));
+  }
+
+  static MetricSums evaluate(JavaRDD<Object> val, Broadcast<AdapterState> bc, PrefSettings s) {
+    MetricSums m = val.mapPartitions(it -> {
+      List<Object> all = new ArrayList<>();
+      it.forEachRemaining(all::add);
+      if (all.isEmpty()) {
+        return List.of(new MetricSums()).iterator();
+      }
+      Object[] e = engine(s);
+      bc.value().applyTo((AdapterSet) e[1], null);
+      return List.of(trainer(s, (LlamaModel) e[0], s.train()).evaluate(all, s.train().batchSize())).iterator();
+    }).reduce(MetricSums::plus);
+    bc.destroy();
+    return m;
+  }
+}

@@ -1,0 +1,207 @@
+package ai.lathe.jobs;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.lathe.model.Config;
+import ai.lathe.model.LlamaConfig;
+import ai.lathe.model.RandomLlama;
+import ai.lathe.model.adapter.AdapterSet;
+import ai.lathe.model.adapter.LoraConfig;
+import ai.lathe.model.io.HfCheckpoint;
+import ai.lathe.model.io.PeftAdapter;
+import ai.lathe.prep.PrepJob;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.SparkSession;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.api.buffer.DataType;
+
+/** The DPO and KTO jobs end to end on embedded Spark, their reference handling and bad input. */
+class PrefTrainJobTest {
+  static SparkSession spark;
+  static Path dir;
+  static Path model;
+  static Path pairs;
+
+  @BeforeAll
+  static void setUp() throws Exception {
+    spark = SparkSession.builder().master("local[2]").appName("pref-test").config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2").config("spark.local.dir", "target/spark-local")
+        .config("spark.driver.host", "127.0.0.1").getOrCreate();
+    dir = Files.createTempDirectory(Path.of("target").toAbsolutePath(), "pref");
+    model = dir.resolve("model");
+    LlamaConfig c = new LlamaConfig("llama", 32000, 32, 1, 4, 2, 48, 1e-5, 10000, false, 256, 1, 2);
+    RandomLlama.write(model, c, 1, "F32", Path.of("../data/tokenizer/llama2"));
+    pairs = dir.resolve("pairs");
+    PrepJob.run(spark, Config.load(null, List.of("input=../data/sample/debian-faq/instructions.jsonl",
+        "output=" + pairs, "tokenizer=" + model, "max_length=48", "format=alpaca", "kind=preference",
+        "max_reject_fraction=1.0")));
+  }
+
+  @AfterAll
+  static void tearDown() throws Exception {
+    spark.stop();
+    ai.lathe.model.io.AtomicDir.deleteTree(dir);
+  }
+
+  static Config cfg(String data, String out, String... extra) throws Exception {
+    List<String> s = new ArrayList<>(List.of("model=" + model, "data=" + data, "output=" + dir.resolve(out),
+        "lora.r=4", "lora.alpha=8", "train.batch_size=4", "train.seq_len=48", "train.lr=5e-3", "train.max_steps=4",
+        "distributed.averaging_frequency=2", "loss.beta=0.5"));
+    s.addAll(List.of(extra));
+    return Config.load(null, s);
+  }
+
+  @Test
+  void dpoOnTheFlyReferenceIsReproducibleAndLogsTrlMetrics() throws Exception {
+    PrefTrainJob.Result a = PrefTrainJob.run(spark, cfg(pairs.toString(), "dpo-a", "reference.on_the_fly=true"), "dpo");
+    PrefTrainJob.Result b = PrefTrainJob.run(spark, cfg(pairs.toString(), "dpo-b", "reference.on_the_fly=true"), "dpo");
+    assertEquals(2, a.metrics().size());
+    for (int i = 0; i < a.state().params().length; i++) {
+      assertTrue(java.util.Arrays.equals(a.state().params()[i], b.state().params()[i]), "same seed, same adapter " + i);
+    }
+    ObjectNode last = a.metrics().get(1);
+    for (String k : List.of("loss", "rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies",
+        "logps/chosen", "logps/rejected", "eval_loss", "eval_rewards/accuracies", "tokens_per_s")) {
+      assertTrue(last.has(k) && Double.isFinite(last.get(k).asDouble()), k + " in " + last);
+    }
+    assertEquals(last.get("rewards/chosen").asDouble() - last.get("rewards/rejected").asDouble(),
+        last.get("rewards/margins").asDouble(), 1e-9);
+    Path out = dir.resolve("dpo-a");
+    for (String f : List.of("adapter_config.json", "adapter_model.safetensors", "lathe-run.json", "metrics.jsonl",
+        "loss.png", "rewards.png")) {
+      assertTrue(Files.exists(out.resolve(f)), f);
+    }
+    assertEquals(2, Files.readAllLines(out.resolve("metrics.jsonl")).size());
+    // the first round starts at the reference: the loss of the untrained policy is log 2
+    assertTrue(a.metrics().get(0).get("loss").asDouble() > 0.5, a.metrics().get(0).toString());
+  }
+
+  @Test
+  void precomputedReferenceColumnsAndBadInput() throws Exception {
+    Path ref = dir.resolve("pairs-ref");
+    RefLogpsJob.run(spark, Config.load(null, List.of("model=" + model, "data=" + pairs, "output=" + ref)));
+    PrefTrainJob.Result r = PrefTrainJob.run(spark, cfg(ref.toString(), "dpo-pre", "loss.type=ipo"), "dpo");
+    assertTrue(Double.isFinite(r.metrics().get(1).get("loss").asDouble()));
+    // rerunning the reference pass on scored data is refused
+    var again = assertThrows(IllegalArgumentException.class, () -> RefLogpsJob.run(spark, Config.load(null,
+        List.of("model=" + model, "data=" + ref, "output=" + dir.resolve("never0")))));
+    assertTrue(again.getMessage().contains("already has column ref_chosen_logp"), again.getMessage());
+
+    // rows without the reference columns
+    var e1 = assertThrows(IllegalArgumentException.class, () -> PrefTrainJob.run(spark, cfg(pairs.toString(), "never1"),
+        "dpo"));
+    assertTrue(e1.getMessage().contains("ref_chosen_logp") && e1.getMessage().contains("lathe ref-logps"),
+        e1.getMessage());
+
+    // reference columns computed with another reference than the job's
+    Path other = dir.resolve("other-adapter");
+    LlamaConfig mc = HfCheckpoint.open(model).config();
+    PeftAdapter.write(other, AdapterSet.init(mc, LoraConfig.of(4, 8, List.of("q_proj", "k_proj", "v_proj", "o_proj")),
+        1, DataType.FLOAT), model.toString(), null);
+    var e2 = assertThrows(IllegalArgumentException.class, () -> PrefTrainJob.run(spark, cfg(ref.toString(), "never2",
+        "reference.adapter=" + other), "dpo"));
+    assertTrue(e2.getMessage().contains("reference log-probs were computed with"), e2.getMessage());
+
+    // a reference adapter whose target modules differ from the policy's
+    Path mlp = dir.resolve("mlp-adapter");
+    PeftAdapter.write(mlp, AdapterSet.init(mc, LoraConfig.of(4, 8, List.of("gate_proj", "up_proj")), 1,
+        DataType.FLOAT), model.toString(), null);
+    var e3 = assertThrows(IllegalArgumentException.class, () -> PrefTrainJob.run(spark, cfg(ref.toString(), "never3",
+        "reference.adapter=" + mlp, "reference.on_the_fly=true"), "dpo"));
+    assertTrue(e3.getMessage().contains("targets [gate_proj, up_proj]"), e3.getMessage());
+
+    // chosen and rejected with different prompts, and a null reference value
+    Path broken = dir.resolve("broken");
+    Dataset<Row> df = spark.read().parquet(ref + "/data");
+    String victim = df.orderBy("id").first().getString(0);
+    var rows = df.javaRDD().map(row -> {
+      Object[] v = new Object[row.size()];
+      for (int i = 0; i < v.length; i++) {
+        v[i] = row.get(i);
+      }
+      if (row.getString(0).equals(victim)) {
+        List<Integer> rj = new ArrayList<>(row.getList(row.fieldIndex("rejected_ids")));
+        rj.set(2, rj.get(2) + 1);
+        v[row.fieldIndex("rejected_ids")] = scala.jdk.javaapi.CollectionConverters.asScala(rj).toSeq();
+      }
+      return RowFactory.create(v);
+    });
+    spark.createDataFrame(rows, df.schema()).write().partitionBy("lang", "split").parquet(broken + "/data");
+    Files.copy(ref.resolve("manifest.json"), broken.resolve("manifest.json"));
+    var e4 = assertThrows(IllegalArgumentException.class, () -> PrefTrainJob.run(spark, cfg(broken.toString(),
+        "never4"), "dpo"));
+    assertTrue(e4.getMessage().contains("row id=" + victim) && e4.getMessage().contains("do not share a prompt")
+        && e4.getMessage().contains(".parquet"), e4.getMessage());
+
+    Path nulls = dir.resolve("nulls");
+    var nullRows = df.javaRDD().map(row -> {
+      Object[] v = new Object[row.size()];
+      for (int i = 0; i < v.length; i++) {
+        v[i] = row.get(i);
+      }
+      if (row.getString(0).equals(victim)) {
+        v[row.fieldIndex("ref_rejected_logp")] = null;
+      }
+      return RowFactory.create(v);
+    });
+    var nullable = new org.apache.spark.sql.types.StructType(java.util.Arrays.stream(df.schema().fields())
+        .map(f -> f.name().startsWith("ref_") ? f.copy(f.name(), f.dataType(), true, f.metadata()) : f)
+        .toArray(org.apache.spark.sql.types.StructField[]::new));
+    spark.createDataFrame(nullRows, nullable).write().partitionBy("lang", "split").parquet(nulls + "/data");
+    Files.copy(ref.resolve("manifest.json"), nulls.resolve("manifest.json"));
+    var e5 = assertThrows(IllegalArgumentException.class, () -> PrefTrainJob.run(spark, cfg(nulls.toString(),
+        "never5"), "dpo"));
+    assertTrue(e5.getMessage().contains("row id=" + victim + ": field ref_rejected_logp is null"), e5.getMessage());
+    for (int i = 1; i <= 5; i++) {
+      assertFalse(Files.exists(dir.resolve("never" + i)), "nothing written " + i);
+    }
+  }
+
+  @Test
+  void ktoFromLabelledCompletions() throws Exception {
+    ObjectMapper om = new ObjectMapper();
+    List<String> in = Files.readAllLines(Path.of("../data/sample/debian-faq/instructions.jsonl")).subList(0, 120);
+    List<String> out = new ArrayList<>();
+    for (int i = 0; i < in.size(); i++) {
+      JsonNode a = om.readTree(in.get(i));
+      JsonNode b = om.readTree(in.get((i + 7) % in.size()));
+      out.add(om.writeValueAsString(Map.of("prompt", a.get("instruction").asText(), "completion",
+          a.get("output").asText(), "label", true)));
+      out.add(om.writeValueAsString(Map.of("prompt", a.get("instruction").asText(), "completion",
+          b.get("output").asText(), "label", false)));
+    }
+    Path raw = dir.resolve("kto.jsonl");
+    Files.write(raw, out);
+    Path kto = dir.resolve("kto");
+    PrepJob.run(spark, Config.load(null, List.of("input=" + raw, "output=" + kto, "tokenizer=" + model,
+        "max_length=48", "format=kto", "kind=kto", "max_reject_fraction=1.0")));
+    Path ref = dir.resolve("kto-ref");
+    RefLogpsJob.run(spark, Config.load(null, List.of("model=" + model, "data=" + kto, "output=" + ref)));
+    var e = assertThrows(IllegalArgumentException.class, () -> PrefTrainJob.run(spark, cfg(ref.toString(), "never-kto"),
+        "dpo"));
+    assertTrue(e.getMessage().contains("this job reads preference data"), e.getMessage());
+    PrefTrainJob.Result r = PrefTrainJob.run(spark, cfg(ref.toString(), "kto-out", "loss.type=kto",
+        "loss.undesirable_weight=1.2"), "kto");
+    ObjectNode last = r.metrics().get(1);
+    for (String k : List.of("loss", "kl", "rewards/chosen", "rewards/rejected", "rewards/margins", "logps/chosen",
+        "logps/rejected", "eval_loss")) {
+      assertTrue(last.has(k) && Double.isFinite(last.get(k).asDouble()), k + " in " + last);
+    }
+    assertTrue(Files.exists(dir.resolve("kto-out/adapter_model.safetensors")));
+  }
+}
