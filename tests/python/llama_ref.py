@@ -5,6 +5,8 @@ used to check Lathe's `score` command.
   python3 llama_ref.py make OUT_DIR      writes a tiny checkpoint (GQA, untied head,
                                           rope_theta 500000, BF16), a PEFT adapter, rows.jsonl
                                           and expected.jsonl (log-probs with and without adapter)
+  python3 llama_ref.py make-dora OUT_DIR  adds a PEFT DoRA adapter (use_dora, lora_magnitude_vector,
+                                          rank_pattern) for OUT_DIR/model and expected-dora.jsonl
   python3 llama_ref.py score MODEL_DIR ROWS.jsonl [ADAPTER_DIR]
                                           prints one log-prob per row
 
@@ -78,14 +80,30 @@ class Llama:
                     mod = k[len("base_model.model."):k.index(".lora_A.")]
                     r = v.shape[0]
                     scale = acfg["lora_alpha"] / (math.sqrt(r) if acfg.get("use_rslora") else r)
+                    if acfg.get("rank_pattern"):
+                        for pat, pr in acfg["rank_pattern"].items():
+                            if mod.endswith(pat):
+                                scale = acfg["lora_alpha"] / (math.sqrt(pr) if acfg.get("use_rslora") else pr)
                     B = a[k.replace(".lora_A.", ".lora_B.")]
-                    self.lora[mod] = (v.to(torch.float64), B.to(torch.float64), scale)
+                    mag = a.get(k.replace(".lora_A.weight", ".lora_magnitude_vector"))
+                    self.lora[mod] = (v.to(torch.float64), B.to(torch.float64), scale,
+                                      None if mag is None or not acfg.get("use_dora") else mag.to(torch.float64))
 
     def linear(self, x, name):
         y = x @ self.w[name + ".weight"].T
         if name in self.lora:
-            A, B, s = self.lora[name]
-            y = y + s * (x @ A.T) @ B.T
+            A, B, s, mag = self.lora[name]
+            if mag is None:
+                y = y + s * (x @ A.T) @ B.T
+            else:
+                # PEFT's DoRA (eval, no dropout): the LoRA delta through an identity, the row norm of
+                # W + s*delta (detached in training), then (m/norm - 1)*base + (m/norm)*s*lora(x)
+                W = self.w[name + ".weight"]
+                eye = torch.eye(A.shape[1], dtype=torch.float64)
+                delta = ((eye @ A.T) @ B.T).T
+                norm = torch.linalg.norm(W + s * delta, dim=1)
+                scale = (mag / norm).view(1, -1)
+                y = y + (scale - 1) * (x @ W.T) + scale * ((x @ A.T) @ B.T) * s
         return y
 
     def logits(self, ids):
@@ -182,9 +200,51 @@ def make(out):
                                 "logprob_adapter": adapted.logprob(r["input_ids"], r["completion_start"])}) + "\n")
 
 
+def make_dora(out):
+    g = torch.Generator().manual_seed(4321)
+    model_dir = os.path.join(out, "model")
+    w = {k: v.to(torch.float64) for k, v in read_safetensors(os.path.join(model_dir, "model.safetensors")).items()}
+    adapter_dir = os.path.join(out, "adapter-dora")
+    os.makedirs(adapter_dir, exist_ok=True)
+    targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    ranks = {"layers.0.self_attn.q_proj": 2, "down_proj": 6}
+    acfg = {"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": 4, "lora_alpha": 8, "lora_dropout": 0.0,
+            "target_modules": targets, "use_rslora": False, "use_dora": True, "bias": "none",
+            "fan_in_fan_out": False, "base_model_name_or_path": "tiny", "rank_pattern": ranks, "alpha_pattern": {}}
+    json.dump(acfg, open(os.path.join(adapter_dir, "adapter_config.json"), "w"), indent=1)
+    at = {}
+    for l in range(2):
+        for m in targets:
+            blk = "mlp" if m in ("gate_proj", "up_proj", "down_proj") else "self_attn"
+            key = f"model.layers.{l}.{blk}.{m}"
+            W = w[key + ".weight"]
+            r = 4
+            for pat, pr in ranks.items():
+                if key.endswith(pat):
+                    r = pr
+            A = torch.randn(r, W.shape[1], generator=g, dtype=torch.float64) * 0.2
+            B = torch.randn(W.shape[0], r, generator=g, dtype=torch.float64) * 0.2
+            s = 8 / r
+            # magnitude: the row norms PEFT starts from, then moved as training would move it
+            mag = torch.linalg.norm(W + s * (B @ A), dim=1) * (1 + 0.2 * torch.randn(W.shape[0], generator=g,
+                                                                                        dtype=torch.float64))
+            at["base_model.model." + key + ".lora_A.weight"] = A
+            at["base_model.model." + key + ".lora_B.weight"] = B
+            at["base_model.model." + key + ".lora_magnitude_vector"] = mag
+    write_safetensors(os.path.join(adapter_dir, "adapter_model.safetensors"), at, "F32")
+    dora = Llama(model_dir, adapter_dir)
+    with open(os.path.join(out, "expected-dora.jsonl"), "w") as f:
+        for line in open(os.path.join(out, "rows.jsonl")):
+            r = json.loads(line)
+            f.write(json.dumps({"id": r["id"], "logprob_dora": dora.logprob(r["input_ids"], r["completion_start"])})
+                    + "\n")
+
+
 def main():
     if sys.argv[1] == "make":
         make(sys.argv[2])
+    elif sys.argv[1] == "make-dora":
+        make_dora(sys.argv[2])
     elif sys.argv[1] == "score":
         m = Llama(sys.argv[2], sys.argv[4] if len(sys.argv) > 4 else None)
         for line in open(sys.argv[3]):

@@ -39,6 +39,9 @@ public final class LlamaModel {
     this.w = w;
     this.c = w.config;
     this.adapters = adapters;
+    if (adapters != null) {
+      adapters.bindBase(w);
+    }
     this.dt = dt;
     this.rope = new Rope(c.headDim(), c.ropeTheta(), Math.max(c.maxPositionEmbeddings(), 1));
   }
@@ -67,6 +70,9 @@ public final class LlamaModel {
   /** Replaces the adapters (activations are rebuilt lazily). */
   public void setAdapters(AdapterSet a) {
     this.adapters = a;
+    if (a != null) {
+      a.bindBase(w);
+    }
     workspaces.clear();
     last = null;
   }

@@ -26,8 +26,26 @@ public final class AdapterSet {
     return config;
   }
 
-  /** Fresh adapters (A random, B zero), seeded per module so adding a target never shifts others. */
+  /** ‖W_j‖² per output row of a base module, for DoRA. */
+  public interface RowNorms {
+    double[] of(int layer, String module);
+  }
+
+  /** Fresh adapters for these base weights (DoRA's magnitudes start at their row norms). */
+  public static AdapterSet init(LlamaWeights w, LoraConfig lc, long seed, DataType dtype) {
+    return init(w.config, lc, seed, dtype, (l, m) -> w.layers[l].module(m).rowSquaredNorms());
+  }
+
+  /** Fresh LoRA adapters (A random, B zero), seeded per module so adding a target never shifts others. */
   public static AdapterSet init(LlamaConfig mc, LoraConfig lc, long seed, DataType dtype) {
+    return init(mc, lc, seed, dtype, null);
+  }
+
+  /** As above; DoRA needs the base's row norms. */
+  public static AdapterSet init(LlamaConfig mc, LoraConfig lc, long seed, DataType dtype, RowNorms norms) {
+    if (lc.useDora() && norms == null) {
+      throw new IllegalArgumentException("a DoRA adapter needs the base weights to initialise its magnitudes");
+    }
     AdapterModule[][] mods = new AdapterModule[mc.numLayers()][LlamaWeights.MODULES.size()];
     for (int l = 0; l < mc.numLayers(); l++) {
       for (String m : lc.targetModules()) {
@@ -35,8 +53,9 @@ public final class AdapterSet {
         String path = LoraConfig.modulePath(l, m);
         int[] shape = mc.moduleShape(m);
         long modSeed = seed * 1_000_003L + l * 31L + mi;
-        mods[l][mi] = LoraModule.init(path, shape[1], shape[0], lc.rankFor(path), lc.scaleFor(path),
+        LoraModule lora = LoraModule.init(path, shape[1], shape[0], lc.rankFor(path), lc.scaleFor(path),
             lc.loraDropout(), modSeed, dtype);
+        mods[l][mi] = lc.useDora() ? DoraModule.init(lora, norms.of(l, m), dtype) : lora;
       }
     }
     return new AdapterSet(lc, mods);
@@ -45,6 +64,12 @@ public final class AdapterSet {
   /** Adapters from PEFT-named tensors; every targeted module must be present with matching shapes. */
   public static AdapterSet fromTensors(LlamaConfig mc, LoraConfig lc, Map<String, Safetensors.Tensor> t,
       String source, DataType dtype) {
+    return fromTensors(mc, lc, t, source, dtype, null);
+  }
+
+  /** As above; DoRA adapters need the base's row norms (the weights they were trained on). */
+  public static AdapterSet fromTensors(LlamaConfig mc, LoraConfig lc, Map<String, Safetensors.Tensor> t,
+      String source, DataType dtype, RowNorms norms) {
     AdapterModule[][] mods = new AdapterModule[mc.numLayers()][LlamaWeights.MODULES.size()];
     for (int l = 0; l < mc.numLayers(); l++) {
       for (String m : lc.targetModules()) {
@@ -54,7 +79,28 @@ public final class AdapterSet {
         int rank = lc.rankFor(path);
         INDArray a = tensor(t, "base_model.model." + path + ".lora_A.weight", source, rank, shape[1], dtype);
         INDArray b = tensor(t, "base_model.model." + path + ".lora_B.weight", source, shape[0], rank, dtype);
-        mods[l][mi] = new LoraModule(path, a, b, lc.scaleFor(path), lc.loraDropout());
+        LoraModule lora = new LoraModule(path, a, b, lc.scaleFor(path), lc.loraDropout());
+        if (lc.useDora()) {
+          String key = "base_model.model." + path + ".lora_magnitude_vector";
+          if (!t.containsKey(key) && t.containsKey(key + ".weight")) {
+            key = key + ".weight";
+          }
+          Safetensors.Tensor mag = t.get(key);
+          if (mag == null) {
+            throw new IllegalArgumentException(source + ": use_dora is set but tensor '" + key + "' is missing");
+          }
+          if (!Arrays.equals(mag.shape(), new long[] {shape[0]})) {
+            throw new IllegalArgumentException(source + ": tensor '" + key + "' has shape "
+                + Arrays.toString(mag.shape()) + ", expected [" + shape[0] + "]");
+          }
+          double[] wsq = norms != null ? norms.of(l, m) : new double[shape[0]];
+          mods[l][mi] = new DoraModule(lora, Nd4j.create(mag.data(), mag.shape(), 'c').castTo(dtype).dup('c'), wsq);
+          if (norms == null) {
+            ((DoraModule) mods[l][mi]).baseless = true;
+          }
+        } else {
+          mods[l][mi] = lora;
+        }
       }
     }
     return new AdapterSet(lc, mods);
@@ -71,6 +117,17 @@ public final class AdapterSet {
           + Arrays.toString(x.shape()) + ", expected [" + rows + ", " + cols + "]");
     }
     return Nd4j.create(x.data(), x.shape(), 'c').castTo(dtype).dup('c');
+  }
+
+  /** Binds DoRA modules read without base weights to these (LlamaModel does this). */
+  public void bindBase(LlamaWeights w) {
+    for (int l = 0; l < modules.length; l++) {
+      for (int mi = 0; mi < modules[l].length; mi++) {
+        if (modules[l][mi] instanceof DoraModule d && d.baseless) {
+          d.bindBase(w.layers[l].module(LlamaWeights.MODULES.get(mi)).rowSquaredNorms());
+        }
+      }
+    }
   }
 
   public AdapterModule module(int layer, String name) {

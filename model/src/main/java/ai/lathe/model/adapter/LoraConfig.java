@@ -33,6 +33,14 @@ public record LoraConfig(
     if (loraDropout < 0 || loraDropout >= 1) {
       throw new IllegalArgumentException("lora_dropout must be in [0, 1), got " + loraDropout);
     }
+    if (useDora && targetModules != null) {
+      for (String t : targetModules) {
+        if (!t.equals("all-linear") && !LlamaWeights.MODULES.contains(t)) {
+          throw new IllegalArgumentException("DoRA is not supported on module '" + t + "': it decomposes the linear "
+              + "projections " + LlamaWeights.MODULES + " (use plain LoRA, or drop it from target_modules)");
+        }
+      }
+    }
     targetModules = expand(targetModules);
     rankPattern = rankPattern == null ? Map.of() : Collections.unmodifiableMap(new LinkedHashMap<>(rankPattern));
     alphaPattern = alphaPattern == null ? Map.of() : Collections.unmodifiableMap(new LinkedHashMap<>(alphaPattern));
@@ -41,9 +49,6 @@ public record LoraConfig(
         throw new IllegalArgumentException("rank_pattern '" + k + "' must be positive, got " + v);
       }
     });
-    if (useDora) {
-      throw new IllegalArgumentException("use_dora is not supported yet");
-    }
   }
 
   public static LoraConfig of(int r, double alpha, List<String> targets) {

@@ -94,10 +94,20 @@ public final class LoraModule implements AdapterModule {
     return new LoraActs(rows, (int) a.size(1), r, dropout > 0, dtype);
   }
 
+  public double dropout() {
+    return dropout;
+  }
+
   @Override
   public void forward(FrozenLinear base, INDArray x, INDArray y, Acts acts, boolean training, long seed) {
     LoraActs s = (LoraActs) acts;
     base.forward(x, y);
+    dropInput(x, s, training, seed);
+    addUpdate(s, y);
+  }
+
+  /** x̃ = drop(x) in training with dropout (mask kept in the acts), else x itself. */
+  INDArray dropInput(INDArray x, LoraActs s, boolean training, long seed) {
     s.xUsed = x;
     if (training && dropout > 0) {
       Buf xb = Buf.of(x);
@@ -114,6 +124,11 @@ public final class LoraModule implements AdapterModule {
       });
       s.xUsed = s.dropped.arr;
     }
+    return s.xUsed;
+  }
+
+  /** y += s·(x̃·Aᵀ)·Bᵀ, keeping x̃·Aᵀ for backward. */
+  void addUpdate(LoraActs s, INDArray y) {
     Nd4j.gemm(s.xUsed, a, s.xa, false, true, 1.0, 0.0);
     Nd4j.gemm(s.xa, b, y, false, true, scale, 1.0);
   }
@@ -126,21 +141,32 @@ public final class LoraModule implements AdapterModule {
   public void backward(FrozenLinear base, INDArray dy, INDArray dx, double beta, Acts acts) {
     LoraActs s = (LoraActs) acts;
     base.backwardInput(dy, dx, beta);
+    backwardUpdate(s, dy, dx);
+  }
+
+  /** The update's gradients for upstream dy, and dx += (dxa·A) ⊙ keep. */
+  void backwardUpdate(LoraActs s, INDArray dy, INDArray dx) {
+    if (s.keep == null || s.xUsed != s.dropped.arr) {
+      backwardUpdateInto(s, dy, dx);
+      return;
+    }
+    s.tmp.arr.assign(0);
+    backwardUpdateInto(s, dy, s.tmp.arr);
+    Buf d = Buf.of(dx);
+    int in = (int) a.size(1);
+    Par.rows(d.length() / in, (lo, hi) -> {
+      for (int i = lo * in; i < hi * in; i++) {
+        d.set(i, d.get(i) + s.tmp.get(i) * s.keep.get(i));
+      }
+    });
+  }
+
+  /** The update's gradients for upstream dy, and into += dxa·A (no dropout mask). */
+  void backwardUpdateInto(LoraActs s, INDArray dy, INDArray into) {
     Nd4j.gemm(dy, b, s.dxa, false, false, scale, 0.0);
     Nd4j.gemm(dy, s.xa, gb, true, false, scale, 1.0);
     Nd4j.gemm(s.dxa, s.xUsed, ga, true, false, 1.0, 1.0);
-    if (s.keep == null || s.xUsed != s.dropped.arr) {
-      Nd4j.gemm(s.dxa, a, dx, false, false, 1.0, 1.0);
-    } else {
-      Nd4j.gemm(s.dxa, a, s.tmp.arr, false, false, 1.0, 0.0);
-      Buf d = Buf.of(dx);
-      int in = (int) a.size(1);
-      Par.rows(d.length() / in, (lo, hi) -> {
-        for (int i = lo * in; i < hi * in; i++) {
-          d.set(i, d.get(i) + s.tmp.get(i) * s.keep.get(i));
-        }
-      });
-    }
+    Nd4j.gemm(s.dxa, a, into, false, false, 1.0, 1.0);
   }
 
   @Override

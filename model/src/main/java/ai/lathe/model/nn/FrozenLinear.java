@@ -23,4 +23,20 @@ public interface FrozenLinear {
 
   /** Bytes this weight occupies in memory. */
   long bytes();
+
+  /** ‖W_j‖² per output row j (DoRA's magnitude init and norms), in double. */
+  default double[] rowSquaredNorms() {
+    Buf w = Buf.of(dense());
+    int in = in();
+    double[] n = new double[out()];
+    for (int j = 0; j < n.length; j++) {
+      double acc = 0;
+      for (int k = 0; k < in; k++) {
+        double v = w.get(j * in + k);
+        acc += v * v;
+      }
+      n[j] = acc;
+    }
+    return n;
+  }
 }

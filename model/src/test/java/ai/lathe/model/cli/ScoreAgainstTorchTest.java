@@ -56,6 +56,22 @@ class ScoreAgainstTorchTest {
     }
   }
 
+  /** PEFT DoRA (use_dora, lora_magnitude_vector, rank_pattern) against the PyTorch reference's DoRA forward. */
+  @Test
+  void doraMatchesTorch(@TempDir Path tmp) throws Exception {
+    Path out = tmp.resolve("dora.jsonl");
+    assertEquals(0, Main.dispatch(new String[] {"score", "--model", GOLD.resolve("model").toString(), "--input",
+        GOLD.resolve("rows.jsonl").toString(), "--output", out.toString(), "--adapter",
+        GOLD.resolve("adapter-dora").toString()}, Main.COMMANDS));
+    List<JsonNode> exp = lines(GOLD.resolve("expected-dora.jsonl"));
+    List<JsonNode> got = lines(out);
+    List<JsonNode> base = lines(GOLD.resolve("expected.jsonl"));
+    for (int i = 0; i < exp.size(); i++) {
+      assertEquals(exp.get(i).get("logprob_dora").asDouble(), got.get(i).get("logprob").asDouble(), 1e-3, "row " + i);
+      assertTrue(Math.abs(exp.get(i).get("logprob_dora").asDouble() - base.get(i).get("logprob").asDouble()) > 0.1);
+    }
+  }
+
   static String[] concat(String[] a, String[] b) {
     String[] r = java.util.Arrays.copyOf(a, a.length + b.length);
     System.arraycopy(b, 0, r, a.length, b.length);
