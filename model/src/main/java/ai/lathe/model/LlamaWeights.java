@@ -57,6 +57,45 @@ public final class LlamaWeights {
     return "model.layers." + layer + "." + block + "." + module + ".weight";
   }
 
+  /**
+   * The same model with the seven projections of every layer in NF4 (bitsandbytes' format,
+   * optionally double-quantised); embeddings, norms and the LM head stay dense, as in QLoRA.
+   */
+  public LlamaWeights quantizeNf4(boolean doubleQuant) {
+    Layer[] q = new Layer[layers.length];
+    for (int i = 0; i < layers.length; i++) {
+      Layer l = layers[i];
+      FrozenLinear[] m = new FrozenLinear[MODULES.size()];
+      for (int k = 0; k < m.length; k++) {
+        FrozenLinear f = l.module(MODULES.get(k));
+        m[k] = f instanceof ai.lathe.model.nn.Nf4Linear ? f
+            : ai.lathe.model.nn.Nf4Linear.quantize(f.dense(), doubleQuant, f.dense().dataType());
+      }
+      q[i] = new Layer(l.attnNorm(), m[0], m[1], m[2], m[3], l.mlpNorm(), m[4], m[5], m[6]);
+    }
+    return new LlamaWeights(config, embed, q, finalNorm, lmHead);
+  }
+
+  /** "none", or NF4 with or without double quantisation, as the configs spell it. */
+  public LlamaWeights quantize(String quantize, boolean doubleQuant) {
+    return switch (quantize == null ? "none" : quantize) {
+      case "none", "" -> this;
+      case "nf4" -> quantizeNf4(doubleQuant);
+      default -> throw new IllegalArgumentException("quantize must be none or nf4, got '" + quantize + "'");
+    };
+  }
+
+  /** Bytes of the seven projections' frozen weights (what NF4 shrinks). */
+  public long projectionBytes() {
+    long b = 0;
+    for (Layer l : layers) {
+      for (String m : MODULES) {
+        b += l.module(m).bytes();
+      }
+    }
+    return b;
+  }
+
   public long frozenBytes() {
     long b = embed.arr.length() * embed.arr.dataType().width();
     for (Layer l : layers) {

@@ -1,0 +1,228 @@
+package ai.lathe.model.nn;
+
+import java.util.Arrays;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * A frozen weight held in bitsandbytes' NF4 format: the flattened [out, in] weight in blocks of 64,
+ * each block scaled by its absmax (fp32) and stored as 4-bit codes, two per byte (first element
+ * in the high nibble), the last block zero-padded. With double quantisation the absmax values
+ * are stored as 8-bit codes of bitsandbytes' dynamic map in blocks of 256 (fp32 scale each) after
+ * subtracting their mean. forward and backward dequantise into a per-thread scratch and run the
+ * same gemm as the dense weight.
+ */
+public final class Nf4Linear implements FrozenLinear {
+  /** The quantisation state, as bitsandbytes keeps it. */
+  public record State(int out, int in, byte[] packed, float[] absmax, byte[] nestedCodes, float[] nestedAbsmax,
+      float[] nestedMap, float offset) {
+    public boolean doubleQuant() {
+      return nestedCodes != null;
+    }
+
+    /** Checks every size and value a corrupt or mismatched state would get wrong. */
+    public void validate(String what) {
+      long n = (long) out * in;
+      int blocks = (int) ((n + Nf4.BLOCK - 1) / Nf4.BLOCK);
+      if (out <= 0 || in <= 0) {
+        throw new IllegalArgumentException(what + ": shape [" + out + ", " + in + "] is not a matrix");
+      }
+      if (packed == null || packed.length != (long) blocks * Nf4.BLOCK / 2) {
+        throw new IllegalArgumentException(what + ": " + (packed == null ? 0 : packed.length) + " packed bytes, expected "
+            + (long) blocks * Nf4.BLOCK / 2 + " for shape [" + out + ", " + in + "] in blocks of " + Nf4.BLOCK);
+      }
+      if (doubleQuant()) {
+        int nested = (blocks + Nf4.NESTED_BLOCK - 1) / Nf4.NESTED_BLOCK;
+        if (nestedCodes.length != blocks || nestedAbsmax == null || nestedAbsmax.length != nested
+            || nestedMap == null || nestedMap.length != 256) {
+          throw new IllegalArgumentException(what + ": double-quantised absmax has " + nestedCodes.length + " codes, "
+              + (nestedAbsmax == null ? 0 : nestedAbsmax.length) + " scales and a map of "
+              + (nestedMap == null ? 0 : nestedMap.length) + "; expected " + blocks + ", " + nested + " and 256");
+        }
+        check(what + " nested absmax", nestedAbsmax);
+        check(what + " nested quant map", nestedMap);
+        if (!Float.isFinite(offset)) {
+          throw new IllegalArgumentException(what + ": nested offset is " + offset);
+        }
+      } else {
+        if (absmax == null || absmax.length != blocks) {
+          throw new IllegalArgumentException(what + ": " + (absmax == null ? 0 : absmax.length)
+              + " absmax values, expected " + blocks + " (one per block of " + Nf4.BLOCK + ")");
+        }
+        check(what + " absmax", absmax);
+      }
+    }
+
+    private static void check(String what, float[] v) {
+      for (int i = 0; i < v.length; i++) {
+        if (!Float.isFinite(v[i])) {
+          throw new IllegalArgumentException(what + "[" + i + "] is " + v[i]);
+        }
+      }
+    }
+  }
+
+  private final State s;
+  private final float[] scales; // absmax per block; null with double quantisation (dequantised per block)
+  private final DataType dt;
+
+  public Nf4Linear(State s, DataType dt, String what) {
+    s.validate(what);
+    this.s = s;
+    this.dt = dt;
+    this.scales = s.doubleQuant() ? null : s.absmax();
+  }
+
+  public State state() {
+    return s;
+  }
+
+  /** Quantises a dense [out, in] weight. */
+  public static Nf4Linear quantize(INDArray w, boolean doubleQuant, DataType dt) {
+    int out = (int) w.size(0);
+    int in = (int) w.size(1);
+    long n = (long) out * in;
+    int blocks = (int) ((n + Nf4.BLOCK - 1) / Nf4.BLOCK);
+    Buf wb = Buf.of(w.dup('c'));
+    byte[] packed = new byte[blocks * Nf4.BLOCK / 2];
+    float[] absmax = new float[blocks];
+    for (int b = 0; b < blocks; b++) {
+      long lo = (long) b * Nf4.BLOCK;
+      float m = 0;
+      for (long i = lo; i < Math.min(n, lo + Nf4.BLOCK); i++) {
+        m = Math.max(m, Math.abs((float) wb.get((int) i)));
+      }
+      absmax[b] = m;
+      float inv = m == 0 ? 0 : 1.0f / m;
+      for (int k = 0; k < Nf4.BLOCK; k += 2) {
+        long i = lo + k;
+        int hi = Nf4.nearest4(i < n ? (float) wb.get((int) i) * inv : 0f);
+        int lw = Nf4.nearest4(i + 1 < n ? (float) wb.get((int) i + 1) * inv : 0f);
+        packed[(int) (i / 2)] = (byte) (hi << 4 | lw);
+      }
+    }
+    if (!doubleQuant) {
+      return new Nf4Linear(new State(out, in, packed, absmax, null, null, null, 0f), dt, "quantize");
+    }
+    double sum = 0;
+    for (float a : absmax) {
+      sum += a;
+    }
+    float offset = (float) (sum / blocks);
+    float[] map = Nf4.DYNAMIC;
+    int nested = (blocks + Nf4.NESTED_BLOCK - 1) / Nf4.NESTED_BLOCK;
+    float[] nestedAbsmax = new float[nested];
+    byte[] codes = new byte[blocks];
+    for (int b = 0; b < nested; b++) {
+      int lo = b * Nf4.NESTED_BLOCK;
+      int hi = Math.min(blocks, lo + Nf4.NESTED_BLOCK);
+      float m = 0;
+      for (int i = lo; i < hi; i++) {
+        m = Math.max(m, Math.abs(absmax[i] - offset));
+      }
+      nestedAbsmax[b] = m;
+      for (int i = lo; i < hi; i++) {
+        codes[i] = (byte) Nf4.nearest8(map, m == 0 ? 0 : (absmax[i] - offset) / m);
+      }
+    }
+    return new Nf4Linear(new State(out, in, packed, null, codes, nestedAbsmax, map, offset), dt, "quantize");
+  }
+
+  private float scale(int blk) {
+    return scales != null ? scales[blk]
+        : s.nestedMap()[s.nestedCodes()[blk] & 0xff] * s.nestedAbsmax()[blk / Nf4.NESTED_BLOCK] + s.offset();
+  }
+
+  /** The absmax value of each block as used in dequantisation. */
+  public float[] blockScales() {
+    float[] a = new float[blocks()];
+    for (int i = 0; i < a.length; i++) {
+      a[i] = scale(i);
+    }
+    return a;
+  }
+
+  private int blocks() {
+    return s.packed().length * 2 / Nf4.BLOCK;
+  }
+
+  /** Dequantises into a [out, in] array of the engine's dtype. */
+  public void dequantizeInto(INDArray w) {
+    Buf b = Buf.of(w);
+    long n = (long) s.out() * s.in();
+    byte[] p = s.packed();
+    Par.rows(blocks(), (lo, hi) -> {
+      for (int blk = lo; blk < hi; blk++) {
+        float a = scale(blk);
+        int base = blk * Nf4.BLOCK;
+        for (int k = 0; k < Nf4.BLOCK; k += 2) {
+          int i = base + k;
+          int v = p[i >> 1];
+          if (i < n) {
+            b.set(i, Nf4.CODE[(v >> 4) & 15] * a);
+          }
+          if (i + 1 < n) {
+            b.set(i + 1, Nf4.CODE[v & 15] * a);
+          }
+        }
+      }
+    });
+  }
+
+  /** Per-thread scratch by shape (a model has a few distinct projection shapes). */
+  private static final ThreadLocal<java.util.Map<String, INDArray>> SCRATCH =
+      ThreadLocal.withInitial(java.util.HashMap::new);
+
+  /** A per-thread dequantised copy (valid until this thread's next dequantisation of this shape). */
+  private INDArray scratch() {
+    INDArray w = SCRATCH.get().computeIfAbsent(s.out() + "x" + s.in() + dt, k -> Nd4j.create(dt, s.out(), s.in()));
+    dequantizeInto(w);
+    return w;
+  }
+
+  @Override
+  public int in() {
+    return s.in();
+  }
+
+  @Override
+  public int out() {
+    return s.out();
+  }
+
+  @Override
+  public void forward(INDArray x, INDArray y) {
+    Nd4j.gemm(x, scratch(), y, false, true, 1.0, 0.0);
+  }
+
+  @Override
+  public void backwardInput(INDArray dy, INDArray dx, double beta) {
+    Nd4j.gemm(dy, scratch(), dx, false, false, 1.0, beta);
+  }
+
+  @Override
+  public INDArray dense() {
+    INDArray w = Nd4j.create(dt, s.out(), s.in());
+    dequantizeInto(w);
+    return w;
+  }
+
+  /** Packed codes + block scales (+ nested codes, scales, offset; the shared dynamic map is not counted). */
+  @Override
+  public long bytes() {
+    long b = s.packed().length;
+    if (s.doubleQuant()) {
+      b += s.nestedCodes().length + 4L * s.nestedAbsmax().length + 4 + (s.nestedMap() == Nf4.DYNAMIC ? 0 : 4L * 256);
+    } else {
+      b += 4L * s.absmax().length;
+    }
+    return b;
+  }
+
+  @Override
+  public String toString() {
+    return "Nf4Linear[" + s.out() + "x" + s.in() + (s.doubleQuant() ? ", double quant" : "") + "] "
+        + Arrays.toString(new long[] {bytes()});
+  }
+}
