@@ -61,6 +61,61 @@ public final class AdapterMerger {
 
   /** The dense update of one module in one adapter, or null when the adapter does not target it. */
   static float[] delta(Source s, int layer, String module, int out, int in) throws IOException {
+    return delta(s, layer, module, out, in, null);
+  }
+
+  /**
+   * The base weight of one module as the adapters saw it: read from base_model, and with
+   * base_quantize: nf4 its NF4 round trip (an adapter trained on a 4-bit base is merged into the
+   * dequantised weights, never into the 4-bit codes).
+   */
+  static float[] baseWeight(MergeConfig mc, int layer, String module, int out, int in) throws IOException {
+    try (HfCheckpoint ck = HfCheckpoint.open(Path.of(mc.baseModel()))) {
+      return dequantized(ck.read(LlamaWeights.moduleKey(layer, module), out, in), out, in, mc.baseQuantize());
+    }
+  }
+
+  static float[] dequantized(float[] w, int out, int in, String quant) {
+    if (quant.equals("none")) {
+      return w;
+    }
+    INDArray q = ai.lathe.model.nn.Nf4Linear.quantize(Nd4j.create(w, new long[] {out, in}, 'c'), quant.equals("nf4-dq"),
+        org.nd4j.linalg.api.buffer.DataType.FLOAT).dense();
+    return q.data().asFloat();
+  }
+
+  /**
+   * As above; DoRA adapters need the base weight W (base null: read it from mc): their update is
+   * m/‖W + s·B·A‖ ⊙ (W + s·B·A) − W.
+   */
+  static float[] delta(Source s, int layer, String module, int out, int in, float[] base, MergeConfig mc)
+      throws IOException {
+    float[] d = delta(s, layer, module, out, in, null);
+    if (d == null || !s.config().useDora()) {
+      return d;
+    }
+    float[] w = base != null ? base : baseWeight(mc, layer, module, out, in);
+    String key = "base_model.model." + LoraConfig.modulePath(layer, module) + ".lora_magnitude_vector";
+    Safetensors st = s.weights();
+    key = st.has(key) ? key : key + ".weight";
+    float[] m = st.readFloats(key, out);
+    for (int j = 0; j < out; j++) {
+      double n = 0;
+      for (int k = 0; k < in; k++) {
+        double v = w[j * in + k] + d[j * in + k];
+        n += v * v;
+      }
+      double c = m[j] / Math.sqrt(n);
+      for (int k = 0; k < in; k++) {
+        int i = j * in + k;
+        d[i] = (float) (c * (w[i] + d[i]) - w[i]);
+      }
+    }
+    return d;
+  }
+
+  /** LoRA's s·B·A of one module, or null when the adapter does not target it. */
+  static float[] delta(Source s, int layer, String module, int out, int in, Void plain) throws IOException {
     if (!s.config().targetModules().contains(module)) {
       return null;
     }
@@ -94,10 +149,16 @@ public final class AdapterMerger {
   /** Merges one module; null when no adapter targets it. */
   static float[] mergeModule(MergeConfig mc, List<Source> sources, int layer, String module, int out, int in)
       throws IOException {
+    return mergeModule(mc, sources, layer, module, out, in, null);
+  }
+
+  /** As above; base: this module's (dequantised) base weight when the caller has it, for DoRA adapters. */
+  static float[] mergeModule(MergeConfig mc, List<Source> sources, int layer, String module, int out, int in,
+      float[] base) throws IOException {
     List<float[]> deltas = new ArrayList<>();
     boolean any = false;
     for (Source s : sources) {
-      float[] d = delta(s, layer, module, out, in);
+      float[] d = delta(s, layer, module, out, in, base, mc);
       any |= d != null;
       deltas.add(d == null ? new float[out * in] : d);
     }
@@ -251,7 +312,8 @@ public final class AdapterMerger {
             if (parts.length == 6 && name.startsWith("model.layers.") && name.endsWith("_proj.weight")) {
               int layer = Integer.parseInt(parts[2]);
               String m = parts[4];
-              float[] merged = mergeModule(mc, sources, layer, m, (int) e.getValue()[0], (int) e.getValue()[1]);
+              v = dequantized(v, (int) e.getValue()[0], (int) e.getValue()[1], mc.baseQuantize());
+              float[] merged = mergeModule(mc, sources, layer, m, (int) e.getValue()[0], (int) e.getValue()[1], v);
               if (merged != null) {
                 for (int i = 0; i < v.length; i++) {
                   v[i] += merged[i];

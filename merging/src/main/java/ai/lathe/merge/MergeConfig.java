@@ -7,8 +7,8 @@ import java.util.List;
 
 /** A mergekit-like merge configuration (see conf/merge.yaml), validated when read. */
 public record MergeConfig(MergeMethod method, String baseModel, MergeMethod.Params params, double density,
-    List<Input> adapters, String outputKind, int outputRank, String outputPath, String outputDtype)
-    implements java.io.Serializable {
+    List<Input> adapters, String outputKind, int outputRank, String outputPath, String outputDtype,
+    String baseQuantize) implements java.io.Serializable {
 
   /** One adapter to merge, with its weight and optional density override. */
   public record Input(String path, double weight, double density) implements java.io.Serializable {}
@@ -38,8 +38,13 @@ public record MergeConfig(MergeMethod method, String baseModel, MergeMethod.Para
     if (!kind.equals("adapter") && !kind.equals("model")) {
       throw new IllegalArgumentException(c.source() + ": output.kind must be adapter or model, got " + kind);
     }
+    String bq = c.str("base_quantize", "none");
+    if (!bq.equals("none") && !bq.equals("nf4")) {
+      throw new IllegalArgumentException(c.source() + ": base_quantize must be none or nf4, got " + bq);
+    }
     return new MergeConfig(m, c.need("base_model"), p, density, in, kind, c.integer("output.rank", 16),
-        c.need("output.path"), c.str("output.dtype", "F32"));
+        c.need("output.path"), c.str("output.dtype", "F32"),
+        bq.equals("none") ? "none" : c.bool("base_double_quant", false) ? "nf4-dq" : "nf4");
   }
 
   static void checkDensity(double d, String where) {

@@ -29,14 +29,33 @@ public final class ExecutorModels {
   }
 
   public static LlamaWeights get(String path) {
-    return MODELS.computeIfAbsent(path, p -> {
+    return get(path, "none");
+  }
+
+  /** The model held as quant: none, nf4 or nf4-dq (NF4 with double quantisation); only that copy stays. */
+  public static LlamaWeights get(String path, String quant) {
+    return MODELS.computeIfAbsent(path + "|" + quant, key -> {
       try {
-        LOADS.computeIfAbsent(p, k -> new AtomicLong()).incrementAndGet();
-        return HfCheckpoint.load(localCopy(p), DataType.FLOAT);
+        LOADS.computeIfAbsent(path, k -> new AtomicLong()).incrementAndGet();
+        LlamaWeights w = HfCheckpoint.load(localCopy(path), DataType.FLOAT);
+        return quant.equals("none") ? w : w.quantize("nf4", quant.equals("nf4-dq"));
       } catch (IOException e) {
         throw new UncheckedIOException(e);
       }
     });
+  }
+
+  /** The configs' quantize (none | nf4) and double_quant keys as one word: none, nf4 or nf4-dq. */
+  public static String quantOf(ai.lathe.model.Config c) {
+    String q = c.str("quantize", "none");
+    if (!q.equals("none") && !q.equals("nf4")) {
+      throw new IllegalArgumentException(c.source() + ": quantize must be none or nf4, got '" + q + "'");
+    }
+    boolean dq = c.bool("double_quant", false);
+    if (dq && q.equals("none")) {
+      throw new IllegalArgumentException(c.source() + ": double_quant needs quantize: nf4");
+    }
+    return q.equals("none") ? "none" : dq ? "nf4-dq" : "nf4";
   }
 
   /** A local folder with the model: the path itself if local, else a copy under java.io.tmpdir. */

@@ -51,11 +51,17 @@ final class PrefData {
       }
       System.out.printf("%s: computing reference log-probs on the fly (%s)%n", s.kind(),
           s.referenceAdapter() == null ? "base, adapters disabled" : s.referenceAdapter());
-      return RefLogpsJob.withReference(spark, df, !kto, s.model(), s.referenceAdapter(), s.referenceBatch());
+      return RefLogpsJob.withReference(spark, df, !kto, s.model(), s.quant(), s.referenceAdapter(), s.referenceBatch());
     }
     JsonNode ref = manifest.path("reference");
     String model = ref.path("model").asText(null);
     String adapter = ref.path("adapter").isTextual() ? ref.get("adapter").asText() : null;
+    String quant = ref.path("quantize").asText("none");
+    if (!quant.equals(s.quant())) {
+      throw new IllegalArgumentException(s.data() + ": reference log-probs were computed on a base held as '" + quant
+          + "', but this job's base is '" + s.quant() + "' (quantize/double_quant); rerun lathe ref-logps with the same"
+          + " settings");
+    }
     if (!samePath(model, s.model(), hconf) || !samePath(adapter, s.referenceAdapter(), hconf)) {
       throw new IllegalArgumentException(s.data() + ": reference log-probs were computed with model " + model
           + (adapter == null ? " (adapters disabled)" : " + adapter " + adapter) + ", but this job's reference is "

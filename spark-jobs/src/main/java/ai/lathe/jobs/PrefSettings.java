@@ -21,7 +21,7 @@ public record PrefSettings(
     String adapter, String referenceAdapter, boolean referenceOnTheFly, int referenceBatch,
     LoraConfig lora, SftTrainer.Options train, int epochs, int maxSteps, int partitions, int averagingFrequency,
     int checkpointEvery, int evalEvery, String lossType, double beta, double labelSmoothing,
-    double desirableWeight, double undesirableWeight) implements Serializable {
+    double desirableWeight, double undesirableWeight, String quant) implements Serializable {
 
   public static PrefSettings from(Config c, String kind) throws IOException {
     String out = c.need("output");
@@ -30,10 +30,7 @@ public record PrefSettings(
     if (adapter != null) {
       lc = PeftAdapter.readConfig(Path.of(adapter));
     } else {
-      lc = new LoraConfig(c.integer("lora.r", 8), c.number("lora.alpha", 16),
-          c.strings("lora.target_modules", List.of("q_proj", "k_proj", "v_proj", "o_proj")),
-          c.number("lora.dropout", 0.0), c.bool("lora.use_rslora", false), c.bool("lora.use_dora", false),
-          Map.of(), Map.of());
+      lc = LoraConfig.fromConfig(c);
     }
     int maxSteps = c.integer("train.max_steps", 0);
     SftTrainer.Options o = new SftTrainer.Options(c.integer("train.batch_size", 4), c.integer("train.grad_accum", 1),
@@ -55,7 +52,7 @@ public record PrefSettings(
         c.integer("train.epochs", 1), maxSteps, c.integer("distributed.partitions", 0), freq,
         c.integer("distributed.checkpoint_every", 1), c.integer("distributed.eval_every", 1), loss,
         c.number("loss.beta", 0.1), c.number("loss.label_smoothing", 0.0), c.number("loss.desirable_weight", 1.0),
-        c.number("loss.undesirable_weight", 1.0));
+        c.number("loss.undesirable_weight", 1.0), ExecutorModels.quantOf(c));
   }
 
   public PrefSettings withTotalSteps(int total) {
@@ -64,13 +61,14 @@ public record PrefSettings(
         total, t.minLrRatio(), t.weightDecay(), t.maxGradNorm(), t.seed());
     return new PrefSettings(kind, model, data, langs, output, checkpointDir, adapter, referenceAdapter,
         referenceOnTheFly, referenceBatch, lora, o, epochs, maxSteps, partitions, averagingFrequency, checkpointEvery,
-        evalEvery, lossType, beta, labelSmoothing, desirableWeight, undesirableWeight);
+        evalEvery, lossType, beta, labelSmoothing, desirableWeight, undesirableWeight, quant);
   }
 
   /** What a checkpoint must agree with to be resumed. */
   public String fingerprint() {
     return Integer.toHexString(List.of(kind, model, data, langs, String.valueOf(adapter),
         String.valueOf(referenceAdapter), lora.toString(), train.toString(), epochs, maxSteps, partitions,
-        averagingFrequency, lossType, beta, labelSmoothing, desirableWeight, undesirableWeight).toString().hashCode());
+        averagingFrequency, lossType, beta, labelSmoothing, desirableWeight, undesirableWeight, quant).toString()
+        .hashCode());
   }
 }

@@ -77,8 +77,10 @@ public final class PrefTrainJob {
     JsonNode manifest = PreparedData.checkManifest(s0.data(), s0.model(), hconf, kto ? "kto" : "preference",
         kto ? Schemas.KTO_SCHEMA_VERSION : Schemas.PREFERENCE_SCHEMA_VERSION);
     LlamaConfig mc = PreparedData.modelConfig(s0.model(), hconf);
-    AdapterSet init = s0.adapter() == null ? AdapterSet.init(mc, s0.lora(), s0.train().seed(), DataType.FLOAT)
-        : PeftAdapter.read(Path.of(s0.adapter()), mc, DataType.FLOAT);
+    AdapterSet init = s0.adapter() != null ? PeftAdapter.read(Path.of(s0.adapter()), mc, DataType.FLOAT)
+        : s0.lora().useDora() ? AdapterSet.init(ExecutorModels.get(s0.model(), s0.quant()), s0.lora(),
+            s0.train().seed(), DataType.FLOAT)
+        : AdapterSet.init(mc, s0.lora(), s0.train().seed(), DataType.FLOAT);
     checkReference(s0, mc);
     Dataset<Row> df = PrefData.load(spark, s0, manifest, hconf);
     int parts = s0.partitions() > 0 ? s0.partitions() : jsc.defaultParallelism();
@@ -145,7 +147,7 @@ public final class PrefTrainJob {
         Checkpoints.write(s.checkpointDir(), r, state, null, fingerprint, hconf);
       }
     }
-    AdapterSet out = AdapterSet.init(mc, s.lora(), 0, DataType.FLOAT);
+    AdapterSet out = AdapterSet.empty(mc, s.lora(), DataType.FLOAT);
     state.applyTo(out, null);
     ObjectNode run = AdapterOutput.runInfo(kind, c, s.data(), manifest, metrics);
     ((ObjectNode) run.get("metrics")).put("steps", total).set("final", metrics.isEmpty() ? null
@@ -189,9 +191,9 @@ public final class PrefTrainJob {
 
   /** Per-thread policy engine and trainer for the settings (reused across rounds and tasks). */
   static Object[] engine(PrefSettings s) {
-    return ENGINES.get().computeIfAbsent(s.model() + "|" + s.lora() + "|" + s.train().seqLen(), k -> {
-      LlamaWeights w = ExecutorModels.get(s.model());
-      AdapterSet a = AdapterSet.init(w.config, s.lora(), 0, DataType.FLOAT);
+    return ENGINES.get().computeIfAbsent(s.model() + "|" + s.quant() + "|" + s.lora() + "|" + s.train().seqLen(), k -> {
+      LlamaWeights w = ExecutorModels.get(s.model(), s.quant());
+      AdapterSet a = AdapterSet.init(w, s.lora(), 0, DataType.FLOAT);
       return new Object[] {new LlamaModel(w, a, DataType.FLOAT), a};
     });
   }
@@ -199,7 +201,7 @@ public final class PrefTrainJob {
   static PreferenceTrainer<Object> trainer(PrefSettings s, LlamaModel m, SftTrainer.Options o) {
     @SuppressWarnings("unchecked")
     PreferenceTrainer<Object> t = (PreferenceTrainer<Object>) (PreferenceTrainer<?>) (s.kind().equals("kto")
-        ? new KtoTrainer(m, RefLogpsJob.engine(s.model(), s.referenceAdapter()), o, s.beta(), s.desirableWeight(),
+        ? new KtoTrainer(m, RefLogpsJob.engine(s.model(), s.quant(), s.referenceAdapter()), o, s.beta(), s.desirableWeight(),
             s.undesirableWeight())
         : new DpoTrainer(m, o, s.lossType(), s.beta(), s.labelSmoothing()));
     return t;

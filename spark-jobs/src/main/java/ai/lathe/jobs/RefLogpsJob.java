@@ -46,9 +46,9 @@ public final class RefLogpsJob {
   private static final ThreadLocal<java.util.Map<String, LlamaModel>> ENGINES =
       ThreadLocal.withInitial(java.util.HashMap::new);
 
-  static LlamaModel engine(String model, String adapter) {
-    return ENGINES.get().computeIfAbsent(model + "|" + adapter, k -> {
-      LlamaWeights w = ExecutorModels.get(model);
+  static LlamaModel engine(String model, String quant, String adapter) {
+    return ENGINES.get().computeIfAbsent(model + "|" + quant + "|" + adapter, k -> {
+      LlamaWeights w = ExecutorModels.get(model, quant);
       try {
         AdapterSet a = adapter == null ? null : PeftAdapter.read(Path.of(adapter), w.config, DataType.FLOAT);
         return new LlamaModel(w, a, DataType.FLOAT);
@@ -63,6 +63,7 @@ public final class RefLogpsJob {
     String data = c.need("data");
     String output = c.need("output");
     String adapter = c.str("reference.adapter", c.str("reference_adapter", null));
+    String quant = ExecutorModels.quantOf(c);
     int batch = c.integer("batch_size", 8);
     Configuration hconf = spark.sparkContext().hadoopConfiguration();
     if (!HadoopIo.exists(data + "/manifest.json", hconf)) {
@@ -87,7 +88,7 @@ public final class RefLogpsJob {
         throw new IllegalArgumentException(data + " already has column " + col + "; run ref-logps on the prep output");
       }
     }
-    Dataset<Row> scoredDf = withReference(spark, in, pairs, model, adapter, batch);
+    Dataset<Row> scoredDf = withReference(spark, in, pairs, model, quant, adapter, batch);
     String tmp = HadoopIo.tempSibling(output);
     long n;
     try {
@@ -96,6 +97,7 @@ public final class RefLogpsJob {
       ObjectNode ref = manifest.putObject("reference");
       ref.put("model", model);
       ref.put("adapter", adapter);
+      ref.put("quantize", quant);
       ref.put("rows", n);
       HadoopIo.writeString(tmp + "/manifest.json", new ObjectMapper().writerWithDefaultPrettyPrinter()
           .writeValueAsString(manifest), hconf);
@@ -105,20 +107,21 @@ public final class RefLogpsJob {
       HadoopIo.deleteQuietly(tmp, hconf);
       throw e;
     }
-    System.out.printf("ref-logps: %d %s rows scored under %s%s -> %s%n", n, kind, model,
+    System.out.printf("ref-logps: %d %s rows scored under %s%s%s -> %s%n", n, kind, model,
+        quant.equals("none") ? "" : " (" + quant + ")",
         adapter == null ? " (adapters disabled)" : " + " + adapter, output);
     return n;
   }
 
   /** The rows with the reference columns added (completion log-prob sums under model [+ adapter]). */
-  static Dataset<Row> withReference(SparkSession spark, Dataset<Row> in, boolean pairs, String model, String adapter,
-      int batch) {
+  static Dataset<Row> withReference(SparkSession spark, Dataset<Row> in, boolean pairs, String model, String quant,
+      String adapter, int batch) {
     StructType schema = pairs ? in.schema().add("ref_chosen_logp", DataTypes.DoubleType, false)
         .add("ref_rejected_logp", DataTypes.DoubleType, false) : in.schema().add("ref_logp", DataTypes.DoubleType, false);
     JavaRDD<Row> scored = in.javaRDD().mapPartitions(it -> {
       List<Row> rows = new ArrayList<>();
       it.forEachRemaining(rows::add);
-      LlamaModel m = engine(model, adapter);
+      LlamaModel m = engine(model, quant, adapter);
       m.setAdaptersEnabled(adapter != null);
       List<Row> out = new ArrayList<>();
       for (int s = 0; s < rows.size(); s += batch) {

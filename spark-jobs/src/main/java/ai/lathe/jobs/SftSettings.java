@@ -13,14 +13,11 @@ public record SftSettings(
     LoraConfig lora, SftTrainer.Options train, int epochs, int maxSteps,
     int partitions, int averagingFrequency, boolean averageOptimizerState,
     String outerOptimizer, double outerLr, double outerMomentum,
-    int checkpointEvery, int evalEvery) implements Serializable {
+    int checkpointEvery, int evalEvery, String quant) implements Serializable {
 
   public static SftSettings from(Config c) {
     String out = c.need("output");
-    LoraConfig lc = new LoraConfig(c.integer("lora.r", 8), c.number("lora.alpha", 16),
-        c.strings("lora.target_modules", List.of("q_proj", "k_proj", "v_proj", "o_proj")),
-        c.number("lora.dropout", 0.0), c.bool("lora.use_rslora", false), c.bool("lora.use_dora", false),
-        Map.of(), Map.of());
+    LoraConfig lc = LoraConfig.fromConfig(c);
     int maxSteps = c.integer("train.max_steps", 0);
     SftTrainer.Options o = new SftTrainer.Options(c.integer("train.batch_size", 4), c.integer("train.grad_accum", 1),
         c.integer("train.seq_len", 512), c.number("train.lr", 2e-4), c.integer("train.warmup_steps", 0),
@@ -38,7 +35,7 @@ public record SftSettings(
         c.integer("train.epochs", 1), maxSteps, c.integer("distributed.partitions", 0), freq,
         c.bool("distributed.average_optimizer_state", true), outer, c.number("distributed.outer_lr", 0.7),
         c.number("distributed.outer_momentum", 0.9), c.integer("distributed.checkpoint_every", 1),
-        c.integer("distributed.eval_every", 1));
+        c.integer("distributed.eval_every", 1), ExecutorModels.quantOf(c));
   }
 
   /** The same settings with the total step count fixed once the shard sizes are known. */
@@ -47,12 +44,12 @@ public record SftSettings(
     SftTrainer.Options o = new SftTrainer.Options(t.batchSize(), t.gradAccum(), t.seqLen(), t.lr(), t.warmupSteps(),
         total, t.minLrRatio(), t.weightDecay(), t.maxGradNorm(), t.seed());
     return new SftSettings(model, data, langs, output, checkpointDir, lora, o, epochs, maxSteps, partitions,
-        averagingFrequency, averageOptimizerState, outerOptimizer, outerLr, outerMomentum, checkpointEvery, evalEvery);
+        averagingFrequency, averageOptimizerState, outerOptimizer, outerLr, outerMomentum, checkpointEvery, evalEvery, quant);
   }
 
   /** What a checkpoint must agree with to be resumed: everything that changes the result. */
   public String fingerprint() {
     return Integer.toHexString(List.of(model, data, langs, lora.toString(), train.toString(), epochs, maxSteps, partitions,
-        averagingFrequency, averageOptimizerState, outerOptimizer, outerLr, outerMomentum).toString().hashCode());
+        averagingFrequency, averageOptimizerState, outerOptimizer, outerLr, outerMomentum, quant).toString().hashCode());
   }
 }

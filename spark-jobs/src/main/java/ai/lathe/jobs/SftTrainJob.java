@@ -88,12 +88,14 @@ public final class SftTrainJob {
     int total = s0.maxSteps() > 0 ? s0.maxSteps() : s0.epochs() * Math.max(1, (smallest + perBatch - 1) / perBatch);
     SftSettings s = s0.withTotalSteps(total);
     int rounds = (total + s.averagingFrequency() - 1) / s.averagingFrequency();
-    long frozen = PreparedData.estimateFrozenBytes(mc);
+    long frozen = PreparedData.estimateFrozenBytes(mc) / (s0.quant().equals("none") ? 1 : 4);
     System.out.printf("sft: %d partitions %s, %d steps per partition in %d rounds of %d; recommended "
         + "spark.executor.memoryOverhead >= %d MiB%n", parts, sizes, total, rounds, s.averagingFrequency(),
         (frozen + (512L << 20)) >> 20);
 
-    AdapterSet init = AdapterSet.init(mc, s.lora(), s.train().seed(), DataType.FLOAT);
+    AdapterSet init = s.lora().useDora() // DoRA's magnitudes start at the (quantised) base's row norms
+        ? AdapterSet.init(ExecutorModels.get(s.model(), s.quant()), s.lora(), s.train().seed(), DataType.FLOAT)
+        : AdapterSet.init(mc, s.lora(), s.train().seed(), DataType.FLOAT);
     AdapterState state = AdapterState.of(init, s.averageOptimizerState()
         ? new ai.lathe.model.train.AdamW(init.params(), 0.9, 0.999, 1e-8, 0) : null);
     String[] names = state.names();
@@ -157,7 +159,7 @@ public final class SftTrainJob {
         throw new IllegalStateException("injected crash after round " + r + " (test)");
       }
     }
-    AdapterSet out = AdapterSet.init(mc, s.lora(), 0, DataType.FLOAT);
+    AdapterSet out = AdapterSet.empty(mc, s.lora(), DataType.FLOAT);
     state.applyTo(out, null);
     writeAdapter(s, out, manifest, c, metrics, lastVal, hconf);
     train.unpersist();
@@ -171,10 +173,10 @@ public final class SftTrainJob {
   private static final ThreadLocal<Map<String, Object[]>> ENGINES = ThreadLocal.withInitial(LinkedHashMap::new);
 
   static Object[] engine(SftSettings s) {
-    String key = s.model() + "|" + s.lora() + "|" + s.train();
+    String key = s.model() + "|" + s.quant() + "|" + s.lora() + "|" + s.train();
     return ENGINES.get().computeIfAbsent(key, k -> {
-      LlamaWeights w = ExecutorModels.get(s.model());
-      AdapterSet a = AdapterSet.init(w.config, s.lora(), 0, DataType.FLOAT);
+      LlamaWeights w = ExecutorModels.get(s.model(), s.quant());
+      AdapterSet a = AdapterSet.init(w, s.lora(), 0, DataType.FLOAT);
       return new Object[] {new LlamaModel(w, a, DataType.FLOAT), a};
     });
   }

@@ -41,6 +41,22 @@ public final class AdapterSet {
     return init(mc, lc, seed, dtype, null);
   }
 
+  /**
+   * A container of the right shapes to receive trained values (AdapterState.applyTo): DoRA modules
+   * are left unbound to any base weights.
+   */
+  public static AdapterSet empty(LlamaConfig mc, LoraConfig lc, DataType dtype) {
+    AdapterSet a = init(mc, lc, 0, dtype, (l, m) -> new double[mc.moduleShape(m)[0]]);
+    for (AdapterModule[] layer : a.modules) {
+      for (AdapterModule m : layer) {
+        if (m instanceof DoraModule d) {
+          d.baseless = true;
+        }
+      }
+    }
+    return a;
+  }
+
   /** As above; DoRA needs the base's row norms. */
   public static AdapterSet init(LlamaConfig mc, LoraConfig lc, long seed, DataType dtype, RowNorms norms) {
     if (lc.useDora() && norms == null) {

@@ -51,6 +51,24 @@ public record LoraConfig(
     });
   }
 
+  /**
+   * The lora.* keys of a job config: r, alpha, target_modules, dropout, use_rslora, use_dora,
+   * rank_pattern and alpha_pattern (PEFT's names and meaning: a key matches a module path suffix).
+   */
+  public static LoraConfig fromConfig(ai.lathe.model.Config c) {
+    Map<String, Integer> rp = new LinkedHashMap<>();
+    Map<String, Double> ap = new LinkedHashMap<>();
+    if (c.node("lora.rank_pattern") != null) {
+      c.node("lora.rank_pattern").fields().forEachRemaining(e -> rp.put(e.getKey(), e.getValue().asInt()));
+    }
+    if (c.node("lora.alpha_pattern") != null) {
+      c.node("lora.alpha_pattern").fields().forEachRemaining(e -> ap.put(e.getKey(), e.getValue().asDouble()));
+    }
+    return new LoraConfig(c.integer("lora.r", 8), c.number("lora.alpha", 16),
+        c.strings("lora.target_modules", List.of("q_proj", "k_proj", "v_proj", "o_proj")),
+        c.number("lora.dropout", 0.0), c.bool("lora.use_rslora", false), c.bool("lora.use_dora", false), rp, ap);
+  }
+
   public static LoraConfig of(int r, double alpha, List<String> targets) {
     return new LoraConfig(r, alpha, targets, 0.0, false, false, Map.of(), Map.of());
   }

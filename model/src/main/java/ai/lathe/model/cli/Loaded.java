@@ -16,7 +16,16 @@ public record Loaded(LlamaModel model, HfTokenizer tokenizer) implements AutoClo
 
   /** Loads model (and adapter when not null); tokenizer required unless needTokenizer is false. */
   public static Loaded open(Path modelDir, Path adapterDir, DataType dt, boolean needTokenizer) throws IOException {
-    LlamaWeights w = HfCheckpoint.load(modelDir, dt);
+    return open(modelDir, adapterDir, dt, needTokenizer, "none", false);
+  }
+
+  /** As above, with the base's projections held as quantize (none | nf4), optionally double-quantised. */
+  public static Loaded open(Path modelDir, Path adapterDir, DataType dt, boolean needTokenizer, String quantize,
+      boolean doubleQuant) throws IOException {
+    if (doubleQuant && !"nf4".equals(quantize)) {
+      throw new IllegalArgumentException("--double-quant needs --quantize nf4");
+    }
+    LlamaWeights w = HfCheckpoint.load(modelDir, dt).quantize(quantize, doubleQuant);
     HfTokenizer tok = null;
     Path tj = modelDir.resolve("tokenizer.json");
     if (Files.exists(tj)) {

@@ -26,7 +26,9 @@ public final class ScoreCommand {
   public static final String USAGE = """
       usage: lathe score --model DIR [--adapter DIR] --input rows.jsonl --output out.jsonl
                          [--template none|llama2|chatml|alpaca] [--batch 8] [--precision float|double]
-                         [--threads N]
+                         [--threads N] [--quantize nf4 [--double-quant]]
+        --quantize nf4 holds the base's projections in bitsandbytes' NF4 (QLoRA; an adapter trained
+        on an NF4 base should be scored on one). PEFT LoRA and DoRA adapters both load.
         Each input row has prompt and completion (text), or input_ids and completion_start.
         Each output row repeats the input and adds logprob (sum of log p over the completion
         tokens) and num_tokens (how many completion tokens were scored).""";
@@ -37,7 +39,7 @@ public final class ScoreCommand {
   record Item(ObjectNode row, int[] ids, boolean[] train) {}
 
   public static int run(String[] argv) throws Exception {
-    Args a = new Args("score", argv, Set.of()).allow(Set.of("model", "adapter", "input", "output", "template",
+    Args a = new Args("score", argv, Set.of("double-quant")).allow(Set.of("model", "adapter", "input", "output", "template",
         "batch", "precision", "threads", "quantize"));
     Path input = a.path("input");
     Path output = a.path("output");
@@ -45,7 +47,8 @@ public final class ScoreCommand {
     Par.setThreads(a.integer("threads", Runtime.getRuntime().availableProcessors()));
     ChatTemplate template = ChatTemplate.of(a.str("template", "none"));
     int bsz = a.integer("batch", 8);
-    try (Loaded l = Loaded.open(a.path("model"), a.has("adapter") ? a.path("adapter") : null, dt, false)) {
+    try (Loaded l = Loaded.open(a.path("model"), a.has("adapter") ? a.path("adapter") : null, dt, false,
+        a.str("quantize", "none"), a.flag("double-quant"))) {
       List<Item> items = new ArrayList<>();
       int vocab = l.model().config().vocabSize();
       int maxPos = l.model().config().maxPositionEmbeddings();

@@ -50,11 +50,13 @@ public final class SftCommand {
     Par.setThreads(threads > 0 ? threads : Runtime.getRuntime().availableProcessors());
     int seqLen = c.integer("train.seq_len", 256);
     long seed = c.integer("train.seed", 42);
-    LoraConfig lc = new LoraConfig(c.integer("lora.r", 8), c.number("lora.alpha", 16),
-        c.strings("lora.target_modules", List.of("q_proj", "k_proj", "v_proj", "o_proj")),
-        c.number("lora.dropout", 0.0), c.bool("lora.use_rslora", false), c.bool("lora.use_dora", false),
-        Map.of(), Map.of());
-    var weights = HfCheckpoint.load(modelDir, DataType.FLOAT);
+    LoraConfig lc = LoraConfig.fromConfig(c);
+    String quant = c.str("quantize", "none");
+    boolean dq = c.bool("double_quant", false);
+    if (dq && !quant.equals("nf4")) {
+      throw new IllegalArgumentException(c.source() + ": double_quant needs quantize: nf4");
+    }
+    var weights = HfCheckpoint.load(modelDir, DataType.FLOAT).quantize(quant, dq);
     SftData data;
     String tokSha;
     try (HfTokenizer tok = HfTokenizer.open(modelDir.resolve("tokenizer.json"))) {
@@ -80,7 +82,7 @@ public final class SftCommand {
     SftTrainer.Options o = new SftTrainer.Options(bsz, accum, seqLen, c.number("train.lr", 2e-4),
         c.integer("train.warmup_steps", Math.max(1, total / 20)), total, c.number("train.min_lr_ratio", 0.0),
         c.number("train.weight_decay", 0.0), c.number("train.max_grad_norm", 1.0), seed);
-    AdapterSet adapters = AdapterSet.init(weights.config, lc, seed, DataType.FLOAT);
+    AdapterSet adapters = AdapterSet.init(weights, lc, seed, DataType.FLOAT);
     LlamaModel model = new LlamaModel(weights, adapters, DataType.FLOAT);
     SftTrainer trainer = new SftTrainer(model, o);
     System.out.printf("sft-local: %d train / %d validation rows (%d truncated to %d tokens, %d without completion),"
