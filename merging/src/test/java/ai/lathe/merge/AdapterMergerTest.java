@@ -141,4 +141,55 @@ class AdapterMergerTest {
     assertTrue(io.getMessage().contains("de") && io.getMessage().contains("not found"), io.getMessage());
     assertFalse(Files.exists(tmp.resolve("out-adapter")));
   }
+
+  /**
+   * A DoRA adapter merged into the base (its update m/‖W + sBA‖ ⊙ (W + sBA) − W) scores like base +
+   * adapter; with base_quantize: nf4 the merge lands on the dequantised NF4 weights, so it scores
+   * like the NF4 base + adapter; and a DoRA adapter re-factored to a full-rank LoRA matches too.
+   */
+  @Test
+  void doraAndNf4BasesMergeExactly(@TempDir Path tmp) throws Exception {
+    setUp(tmp);
+    LlamaWeights base = HfCheckpoint.load(tmp.resolve("base"), DataType.FLOAT);
+    LoraConfig lc = new LoraConfig(3, 6, List.of("q_proj", "o_proj", "up_proj"), 0, false, true,
+        Map.of("up_proj", 2), Map.of());
+    for (String quant : List.of("none", "nf4")) {
+      LlamaWeights seen = base.quantize(quant, true);
+      AdapterSet d = AdapterSet.init(seen, lc, 4, DataType.FLOAT);
+      Random r = new Random(9);
+      for (Param p : d.params()) {
+        for (long i = 0; i < p.value().length(); i++) {
+          double v = p.value().getDouble(i);
+          p.value().putScalar(i, p.name().endsWith("magnitude_vector") ? v * (1 + 0.3 * r.nextGaussian())
+              : 0.3 * r.nextGaussian());
+        }
+      }
+      PeftAdapter.write(tmp.resolve("dora-" + quant), d, "base", null);
+      Config c = cfg(tmp, "linear", "model", 16, "base_quantize=" + quant, "base_double_quant=true",
+          "output.path=" + tmp.resolve("merged-" + quant));
+      c.set("adapters=[{path: " + tmp.resolve("dora-" + quant) + ", weight: 1.0}]");
+      AdapterMerger.run(MergeConfig.from(c), tmp.resolve("base"));
+      List<int[]> ids = new ArrayList<>(List.of(new int[] {1, 5, 9, 14, 3, 22, 7}, new int[] {1, 40, 2, 33}));
+      Batch b = Batch.of(ids, new int[] {2, 1}, 8, 0);
+      double[] expect = new LlamaModel(seen, PeftAdapter.read(tmp.resolve("dora-" + quant), C, DataType.FLOAT),
+          DataType.FLOAT).sequenceLogProbs(b);
+      double[] got = new LlamaModel(HfCheckpoint.load(tmp.resolve("merged-" + quant), DataType.FLOAT), null,
+          DataType.FLOAT).sequenceLogProbs(b);
+      double[] plain = new LlamaModel(seen, null, DataType.FLOAT).sequenceLogProbs(b);
+      for (int i = 0; i < got.length; i++) {
+        assertEquals(expect[i], got[i], 1e-3, quant + " row " + i);
+        assertTrue(Math.abs(expect[i] - plain[i]) > 0.01, "the adapter changes the model");
+      }
+    }
+    // a DoRA adapter re-factored to a LoRA adapter of full rank
+    Config c = cfg(tmp, "linear", "adapter", 16);
+    c.set("adapters=[{path: " + tmp.resolve("dora-none") + ", weight: 1.0}]");
+    AdapterMerger.run(MergeConfig.from(c), tmp.resolve("base"));
+    Batch b = Batch.of(new ArrayList<>(List.of(new int[] {1, 5, 9, 14, 3, 22, 7})), new int[] {2}, 8, 0);
+    double e = new LlamaModel(base, PeftAdapter.read(tmp.resolve("dora-none"), C, DataType.FLOAT), DataType.FLOAT)
+        .sequenceLogProbs(b)[0];
+    double g = new LlamaModel(base, PeftAdapter.read(tmp.resolve("out-adapter"), C, DataType.FLOAT), DataType.FLOAT)
+        .sequenceLogProbs(b)[0];
+    assertEquals(e, g, 1e-3);
+  }
 }
