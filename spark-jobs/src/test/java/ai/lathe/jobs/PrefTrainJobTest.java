@@ -204,4 +204,22 @@ class PrefTrainJobTest {
     }
     assertTrue(Files.exists(dir.resolve("kto-out/adapter_model.safetensors")));
   }
+
+  /** DPO with DoRA on an NF4 base, against reference log-probs computed on the same NF4 base. */
+  @Test
+  void dpoOnAnNf4BaseWithDora() throws Exception {
+    Path ref = dir.resolve("pairs-ref-nf4");
+    RefLogpsJob.run(spark, Config.load(null, List.of("model=" + model, "data=" + pairs, "output=" + ref,
+        "quantize=nf4", "double_quant=true")));
+    var e = assertThrows(IllegalArgumentException.class, () -> PrefTrainJob.run(spark, cfg(ref.toString(),
+        "never-nf4"), "dpo"));
+    assertTrue(e.getMessage().contains("held as 'nf4-dq'"), e.getMessage());
+    PrefTrainJob.Result r = PrefTrainJob.run(spark, cfg(ref.toString(), "dpo-nf4", "quantize=nf4", "double_quant=true",
+        "lora.use_dora=true"), "dpo");
+    assertTrue(Double.isFinite(r.metrics().get(1).get("eval_rewards/margins").asDouble()));
+    assertTrue(new ObjectMapper().readTree(dir.resolve("dpo-nf4/adapter_config.json").toFile()).get("use_dora")
+        .asBoolean());
+    // the first step starts at the reference: log 2 exactly when the policy is the reference
+    assertTrue(Math.abs(r.metrics().get(0).get("loss").asDouble() - Math.log(2)) < 0.2, r.metrics().get(0).toString());
+  }
 }
