@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Independent reference for Lathe's NF4 quantisation: bitsandbytes' definitions written in torch
 (NF4 code book, blocks of 64 with an fp32 absmax, two codes per byte with the first in the high
-nibble, the last block zero-padded; double quantisation of the absmax with create_dynamic_map in
+nibble, the last block short (zero-padded for the codes); double quantisation of the absmax with create_dynamic_map in
 blocks of 256 after subtracting the mean).    python3 nf4_ref.py OUT.json"""
 import json
 import sys
@@ -45,7 +45,7 @@ def quantize(w, double_quant):
     b = padded.view(blocks, 64)
     absmax = b.abs().max(dim=1).values
     q = nearest(code, (b / absmax.clamp(min=1e-30).unsqueeze(1)).reshape(-1)).view(-1)
-    packed = (q[0::2] << 4) | q[1::2]
+    packed = ((q[0::2] << 4) | q[1::2])[:(n + 1) // 2]  # bitsandbytes keeps ceil(n/2) bytes
     out = {"packed": packed.tolist(), "absmax": absmax.tolist()}
     if double_quant:
         dmap = create_dynamic_map()

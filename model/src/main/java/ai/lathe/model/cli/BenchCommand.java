@@ -151,7 +151,7 @@ public final class BenchCommand {
       m.releaseWorkspaces();
     }
     System.out.printf("%n%-28s %8s %9s %12s %10s %10s %10s%n", "variant", "tokens/s", "GFLOP/s", "proj. MiB",
-        "frozen MiB", "offheap MiB", "heap MiB");
+        "frozen MiB", "RSS MiB", "heap MiB");
     table.forEach(System.out::println);
     ObjectNode out = om.createObjectNode();
     out.put("sgemm_gflops", round(peak)).put("threads", threads);
@@ -188,18 +188,22 @@ public final class BenchCommand {
     return 2.0 * pairs.size() * seq / sec;
   }
 
-  /** Memory a variant holds: frozen projections and all frozen weights, adapter, off-heap, heap. */
+  /**
+   * Memory a variant holds: frozen projections and all frozen weights (as stored: NF4 codes and
+   * scales), adapter, the process's resident set (ND4J's off-heap arrays, workspaces, the NF4
+   * dequantisation scratch, the JVM) and the Java heap in use.
+   */
   record Memory(long projectionBytes, long frozenBytes, long adapterBytes, long offHeapBytes, long heapBytes) {
     static Memory of(LlamaWeights w, AdapterSet a) {
       System.gc();
       Runtime rt = Runtime.getRuntime();
       return new Memory(w.projectionBytes(), w.frozenBytes(), 4 * a.parameterCount(),
-          org.bytedeco.javacpp.Pointer.totalBytes(), rt.totalMemory() - rt.freeMemory());
+          org.bytedeco.javacpp.Pointer.physicalBytes(), rt.totalMemory() - rt.freeMemory());
     }
 
     void putInto(ObjectNode o) {
       o.put("projection_weight_bytes", projectionBytes).put("frozen_weight_bytes", frozenBytes)
-          .put("adapter_bytes", adapterBytes).put("offheap_bytes", offHeapBytes).put("heap_bytes", heapBytes);
+          .put("adapter_bytes", adapterBytes).put("rss_bytes", offHeapBytes).put("heap_bytes", heapBytes);
     }
   }
 

@@ -8,7 +8,7 @@ import org.nd4j.linalg.factory.Nd4j;
 /**
  * A frozen weight held in bitsandbytes' NF4 format: the flattened [out, in] weight in blocks of 64,
  * each block scaled by its absmax (fp32) and stored as 4-bit codes, two per byte (first element
- * in the high nibble), the last block zero-padded. With double quantisation the absmax values
+ * in the high nibble; the last block may be short, an odd count pads the last byte). With double quantisation the absmax values
  * are stored as 8-bit codes of bitsandbytes' dynamic map in blocks of 256 (fp32 scale each) after
  * subtracting their mean. forward and backward dequantise into a per-thread scratch and run the
  * same gemm as the dense weight.
@@ -28,9 +28,9 @@ public final class Nf4Linear implements FrozenLinear {
       if (out <= 0 || in <= 0) {
         throw new IllegalArgumentException(what + ": shape [" + out + ", " + in + "] is not a matrix");
       }
-      if (packed == null || packed.length != (long) blocks * Nf4.BLOCK / 2) {
+      if (packed == null || packed.length != (n + 1) / 2) {
         throw new IllegalArgumentException(what + ": " + (packed == null ? 0 : packed.length) + " packed bytes, expected "
-            + (long) blocks * Nf4.BLOCK / 2 + " for shape [" + out + ", " + in + "] in blocks of " + Nf4.BLOCK);
+            + (n + 1) / 2 + " (two 4-bit codes per byte) for shape [" + out + ", " + in + "]");
       }
       if (doubleQuant()) {
         int nested = (blocks + Nf4.NESTED_BLOCK - 1) / Nf4.NESTED_BLOCK;
@@ -85,7 +85,7 @@ public final class Nf4Linear implements FrozenLinear {
     long n = (long) out * in;
     int blocks = (int) ((n + Nf4.BLOCK - 1) / Nf4.BLOCK);
     Buf wb = Buf.of(w.dup('c'));
-    byte[] packed = new byte[blocks * Nf4.BLOCK / 2];
+    byte[] packed = new byte[(int) ((n + 1) / 2)];
     float[] absmax = new float[blocks];
     for (int b = 0; b < blocks; b++) {
       long lo = (long) b * Nf4.BLOCK;
@@ -95,9 +95,9 @@ public final class Nf4Linear implements FrozenLinear {
       }
       absmax[b] = m;
       float inv = m == 0 ? 0 : 1.0f / m;
-      for (int k = 0; k < Nf4.BLOCK; k += 2) {
+      for (int k = 0; k < Nf4.BLOCK && lo + k < n; k += 2) {
         long i = lo + k;
-        int hi = Nf4.nearest4(i < n ? (float) wb.get((int) i) * inv : 0f);
+        int hi = Nf4.nearest4((float) wb.get((int) i) * inv);
         int lw = Nf4.nearest4(i + 1 < n ? (float) wb.get((int) i + 1) * inv : 0f);
         packed[(int) (i / 2)] = (byte) (hi << 4 | lw);
       }
@@ -144,7 +144,7 @@ public final class Nf4Linear implements FrozenLinear {
   }
 
   private int blocks() {
-    return s.packed().length * 2 / Nf4.BLOCK;
+    return (int) (((long) s.out() * s.in() + Nf4.BLOCK - 1) / Nf4.BLOCK);
   }
 
   /** Dequantises into a [out, in] array of the engine's dtype. */
@@ -156,12 +156,10 @@ public final class Nf4Linear implements FrozenLinear {
       for (int blk = lo; blk < hi; blk++) {
         float a = scale(blk);
         int base = blk * Nf4.BLOCK;
-        for (int k = 0; k < Nf4.BLOCK; k += 2) {
+        for (int k = 0; k < Nf4.BLOCK && base + k < n; k += 2) {
           int i = base + k;
           int v = p[i >> 1];
-          if (i < n) {
-            b.set(i, Nf4.CODE[(v >> 4) & 15] * a);
-          }
+          b.set(i, Nf4.CODE[(v >> 4) & 15] * a);
           if (i + 1 < n) {
             b.set(i + 1, Nf4.CODE[v & 15] * a);
           }
