@@ -71,7 +71,9 @@ public final class AdapterMerger {
    */
   static float[] baseWeight(MergeConfig mc, int layer, String module, int out, int in) throws IOException {
     try (HfCheckpoint ck = HfCheckpoint.open(Path.of(mc.baseModel()))) {
-      return dequantized(ck.read(LlamaWeights.moduleKey(layer, module), out, in), out, in, mc.baseQuantize());
+      String key = LlamaWeights.moduleKey(layer, module);
+      return ck.isQuantized(key) ? ck.readWeight(key, out, in)
+          : dequantized(ck.read(key, out, in), out, in, mc.baseQuantize());
     }
   }
 
@@ -307,12 +309,17 @@ public final class AdapterMerger {
         try (StreamingCheckpointWriter w = new StreamingCheckpointWriter(tmp, shapes, mc.outputDtype(), 4L << 30)) {
           for (var e : shapes.entrySet()) {
             String name = e.getKey();
-            float[] v = ck.read(name, e.getValue());
             String[] parts = name.split("\\.");
-            if (parts.length == 6 && name.startsWith("model.layers.") && name.endsWith("_proj.weight")) {
+            boolean proj = parts.length == 6 && name.startsWith("model.layers.") && name.endsWith("_proj.weight");
+            // a pre-quantised base is dequantised; an adapter trained on NF4 meets its NF4 round trip
+            float[] v = proj && ck.isQuantized(name) ? ck.readWeight(name, (int) e.getValue()[0], (int) e.getValue()[1])
+                : ck.read(name, e.getValue());
+            if (proj) {
               int layer = Integer.parseInt(parts[2]);
               String m = parts[4];
-              v = dequantized(v, (int) e.getValue()[0], (int) e.getValue()[1], mc.baseQuantize());
+              if (!ck.isQuantized(name)) {
+                v = dequantized(v, (int) e.getValue()[0], (int) e.getValue()[1], mc.baseQuantize());
+              }
               float[] merged = mergeModule(mc, sources, layer, m, (int) e.getValue()[0], (int) e.getValue()[1], v);
               if (merged != null) {
                 for (int i = 0; i < v.length; i++) {

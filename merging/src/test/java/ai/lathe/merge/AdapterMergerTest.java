@@ -192,4 +192,23 @@ class AdapterMergerTest {
         .sequenceLogProbs(b)[0];
     assertEquals(e, g, 1e-3);
   }
+
+  /** A pre-quantised (lathe quantize, bitsandbytes layout) base: the merge dequantises it first. */
+  @Test
+  void mergingIntoAPrequantisedBase(@TempDir Path tmp) throws Exception {
+    setUp(tmp);
+    assertEquals(0, ai.lathe.model.cli.Main.dispatch(new String[] {"quantize", "--model", tmp.resolve("base").toString(),
+        "--output", tmp.resolve("base4").toString()}, ai.lathe.model.cli.Main.COMMANDS));
+    LlamaWeights q = HfCheckpoint.load(tmp.resolve("base4"), DataType.FLOAT);
+    Config c = cfg(tmp, "task_arithmetic", "model", 16, "base_model=" + tmp.resolve("base4"),
+        "output.path=" + tmp.resolve("merged4"));
+    c.set("adapters=[{path: " + tmp.resolve("en") + ", weight: 1.0}]");
+    AdapterMerger.run(MergeConfig.from(c), tmp.resolve("base4"));
+    Batch b = Batch.of(new ArrayList<>(List.of(new int[] {1, 5, 9, 14, 3, 22, 7})), new int[] {2}, 8, 0);
+    double e = new LlamaModel(q, PeftAdapter.read(tmp.resolve("en"), C, DataType.FLOAT), DataType.FLOAT)
+        .sequenceLogProbs(b)[0];
+    LlamaWeights merged = HfCheckpoint.load(tmp.resolve("merged4"), DataType.FLOAT);
+    assertTrue(merged.layers[0].q() instanceof ai.lathe.model.nn.DenseLinear, "the merge is dense");
+    assertEquals(e, new LlamaModel(merged, null, DataType.FLOAT).sequenceLogProbs(b)[0], 1e-3);
+  }
 }

@@ -27,6 +27,7 @@ public final class Main {
     COMMANDS.put("sft-local", new Command(SftCommand.USAGE, SftCommand::run));
     COMMANDS.put("score", new Command(ScoreCommand.USAGE, ScoreCommand::run));
     COMMANDS.put("bench", new Command(BenchCommand.USAGE, BenchCommand::run));
+    COMMANDS.put("quantize", new Command(QuantizeCommand.USAGE, QuantizeCommand::run));
   }
 
   private Main() {}

@@ -106,6 +106,19 @@ public final class HfCheckpoint implements AutoCloseable {
     return st.readFloats(name, shape);
   }
 
+  /** A [out, in] weight as floats; a pre-quantised (bitsandbytes NF4) one is dequantised. */
+  public float[] readWeight(String name, int out, int in) throws IOException {
+    if (byTensor.containsKey(name + BnbNf4.STATE)) {
+      return BnbNf4.read(byTensor.get(name + BnbNf4.STATE), name, out, in, DataType.FLOAT).dense().data().asFloat();
+    }
+    return read(name, out, in);
+  }
+
+  /** Whether the checkpoint holds this weight pre-quantised. */
+  public boolean isQuantized(String name) {
+    return byTensor.containsKey(name + BnbNf4.STATE);
+  }
+
   /** Loads a whole checkpoint into memory. */
   public static LlamaWeights load(Path dir, DataType dtype) throws IOException {
     try (HfCheckpoint ck = open(dir)) {
@@ -138,6 +151,11 @@ public final class HfCheckpoint implements AutoCloseable {
 
   private FrozenLinear lin(int layer, String module, DataType dtype) throws IOException {
     int[] s = config.moduleShape(module);
+    String key = LlamaWeights.moduleKey(layer, module);
+    if (byTensor.containsKey(key + BnbNf4.STATE)) {
+      // pre-quantised (bitsandbytes NF4, e.g. written by lathe quantize): kept as 4-bit
+      return BnbNf4.read(byTensor.get(key + BnbNf4.STATE), key, s[0], s[1], dtype);
+    }
     return new DenseLinear(arr(read(LlamaWeights.moduleKey(layer, module), s[0], s[1]), dtype, s[0], s[1]));
   }
 

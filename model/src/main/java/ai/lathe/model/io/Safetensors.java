@@ -201,6 +201,20 @@ public final class Safetensors implements AutoCloseable {
     return out;
   }
 
+  /** Reads a U8 tensor's bytes (e.g. bitsandbytes' packed 4-bit codes and its quant_state blob). */
+  public byte[] readBytes(String name) throws IOException {
+    Entry e = entry(name);
+    if (!e.dtype().equals("U8")) {
+      throw new IOException(file + ": tensor '" + name + "' has dtype " + e.dtype() + ", expected U8");
+    }
+    if (e.numel() > Integer.MAX_VALUE - 8) {
+      throw new IOException(file + ": tensor '" + name + "' too large for one array");
+    }
+    ByteBuffer buf = ByteBuffer.allocate((int) e.numel());
+    readFully(buf, dataStart + e.begin());
+    return buf.array();
+  }
+
   /** Reads a tensor and checks its shape, naming the file and tensor when it differs. */
   public float[] readFloats(String name, long... expectedShape) throws IOException {
     Entry e = entry(name);
@@ -311,6 +325,59 @@ public final class Safetensors implements AutoCloseable {
         }
       }
       os.write(chunk.array(), 0, chunk.position());
+    }
+  }
+
+  /** A tensor already encoded: dtype (F32 little-endian, U8, ...), shape and bytes. */
+  public record Raw(String dtype, long[] shape, byte[] data) {
+    public static Raw f32(long[] shape, float[] v) {
+      ByteBuffer b = ByteBuffer.allocate(4 * v.length).order(ByteOrder.LITTLE_ENDIAN);
+      b.asFloatBuffer().put(v);
+      return new Raw("F32", shape, b.array());
+    }
+
+    public static Raw u8(long[] shape, byte[] v) {
+      return new Raw("U8", shape, v);
+    }
+  }
+
+  /** Writes tensors of mixed dtypes (in the map's order). */
+  public static void writeRaw(Path file, Map<String, Raw> tensors, Map<String, String> metadata) throws IOException {
+    ObjectMapper om = new ObjectMapper();
+    ObjectNode header = om.createObjectNode();
+    if (metadata != null && !metadata.isEmpty()) {
+      ObjectNode m = header.putObject("__metadata__");
+      metadata.forEach(m::put);
+    }
+    long off = 0;
+    for (Map.Entry<String, Raw> t : tensors.entrySet()) {
+      long n = 1;
+      for (long x : t.getValue().shape()) {
+        n *= x;
+      }
+      if (n * bytesPer(t.getValue().dtype()) != t.getValue().data().length) {
+        throw new IllegalArgumentException(t.getKey() + ": " + t.getValue().data().length + " bytes do not fit shape "
+            + Arrays.toString(t.getValue().shape()) + " of " + t.getValue().dtype());
+      }
+      ObjectNode e = header.putObject(t.getKey());
+      e.put("dtype", t.getValue().dtype());
+      var sh = e.putArray("shape");
+      for (long x : t.getValue().shape()) {
+        sh.add(x);
+      }
+      e.putArray("data_offsets").add(off).add(off + t.getValue().data().length);
+      off += t.getValue().data().length;
+    }
+    byte[] hjson = om.writeValueAsBytes(header);
+    int pad = (8 - (hjson.length % 8)) % 8;
+    byte[] hbytes = Arrays.copyOf(hjson, hjson.length + pad);
+    Arrays.fill(hbytes, hjson.length, hbytes.length, (byte) ' ');
+    try (OutputStream os = new java.io.BufferedOutputStream(Files.newOutputStream(file), 1 << 20)) {
+      os.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, hbytes.length).array());
+      os.write(hbytes);
+      for (Raw r : tensors.values()) {
+        os.write(r.data());
+      }
     }
   }
 }

@@ -39,6 +39,11 @@ public final class Nf4 {
     return DYNAMIC.clone();
   }
 
+  /** The shared copy when map is the dynamic map (read from a file), else map itself. */
+  public static float[] shareDynamic(float[] map) {
+    return java.util.Arrays.equals(map, DYNAMIC) ? DYNAMIC : map;
+  }
+
   /** One shared copy for every double-quantised weight (bitsandbytes keeps one per weight). */
   static final float[] DYNAMIC = buildDynamicMap();
 
