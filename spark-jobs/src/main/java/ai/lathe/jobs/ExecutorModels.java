@@ -24,7 +24,12 @@ public final class ExecutorModels {
 
   /** Loads of this model in this JVM so far (1 once cached). */
   public static long loads(String path) {
-    AtomicLong n = LOADS.get(path);
+    return loads(path, "none");
+  }
+
+  /** Loads of this model held as quant in this JVM so far. */
+  public static long loads(String path, String quant) {
+    AtomicLong n = LOADS.get(path + "|" + quant);
     return n == null ? 0 : n.get();
   }
 
@@ -36,7 +41,7 @@ public final class ExecutorModels {
   public static LlamaWeights get(String path, String quant) {
     return MODELS.computeIfAbsent(path + "|" + quant, key -> {
       try {
-        LOADS.computeIfAbsent(path, k -> new AtomicLong()).incrementAndGet();
+        LOADS.computeIfAbsent(key, k -> new AtomicLong()).incrementAndGet();
         LlamaWeights w = HfCheckpoint.load(localCopy(path), DataType.FLOAT);
         return quant.equals("none") ? w : w.quantize("nf4", quant.equals("nf4-dq"));
       } catch (IOException e) {

@@ -231,7 +231,7 @@ public final class PrefTrainJob {
     }
     String exec = SparkEnv.get() == null ? "driver" : SparkEnv.get().executorId();
     return new Round(AdapterState.of((AdapterSet) e[1], trainer.optimizer()), 1, m, tokens, gn, steps,
-        (System.nanoTime() - t0) / 1e9, Map.of(exec, ExecutorModels.loads(s.model())));
+        (System.nanoTime() - t0) / 1e9, Map.of(exec, ExecutorModels.loads(s.model(), s.quant())));
   }
 
   static MetricSums evaluate(JavaRDD<Object> val, Broadcast<AdapterState> bc, PrefSettings s) {

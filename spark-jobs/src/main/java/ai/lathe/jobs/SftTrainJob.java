@@ -212,7 +212,7 @@ public final class SftTrainJob {
     AdapterState out = AdapterState.of(a, s.averageOptimizerState() ? trainer.optimizer() : null);
     String exec = SparkEnv.get() == null ? "driver" : SparkEnv.get().executorId();
     return new RoundResult(out, 1, loss, targets, tokens, gn, steps, (System.nanoTime() - t0) / 1e9,
-        Map.of(exec, ExecutorModels.loads(s.model())));
+        Map.of(exec, ExecutorModels.loads(s.model(), s.quant())));
   }
 
   /** Test hook: kills this executor JVM once (marker file) in partition 1 after the first round. */
