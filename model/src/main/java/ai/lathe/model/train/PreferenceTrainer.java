@@ -4,7 +4,6 @@ import ai.lathe.model.Batch;
 import ai.lathe.model.LlamaModel;
 import ai.lathe.model.adapter.Param;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -22,6 +21,8 @@ public abstract class PreferenceTrainer<E> {
   private final AdamW opt;
   private final LrSchedule schedule;
   private final List<Param> params;
+  private int[] rows; // target rows of the last policy forward
+  private Batch lastBatch;
 
   protected PreferenceTrainer(LlamaModel model, SftTrainer.Options o) {
     this.model = model;
@@ -93,9 +94,6 @@ public abstract class PreferenceTrainer<E> {
     return new double[][] {lp, len};
   }
 
-  private int[] rows;
-  private Batch lastBatch;
-
   /** Backward of Σ_s dLogp[s]·logp[s] for the last policy forward. */
   protected void backward(double[] dLogp, double scale) {
     double[] w = new double[rows.length];
@@ -122,12 +120,6 @@ public abstract class PreferenceTrainer<E> {
       n += s.length;
     }
     return n;
-  }
-
-  static double[] concat(double[] a, double[] b) {
-    double[] r = Arrays.copyOf(a, a.length + b.length);
-    System.arraycopy(b, 0, r, a.length, b.length);
-    return r;
   }
 
   static List<int[]> list() {
