@@ -27,7 +27,8 @@ import org.nd4j.linalg.api.buffer.DataType;
 /**
  * Reference log-probs computed once: adds ref_chosen_logp and ref_rejected_logp (KTO: ref_logp),
  * the sums of log p over the completion tokens under the frozen base (adapters disabled) or a
- * named reference adapter, to prepared preference data, as a new folder committed atomically.
+ * named reference adapter, to prepared preference data, as a new folder committed atomically
+ * (output may be the input folder itself: the rerun replaces it, existing columns are recomputed).
  * {@code spark-submit --class ai.lathe.jobs.RefLogpsJob lathe-jobs.jar --config ref-logps.yaml}.
  */
 public final class RefLogpsJob {
@@ -85,7 +86,9 @@ public final class RefLogpsJob {
     Dataset<Row> in = spark.read().parquet(data + "/data");
     for (String col : pairs ? List.of("ref_chosen_logp", "ref_rejected_logp") : List.of("ref_logp")) {
       if (List.of(in.columns()).contains(col)) {
-        throw new IllegalArgumentException(data + " already has column " + col + "; run ref-logps on the prep output");
+        // a rerun (e.g. in place, output = data, or with another reference) replaces the columns
+        System.out.printf("ref-logps: %s already has %s; recomputing it%n", data, col);
+        in = in.drop(col);
       }
     }
     Dataset<Row> scoredDf = withReference(spark, in, pairs, model, quant, adapter, batch);

@@ -97,10 +97,17 @@ class PrefTrainJobTest {
     RefLogpsJob.run(spark, Config.load(null, List.of("model=" + model, "data=" + pairs, "output=" + ref)));
     PrefTrainJob.Result r = PrefTrainJob.run(spark, cfg(ref.toString(), "dpo-pre", "loss.type=ipo"), "dpo");
     assertTrue(Double.isFinite(r.metrics().get(1).get("loss").asDouble()));
-    // rerunning the reference pass on scored data is refused
-    var again = assertThrows(IllegalArgumentException.class, () -> RefLogpsJob.run(spark, Config.load(null,
-        List.of("model=" + model, "data=" + ref, "output=" + dir.resolve("never0")))));
-    assertTrue(again.getMessage().contains("already has column ref_chosen_logp"), again.getMessage());
+    // the reference pass reruns in place (output = data): the same columns again, committed atomically
+    List<Row> before = spark.read().parquet(ref + "/data").orderBy("id").collectAsList();
+    RefLogpsJob.run(spark, Config.load(null, List.of("model=" + model, "data=" + ref, "output=" + ref)));
+    List<Row> after = spark.read().parquet(ref + "/data").orderBy("id").collectAsList();
+    assertEquals(before.size(), after.size());
+    for (int i = 0; i < before.size(); i++) {
+      assertEquals(before.get(i).<Double>getAs("ref_chosen_logp"), after.get(i).<Double>getAs("ref_chosen_logp"), 0.0);
+      assertEquals(before.get(i).<Double>getAs("ref_rejected_logp"), after.get(i).<Double>getAs("ref_rejected_logp"),
+          0.0);
+    }
+    assertEquals(before.get(0).schema(), after.get(0).schema());
 
     // rows without the reference columns
     var e1 = assertThrows(IllegalArgumentException.class, () -> PrefTrainJob.run(spark, cfg(pairs.toString(), "never1"),
