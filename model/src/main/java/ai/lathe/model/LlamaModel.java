@@ -11,7 +11,6 @@ import ai.lathe.model.nn.RmsNorm;
 import ai.lathe.model.nn.Rope;
 import ai.lathe.model.nn.SwiGlu;
 import ai.lathe.model.nn.Timers;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -32,7 +31,17 @@ public final class LlamaModel {
   private boolean adaptersEnabled = true;
   private final DataType dt;
   private final Rope rope;
-  private final Map<Long, Workspace> workspaces = new HashMap<>();
+  /**
+   * Activation buffers per (batch, length), least recently used dropped beyond a few: preference
+   * batches are padded to their longest sequence, so shapes vary from step to step.
+   */
+  private final Map<Long, Workspace> workspaces = new java.util.LinkedHashMap<>(8, 0.75f, true) {
+    @Override
+    protected boolean removeEldestEntry(Map.Entry<Long, Workspace> eldest) {
+      return size() > MAX_WORKSPACES;
+    }
+  };
+  static final int MAX_WORKSPACES = 4;
   private Workspace last;
 
   public LlamaModel(LlamaWeights w, AdapterSet adapters, DataType dt) {

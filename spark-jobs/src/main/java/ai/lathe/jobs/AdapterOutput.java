@@ -44,6 +44,25 @@ final class AdapterOutput {
     return run;
   }
 
+  /**
+   * The rounds' metrics of an output already written by a run this one resumes after its last
+   * round, or null when there is none (then the caller writes it).
+   */
+  static List<ObjectNode> existing(String output, Configuration hconf) throws java.io.IOException {
+    String p = output + "/metrics.jsonl";
+    if (!HadoopIo.exists(p, hconf)) {
+      return null;
+    }
+    List<ObjectNode> out = new ArrayList<>();
+    ObjectMapper om = new ObjectMapper();
+    for (String line : HadoopIo.readString(p, hconf).split("\n")) {
+      if (!line.isBlank()) {
+        out.add((ObjectNode) om.readTree(line));
+      }
+    }
+    return out;
+  }
+
   /** The (step, metric) points of the rounds that have it. */
   static List<double[]> series(List<ObjectNode> metrics, String key) {
     List<double[]> out = new ArrayList<>();

@@ -62,8 +62,9 @@ public final class PipelineCommand {
       PrepJob.run(spark, prep);
       System.out.println("== pipeline: sft (parameter averaging on " + spark.sparkContext().master() + ")");
       SftTrainJob.Result r = SftTrainJob.run(spark, sft);
-      var first = r.metrics().get(0);
-      var last = r.metrics().get(r.metrics().size() - 1);
+      // a rerun that finds every round checkpointed runs none: report from what the job wrote
+      var first = firstOf(r.metrics());
+      var last = lastOf(r.metrics());
       // preference pairs from the same instructions, reference log-probs under the SFT adapter, DPO from it
       System.out.println("== pipeline: preference pairs (prep kind=preference)");
       PrepJob.run(spark, pairs);
@@ -71,8 +72,8 @@ public final class PipelineCommand {
       RefLogpsJob.run(spark, refLogps);
       System.out.println("== pipeline: dpo (from the SFT adapter)");
       var dpoRun = PrefTrainJob.run(spark, dpo, "dpo");
-      var dpoFirst = dpoRun.metrics().get(0);
-      var dpoLast = dpoRun.metrics().get(dpoRun.metrics().size() - 1);
+      var dpoFirst = firstOf(dpoRun.metrics());
+      var dpoLast = lastOf(dpoRun.metrics());
       // per-language adapters, then the nightly TIES merge of them, gated on each language's loss
       List<String> langs = c.strings("merge.langs", List.of("en", "de"));
       StringBuilder adapters = new StringBuilder("[");
@@ -85,7 +86,7 @@ public final class PipelineCommand {
           c.node("merge.sft_set").fields().forEachRemaining(e -> one.set(e.getKey() + "=" + e.getValue().asText()));
         }
         SftTrainJob.Result lr = SftTrainJob.run(spark, one);
-        worst = Math.max(worst, lr.metrics().get(lr.metrics().size() - 1).path("val_loss").asDouble());
+        worst = Math.max(worst, lastOf(lr.metrics()).path("val_loss").asDouble(Double.NaN));
         adapters.append(adapters.length() > 1 ? ", " : "").append("{path: ").append(work.resolve("adapters/" + lang))
             .append(", weight: 1.0}");
       }
@@ -100,14 +101,22 @@ public final class PipelineCommand {
       System.out.printf("base model:    %s%nprepared data: %s%nSFT adapter:   %s (train loss %.4f -> %.4f, "
           + "validation loss %.4f)%nDPO adapter:   %s (held-out rewards/accuracies %.3f -> %.3f, margins %.3f -> %.3f)"
           + "%nper-language:  %s%nmerged (TIES): %s (validation loss per language %s, gate %.4f)%n",
-          model, prepared, adapter, first.get("train_loss").asDouble(), last.get("train_loss").asDouble(),
-          last.path("val_loss").asDouble(), dpoOut, dpoFirst.path("eval_rewards/accuracies").asDouble(),
-          dpoLast.path("eval_rewards/accuracies").asDouble(), dpoFirst.path("eval_rewards/margins").asDouble(),
-          dpoLast.path("eval_rewards/margins").asDouble(), langs, work.resolve("adapters/merged"), losses, worst + slack);
+          model, prepared, adapter, first.path("train_loss").asDouble(Double.NaN), last.path("train_loss").asDouble(Double.NaN),
+          last.path("val_loss").asDouble(Double.NaN), dpoOut, dpoFirst.path("eval_rewards/accuracies").asDouble(Double.NaN),
+          dpoLast.path("eval_rewards/accuracies").asDouble(Double.NaN), dpoFirst.path("eval_rewards/margins")
+          .asDouble(Double.NaN), dpoLast.path("eval_rewards/margins").asDouble(Double.NaN), langs, work.resolve("adapters/merged"), losses, worst + slack);
     } finally {
       spark.stop();
     }
     return 0;
+  }
+
+  static com.fasterxml.jackson.databind.node.ObjectNode firstOf(List<com.fasterxml.jackson.databind.node.ObjectNode> m) {
+    return m.isEmpty() ? new com.fasterxml.jackson.databind.ObjectMapper().createObjectNode() : m.get(0);
+  }
+
+  static com.fasterxml.jackson.databind.node.ObjectNode lastOf(List<com.fasterxml.jackson.databind.node.ObjectNode> m) {
+    return m.isEmpty() ? new com.fasterxml.jackson.databind.ObjectMapper().createObjectNode() : m.get(m.size() - 1);
   }
 
   /** A stage's config file with the pipeline's paths and its own overrides (pipeline keys stage.set.*). */

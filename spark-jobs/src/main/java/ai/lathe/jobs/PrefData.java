@@ -51,7 +51,9 @@ final class PrefData {
       }
       System.out.printf("%s: computing reference log-probs on the fly (%s)%n", s.kind(),
           s.referenceAdapter() == null ? "base, adapters disabled" : s.referenceAdapter());
-      return RefLogpsJob.withReference(spark, df, !kto, s.model(), s.quant(), s.referenceAdapter(), s.referenceBatch());
+      // scored once: both splits are read from it
+      return RefLogpsJob.withReference(spark, df, !kto, s.model(), s.quant(), s.referenceAdapter(), s.referenceBatch())
+          .persist(org.apache.spark.storage.StorageLevel.MEMORY_AND_DISK());
     }
     JsonNode ref = manifest.path("reference");
     String model = ref.path("model").asText(null);
@@ -61,6 +63,13 @@ final class PrefData {
       throw new IllegalArgumentException(s.data() + ": reference log-probs were computed on a base held as '" + quant
           + "', but this job's base is '" + s.quant() + "' (quantize/double_quant); rerun lathe ref-logps with the same"
           + " settings");
+    }
+    String sha = ref.path("adapter_sha256").asText(null);
+    if (adapter != null && sha != null && samePath(adapter, s.referenceAdapter(), hconf)
+        && !sha.equals(RefLogpsJob.adapterSha(adapter))) {
+      throw new IllegalArgumentException(s.data() + ": reference log-probs were computed with " + adapter
+          + " (adapter_model.safetensors sha256 " + sha.substring(0, 12) + "…), which has changed since; rerun "
+          + "lathe ref-logps");
     }
     if (!samePath(model, s.model(), hconf) || !samePath(adapter, s.referenceAdapter(), hconf)) {
       throw new IllegalArgumentException(s.data() + ": reference log-probs were computed with model " + model

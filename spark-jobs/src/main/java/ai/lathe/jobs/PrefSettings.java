@@ -46,6 +46,17 @@ public record PrefSettings(
       throw new IllegalArgumentException(c.source() + ": loss.type '" + loss + "' does not fit the " + kind
           + " job (dpo: sigmoid, ipo, hinge, robust; kto: kto)");
     }
+    double beta = c.number("loss.beta", 0.1);
+    double eps = c.number("loss.label_smoothing", 0.0);
+    double wd = c.number("loss.desirable_weight", 1.0);
+    double wu = c.number("loss.undesirable_weight", 1.0);
+    if (!(beta > 0) || !(eps >= 0 && eps < (loss.equals("robust") ? 0.5 : 1.0)) || !(wd > 0) || !(wu > 0)) {
+      throw new IllegalArgumentException(c.source() + ": need loss.beta > 0, 0 <= loss.label_smoothing < "
+          + (loss.equals("robust") ? "0.5 (robust)" : "1") + ", loss.desirable_weight and loss.undesirable_weight > 0");
+    }
+    if (kind.equals("kto") && o.batchSize() < 2) {
+      System.out.println("kto: train.batch_size 1 has no mismatched pairs, so the KL term is 0");
+    }
     return new PrefSettings(kind, c.need("model"), c.need("data"), c.strings("data_langs", List.of()), out,
         c.str("checkpoint_dir", out + ".checkpoints"), adapter, c.str("reference.adapter", null),
         c.bool("reference.on_the_fly", false), c.integer("reference.batch_size", 8), lc, o,
@@ -67,7 +78,8 @@ public record PrefSettings(
   /** What a checkpoint must agree with to be resumed. */
   public String fingerprint() {
     return Integer.toHexString(List.of(kind, model, data, langs, String.valueOf(adapter),
-        String.valueOf(referenceAdapter), lora.toString(), train.toString(), epochs, maxSteps, partitions,
+        adapter == null ? "" : RefLogpsJob.adapterSha(adapter), String.valueOf(referenceAdapter),
+        referenceAdapter == null ? "" : RefLogpsJob.adapterSha(referenceAdapter), lora.toString(), train.toString(), epochs, maxSteps, partitions,
         averagingFrequency, lossType, beta, labelSmoothing, desirableWeight, undesirableWeight, quant).toString()
         .hashCode());
   }

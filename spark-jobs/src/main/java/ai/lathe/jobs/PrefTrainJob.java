@@ -46,13 +46,9 @@ import scala.Tuple2;
 public final class PrefTrainJob {
   private PrefTrainJob() {}
 
-  /** A partition's round: summed adapter state, metric sums, counts and timings. */
+  /** A partition's round: summed adapter state, metric sums, counts and timings (summed in partition order). */
   record Round(AdapterState sum, int count, MetricSums metrics, long tokens, double gradNormSum, int steps,
       double maxComputeSeconds, Map<String, Long> loads) implements Serializable {
-    static Round zero() {
-      return new Round(null, 0, new MetricSums(), 0, 0, 0, 0, Map.of());
-    }
-
     Round plus(Round o) {
       if (o.count == 0) {
         return this;
@@ -124,8 +120,8 @@ public final class PrefTrainJob {
       long t0 = System.nanoTime();
       Broadcast<AdapterState> bc = jsc.broadcast(state);
       final long startStep = state.step();
-      Round res = train.mapPartitionsWithIndex((p, it) -> List.of(runPartition(p, it, bc.value(), s, startStep, total))
-          .iterator(), true).treeAggregate(Round.zero(), Round::plus, Round::plus);
+      Round res = OrderedSum.of(train.mapPartitionsWithIndex((p, it) -> List.of(new Tuple2<>(p,
+          runPartition(p, it, bc.value(), s, startStep, total))).iterator(), true), Round::plus, parts);
       bc.destroy();
       state = res.sum().times(1.0 / res.count()).withStep(Math.min(total, startStep + s.averagingFrequency()));
       double sec = (System.nanoTime() - t0) / 1e9;
@@ -146,6 +142,14 @@ public final class PrefTrainJob {
       if (s.checkpointEvery() > 0 && ((r + 1) % s.checkpointEvery() == 0 || r == rounds - 1)) {
         Checkpoints.write(s.checkpointDir(), r, state, null, fingerprint, hconf);
       }
+    }
+    List<ObjectNode> done = startRound >= rounds ? AdapterOutput.existing(s.output(), hconf) : null;
+    if (done != null) {
+      // every round was checkpointed and the output written by the run this one resumes: keep it
+      System.out.printf("all %d rounds were already done (%s); kept %s%n", rounds, s.checkpointDir(), s.output());
+      train.unpersist();
+      val.unpersist();
+      return new Result(state, done);
     }
     AdapterSet out = AdapterSet.empty(mc, s.lora(), DataType.FLOAT);
     state.applyTo(out, null);

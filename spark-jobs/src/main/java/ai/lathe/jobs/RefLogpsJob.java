@@ -48,7 +48,9 @@ public final class RefLogpsJob {
       ThreadLocal.withInitial(java.util.HashMap::new);
 
   static LlamaModel engine(String model, String quant, String adapter) {
-    return ENGINES.get().computeIfAbsent(model + "|" + quant + "|" + adapter, k -> {
+    // keyed by the adapter's content too: a long-lived JVM must not reuse a rewritten adapter
+    String key = model + "|" + quant + "|" + adapter + "|" + (adapter == null ? "" : adapterSha(adapter));
+    return ENGINES.get().computeIfAbsent(key, k -> {
       LlamaWeights w = ExecutorModels.get(model, quant);
       try {
         AdapterSet a = adapter == null ? null : PeftAdapter.read(Path.of(adapter), w.config, DataType.FLOAT);
@@ -100,6 +102,7 @@ public final class RefLogpsJob {
       ObjectNode ref = manifest.putObject("reference");
       ref.put("model", model);
       ref.put("adapter", adapter);
+      ref.put("adapter_sha256", adapter == null ? null : adapterSha(adapter));
       ref.put("quantize", quant);
       ref.put("rows", n);
       HadoopIo.writeString(tmp + "/manifest.json", new ObjectMapper().writerWithDefaultPrettyPrinter()
@@ -146,8 +149,8 @@ public final class RefLogpsJob {
         for (int[] x : ids) {
           max = Math.max(max, x.length);
         }
-        double[] lp = m.sequenceLogProbs(Batch.of(ids, starts.stream().mapToInt(Integer::intValue).toArray(),
-            ((max + 15) / 16) * 16, 0));
+        int seq = Math.max(max, Math.min(((max + 15) / 16) * 16, m.config().maxPositionEmbeddings()));
+        double[] lp = m.sequenceLogProbs(Batch.of(ids, starts.stream().mapToInt(Integer::intValue).toArray(), seq, 0));
         for (int k = 0; k < part.size(); k++) {
           Row r = part.get(k);
           Object[] v = new Object[r.size() + (pairs ? 2 : 1)];
@@ -166,6 +169,15 @@ public final class RefLogpsJob {
       return out.iterator();
     });
     return spark.createDataFrame(scored, schema);
+  }
+
+  /** sha256 of an adapter folder's weights (identity of a reference or starting adapter). */
+  static String adapterSha(String dir) {
+    try (java.io.InputStream in = java.nio.file.Files.newInputStream(Path.of(dir).resolve(PeftAdapter.WEIGHTS))) {
+      return ai.lathe.model.io.Hashing.sha256(in);
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
   }
 
   static int[] ints(List<Integer> l) {

@@ -5,7 +5,7 @@ import java.util.HashMap;
 import java.util.Map;
 
 /**
- * What one partition returns from a round, summed by treeAggregate: the adapter state (summed),
+ * What one partition returns from a round, summed in partition order (OrderedSum): the adapter state (summed),
  * how many partitions contributed, loss and token counts, the slowest partition's compute time,
  * and each executor JVM's model-load count.
  */

@@ -38,7 +38,7 @@ import scala.Tuple2;
 /**
  * Distributed LoRA SFT by parameter averaging: each round broadcasts the adapter (and AdamW's
  * moments), every partition runs averaging_frequency steps on its own shard with the engine,
- * treeAggregate sums the results and the driver averages them (optionally through an outer
+ * the results are summed in partition order (OrderedSum) and the driver averages them (optionally through an outer
  * Nesterov step, DiLoCo-style). Checkpoints every N rounds; a rerun resumes from the last one.
  * {@code spark-submit --class ai.lathe.jobs.SftTrainJob lathe-jobs.jar --config sft.yaml}.
  */
@@ -119,9 +119,9 @@ public final class SftTrainJob {
       long t0 = System.nanoTime();
       Broadcast<AdapterState> bc = jsc.broadcast(state);
       final long startStep = state.step();
-      RoundResult res = train.mapPartitionsWithIndex((p, it) -> List.of(
-          runPartition(p, it, bc.value(), s, startStep, total)).iterator(), true)
-          .treeAggregate(RoundResult.zero(), RoundResult::plus, RoundResult::plus);
+      RoundResult res = OrderedSum.of(train.mapPartitionsWithIndex((p, it) -> List.of(
+          new Tuple2<>(p, runPartition(p, it, bc.value(), s, startStep, total))).iterator(), true),
+          RoundResult::plus, parts);
       bc.destroy();
       AdapterState avg = res.sum().times(1.0 / res.count()).withStep(Math.min(total, startStep + s.averagingFrequency()));
       if (momentum != null) {
@@ -158,6 +158,14 @@ public final class SftTrainJob {
       if (Integer.getInteger("lathe.test.crashAfterRound", -1) == r) {
         throw new IllegalStateException("injected crash after round " + r + " (test)");
       }
+    }
+    List<ObjectNode> done = startRound >= rounds ? AdapterOutput.existing(s.output(), hconf) : null;
+    if (done != null) {
+      // every round was checkpointed and the output written by the run this one resumes: keep it
+      System.out.printf("all %d rounds were already done (%s); kept %s%n", rounds, s.checkpointDir(), s.output());
+      train.unpersist();
+      val.unpersist();
+      return new Result(state, done, 0, 0);
     }
     AdapterSet out = AdapterSet.empty(mc, s.lora(), DataType.FLOAT);
     state.applyTo(out, null);
