@@ -44,7 +44,7 @@ def quantize(w, double_quant):
     padded[:n] = flat
     b = padded.view(blocks, 64)
     absmax = b.abs().max(dim=1).values
-    q = nearest(code, (b / absmax.clamp(min=1e-30).unsqueeze(1)).reshape(-1)).view(-1)
+    q = nearest(code, (b * (1.0 / absmax.clamp(min=1e-30)).unsqueeze(1)).reshape(-1)).view(-1)
     packed = ((q[0::2] << 4) | q[1::2])[:(n + 1) // 2]  # bitsandbytes keeps ceil(n/2) bytes
     out = {"packed": packed.tolist(), "absmax": absmax.tolist()}
     if double_quant:
@@ -57,7 +57,7 @@ def quantize(w, double_quant):
             part = a[k * 256:(k + 1) * 256]
             m = part.abs().max()
             scales.append(m.item())
-            codes += nearest(dmap, part / m).tolist()
+            codes += nearest(dmap, part * (1.0 / m)).tolist()  # the kernel multiplies by 1/absmax
         out.update({"offset": offset.item(), "nested_absmax": scales, "nested_codes": codes})
     deq = code[q].view(blocks, 64) * absmax.unsqueeze(1)
     out["max_abs_error"] = (deq.reshape(-1)[:n] - flat).abs().max().item()

@@ -39,8 +39,9 @@ public record MergeConfig(MergeMethod method, String baseModel, MergeMethod.Para
       throw new IllegalArgumentException(c.source() + ": output.kind must be adapter or model, got " + kind);
     }
     String bq = c.str("base_quantize", "none");
-    if (!bq.equals("none") && !bq.equals("nf4")) {
-      throw new IllegalArgumentException(c.source() + ": base_quantize must be none or nf4, got " + bq);
+    if (!bq.equals("none") && !bq.equals("nf4") || bq.equals("none") && c.bool("base_double_quant", false)) {
+      throw new IllegalArgumentException(c.source() + ": base_quantize must be none or nf4 (base_double_quant needs "
+          + "nf4), got " + bq);
     }
     return new MergeConfig(m, c.need("base_model"), p, density, in, kind, c.integer("output.rank", 16),
         c.need("output.path"), c.str("output.dtype", "F32"),

@@ -42,12 +42,35 @@ public final class ExecutorModels {
     return MODELS.computeIfAbsent(path + "|" + quant, key -> {
       try {
         LOADS.computeIfAbsent(key, k -> new AtomicLong()).incrementAndGet();
-        LlamaWeights w = HfCheckpoint.load(localCopy(path), DataType.FLOAT);
-        return quant.equals("none") ? w : w.quantize("nf4", quant.equals("nf4-dq"));
+        // projections quantised as they are read: one dense projection alive at a time
+        return HfCheckpoint.load(localCopy(path), DataType.FLOAT, quant.equals("none") ? "none" : "nf4",
+            quant.equals("nf4-dq"));
       } catch (IOException e) {
         throw new UncheckedIOException(e);
       }
     });
+  }
+
+  /**
+   * ‖W_j‖² per row of every projection as the engine will hold it (NF4 round trip when quant says
+   * so), read one module at a time: DoRA's initial magnitudes, without loading the model.
+   */
+  public static ai.lathe.model.adapter.AdapterSet.RowNorms rowNorms(String path, String quant) throws IOException {
+    Path dir = localCopy(path);
+    return (layer, module) -> {
+      try (HfCheckpoint ck = HfCheckpoint.open(dir)) {
+        int[] s = ck.config().moduleShape(module);
+        String key = ai.lathe.model.LlamaWeights.moduleKey(layer, module);
+        org.nd4j.linalg.api.ndarray.INDArray w = org.nd4j.linalg.factory.Nd4j.create(ck.readWeight(key, s[0], s[1]),
+            new long[] {s[0], s[1]}, 'c');
+        ai.lathe.model.nn.FrozenLinear f = quant.equals("none") || ck.isQuantized(key)
+            ? new ai.lathe.model.nn.DenseLinear(w) : ai.lathe.model.nn.Nf4Linear.quantize(w, quant.equals("nf4-dq"),
+                DataType.FLOAT);
+        return f.rowSquaredNorms();
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
+    };
   }
 
   /** The configs' quantize (none | nf4) and double_quant keys as one word: none, nf4 or nf4-dq. */

@@ -74,8 +74,8 @@ public final class PrefTrainJob {
         kto ? Schemas.KTO_SCHEMA_VERSION : Schemas.PREFERENCE_SCHEMA_VERSION);
     LlamaConfig mc = PreparedData.modelConfig(s0.model(), hconf);
     AdapterSet init = s0.adapter() != null ? PeftAdapter.read(Path.of(s0.adapter()), mc, DataType.FLOAT)
-        : s0.lora().useDora() ? AdapterSet.init(ExecutorModels.get(s0.model(), s0.quant()), s0.lora(),
-            s0.train().seed(), DataType.FLOAT)
+        : s0.lora().useDora() ? AdapterSet.init(mc, s0.lora(), s0.train().seed(), DataType.FLOAT,
+            ExecutorModels.rowNorms(s0.model(), s0.quant()))
         : AdapterSet.init(mc, s0.lora(), s0.train().seed(), DataType.FLOAT);
     checkReference(s0, mc);
     Dataset<Row> df = PrefData.load(spark, s0, manifest, hconf);

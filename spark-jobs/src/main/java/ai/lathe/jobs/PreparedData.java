@@ -90,4 +90,27 @@ public final class PreparedData {
   public static long estimateFrozenBytes(LlamaConfig c) {
     return 4L * c.parameterCount();
   }
+
+  /**
+   * Bytes of the frozen weights as held: fp32, or NF4 projections (0.5625 bytes/param, 0.516 with
+   * double quantisation) plus dense embeddings and head, plus one thread's dequantisation scratch
+   * (each distinct projection shape in fp32).
+   */
+  public static long estimateFrozenBytes(LlamaConfig c, String quant) {
+    if (quant.equals("none")) {
+      return estimateFrozenBytes(c);
+    }
+    long proj = 0;
+    long scratch = 0;
+    java.util.Set<String> shapes = new java.util.HashSet<>();
+    for (String m : ai.lathe.model.LlamaWeights.MODULES) {
+      int[] s = c.moduleShape(m);
+      proj += (long) s[0] * s[1];
+      if (shapes.add(s[0] + "x" + s[1])) {
+        scratch += 4L * s[0] * s[1];
+      }
+    }
+    long dense = 4L * c.parameterCount() - 4L * proj * c.numLayers();
+    return dense + (long) (proj * c.numLayers() * (quant.equals("nf4-dq") ? 0.517 : 0.5625)) + scratch;
+  }
 }

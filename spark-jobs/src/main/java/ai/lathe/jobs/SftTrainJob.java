@@ -88,13 +88,13 @@ public final class SftTrainJob {
     int total = s0.maxSteps() > 0 ? s0.maxSteps() : s0.epochs() * Math.max(1, (smallest + perBatch - 1) / perBatch);
     SftSettings s = s0.withTotalSteps(total);
     int rounds = (total + s.averagingFrequency() - 1) / s.averagingFrequency();
-    long frozen = PreparedData.estimateFrozenBytes(mc) / (s0.quant().equals("none") ? 1 : 4);
+    long frozen = PreparedData.estimateFrozenBytes(mc, s0.quant());
     System.out.printf("sft: %d partitions %s, %d steps per partition in %d rounds of %d; recommended "
         + "spark.executor.memoryOverhead >= %d MiB%n", parts, sizes, total, rounds, s.averagingFrequency(),
         (frozen + (512L << 20)) >> 20);
 
     AdapterSet init = s.lora().useDora() // DoRA's magnitudes start at the (quantised) base's row norms
-        ? AdapterSet.init(ExecutorModels.get(s.model(), s.quant()), s.lora(), s.train().seed(), DataType.FLOAT)
+        ? AdapterSet.init(mc, s.lora(), s.train().seed(), DataType.FLOAT, ExecutorModels.rowNorms(s.model(), s.quant()))
         : AdapterSet.init(mc, s.lora(), s.train().seed(), DataType.FLOAT);
     AdapterState state = AdapterState.of(init, s.averageOptimizerState()
         ? new ai.lathe.model.train.AdamW(init.params(), 0.9, 0.999, 1e-8, 0) : null);

@@ -25,7 +25,7 @@ public record Loaded(LlamaModel model, HfTokenizer tokenizer) implements AutoClo
     if (doubleQuant && !"nf4".equals(quantize)) {
       throw new IllegalArgumentException("--double-quant needs --quantize nf4");
     }
-    LlamaWeights w = HfCheckpoint.load(modelDir, dt).quantize(quantize, doubleQuant);
+    LlamaWeights w = HfCheckpoint.load(modelDir, dt, quantize == null ? "none" : quantize, doubleQuant);
     HfTokenizer tok = null;
     Path tj = modelDir.resolve("tokenizer.json");
     if (Files.exists(tj)) {

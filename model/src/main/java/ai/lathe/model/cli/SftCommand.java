@@ -56,7 +56,7 @@ public final class SftCommand {
     if (dq && !quant.equals("nf4")) {
       throw new IllegalArgumentException(c.source() + ": double_quant needs quantize: nf4");
     }
-    var weights = HfCheckpoint.load(modelDir, DataType.FLOAT).quantize(quant, dq);
+    var weights = HfCheckpoint.load(modelDir, DataType.FLOAT, quant, dq);
     SftData data;
     String tokSha;
     try (HfTokenizer tok = HfTokenizer.open(modelDir.resolve("tokenizer.json"))) {

@@ -44,8 +44,14 @@ public final class BnbNf4 {
     return out;
   }
 
-  /** Reads KEY's NF4 state from the file holding it, checking it against the expected shape. */
-  public static Nf4Linear read(Safetensors f, String key, int out, int in, DataType dt) throws IOException {
+  /** Where each tensor lives (the parts of one weight may sit in different shards). */
+  public interface Files {
+    Safetensors of(String tensor) throws IOException;
+  }
+
+  /** Reads KEY's NF4 state, checking it against the expected shape. */
+  public static Nf4Linear read(Files files, String key, int out, int in, DataType dt) throws IOException {
+    Safetensors f = files.of(key + STATE);
     String where = f.file() + ": " + key;
     JsonNode st;
     try {
@@ -65,25 +71,28 @@ public final class BnbNf4 {
       throw new IOException(where + ": quantisation state shape " + shape + " is not the model's [" + out + ", " + in
           + "]");
     }
-    float[] map = f.readFloats(key + ".quant_map", 16);
+    float[] map = files.of(key + ".quant_map").readFloats(key + ".quant_map", 16);
     for (int i = 0; i < 16; i++) {
       if (Math.abs(map[i] - Nf4.CODE[i]) > 1e-6) {
         throw new IOException(where + ".quant_map[" + i + "] = " + map[i] + " is not the NF4 code book's "
             + Nf4.CODE[i]);
       }
     }
-    byte[] packed = f.readBytes(key);
-    boolean nested = f.has(key + ".nested_absmax");
+    byte[] packed = files.of(key).readBytes(key);
+    boolean nested = st.has("nested_offset") || st.has("nested_blocksize");
     Nf4Linear.State s;
     if (nested) {
       if (st.path("nested_blocksize").asInt(-1) != Nf4.NESTED_BLOCK || !st.path("nested_offset").isNumber()) {
         throw new IOException(where + ": nested_blocksize " + st.path("nested_blocksize") + " / nested_offset "
             + st.path("nested_offset") + " unusable (" + Nf4.NESTED_BLOCK + " and a number expected)");
       }
-      s = new Nf4Linear.State(out, in, packed, null, f.readBytes(key + ".absmax"), f.readFloats(key + ".nested_absmax"),
-          Nf4.shareDynamic(f.readFloats(key + ".nested_quant_map")), (float) st.get("nested_offset").asDouble());
+      s = new Nf4Linear.State(out, in, packed, null, files.of(key + ".absmax").readBytes(key + ".absmax"),
+          files.of(key + ".nested_absmax").readFloats(key + ".nested_absmax"),
+          Nf4.shareDynamic(files.of(key + ".nested_quant_map").readFloats(key + ".nested_quant_map")),
+          (float) st.get("nested_offset").asDouble());
     } else {
-      s = new Nf4Linear.State(out, in, packed, f.readFloats(key + ".absmax"), null, null, null, 0f);
+      s = new Nf4Linear.State(out, in, packed, files.of(key + ".absmax").readFloats(key + ".absmax"), null, null, null,
+          0f);
     }
     try {
       return new Nf4Linear(s, dt, where);

@@ -109,9 +109,18 @@ public final class HfCheckpoint implements AutoCloseable {
   /** A [out, in] weight as floats; a pre-quantised (bitsandbytes NF4) one is dequantised. */
   public float[] readWeight(String name, int out, int in) throws IOException {
     if (byTensor.containsKey(name + BnbNf4.STATE)) {
-      return BnbNf4.read(byTensor.get(name + BnbNf4.STATE), name, out, in, DataType.FLOAT).dense().data().asFloat();
+      return BnbNf4.read(this::file, name, out, in, DataType.FLOAT).dense().data().asFloat();
     }
     return read(name, out, in);
+  }
+
+  /** The file holding a tensor (shards may split a weight's quantisation parts). */
+  Safetensors file(String name) throws IOException {
+    Safetensors st = byTensor.get(name);
+    if (st == null) {
+      throw new IOException(dir + ": tensor '" + name + "' not found in the checkpoint");
+    }
+    return st;
   }
 
   /** Whether the checkpoint holds this weight pre-quantised. */
@@ -121,10 +130,26 @@ public final class HfCheckpoint implements AutoCloseable {
 
   /** Loads a whole checkpoint into memory. */
   public static LlamaWeights load(Path dir, DataType dtype) throws IOException {
+    return load(dir, dtype, "none", false);
+  }
+
+  /**
+   * Loads a checkpoint with its projections held as quantize (none | nf4): each projection is
+   * quantised as it is read, so only one dense projection is alive at a time.
+   */
+  public static LlamaWeights load(Path dir, DataType dtype, String quantize, boolean doubleQuant) throws IOException {
+    if (!quantize.equals("none") && !quantize.equals("nf4")) {
+      throw new IllegalArgumentException("quantize must be none or nf4, got '" + quantize + "'");
+    }
     try (HfCheckpoint ck = open(dir)) {
+      ck.quantize = quantize;
+      ck.doubleQuant = doubleQuant;
       return ck.weights(dtype);
     }
   }
+
+  private String quantize = "none";
+  private boolean doubleQuant;
 
   public LlamaWeights weights(DataType dtype) throws IOException {
     LlamaConfig c = config;
@@ -154,7 +179,11 @@ public final class HfCheckpoint implements AutoCloseable {
     String key = LlamaWeights.moduleKey(layer, module);
     if (byTensor.containsKey(key + BnbNf4.STATE)) {
       // pre-quantised (bitsandbytes NF4, e.g. written by lathe quantize): kept as 4-bit
-      return BnbNf4.read(byTensor.get(key + BnbNf4.STATE), key, s[0], s[1], dtype);
+      return BnbNf4.read(this::file, key, s[0], s[1], dtype);
+    }
+    if (quantize.equals("nf4")) {
+      return ai.lathe.model.nn.Nf4Linear.quantize(arr(read(key, s[0], s[1]), DataType.FLOAT, s[0], s[1]), doubleQuant,
+          dtype);
     }
     return new DenseLinear(arr(read(LlamaWeights.moduleKey(layer, module), s[0], s[1]), dtype, s[0], s[1]));
   }

@@ -328,16 +328,18 @@ public final class Safetensors implements AutoCloseable {
     }
   }
 
-  /** A tensor already encoded: dtype (F32 little-endian, U8, ...), shape and bytes. */
-  public record Raw(String dtype, long[] shape, byte[] data) {
+  /** A tensor to write: U8 bytes, or F32 values (kept as floats: embeddings can exceed 2 GB as bytes). */
+  public record Raw(String dtype, long[] shape, byte[] data, float[] floats) {
     public static Raw f32(long[] shape, float[] v) {
-      ByteBuffer b = ByteBuffer.allocate(4 * v.length).order(ByteOrder.LITTLE_ENDIAN);
-      b.asFloatBuffer().put(v);
-      return new Raw("F32", shape, b.array());
+      return new Raw("F32", shape, null, v);
     }
 
     public static Raw u8(long[] shape, byte[] v) {
-      return new Raw("U8", shape, v);
+      return new Raw("U8", shape, v, null);
+    }
+
+    long byteLength() {
+      return floats != null ? 4L * floats.length : data.length;
     }
   }
 
@@ -355,8 +357,8 @@ public final class Safetensors implements AutoCloseable {
       for (long x : t.getValue().shape()) {
         n *= x;
       }
-      if (n * bytesPer(t.getValue().dtype()) != t.getValue().data().length) {
-        throw new IllegalArgumentException(t.getKey() + ": " + t.getValue().data().length + " bytes do not fit shape "
+      if (n * bytesPer(t.getValue().dtype()) != t.getValue().byteLength()) {
+        throw new IllegalArgumentException(t.getKey() + ": " + t.getValue().byteLength() + " bytes do not fit shape "
             + Arrays.toString(t.getValue().shape()) + " of " + t.getValue().dtype());
       }
       ObjectNode e = header.putObject(t.getKey());
@@ -365,8 +367,8 @@ public final class Safetensors implements AutoCloseable {
       for (long x : t.getValue().shape()) {
         sh.add(x);
       }
-      e.putArray("data_offsets").add(off).add(off + t.getValue().data().length);
-      off += t.getValue().data().length;
+      e.putArray("data_offsets").add(off).add(off + t.getValue().byteLength());
+      off += t.getValue().byteLength();
     }
     byte[] hjson = om.writeValueAsBytes(header);
     int pad = (8 - (hjson.length % 8)) % 8;
@@ -375,8 +377,21 @@ public final class Safetensors implements AutoCloseable {
     try (OutputStream os = new java.io.BufferedOutputStream(Files.newOutputStream(file), 1 << 20)) {
       os.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, hbytes.length).array());
       os.write(hbytes);
+      ByteBuffer chunk = ByteBuffer.allocate(1 << 20).order(ByteOrder.LITTLE_ENDIAN);
       for (Raw r : tensors.values()) {
-        os.write(r.data());
+        if (r.floats() == null) {
+          os.write(r.data());
+          continue;
+        }
+        for (float f : r.floats()) {
+          if (chunk.remaining() < 4) {
+            os.write(chunk.array(), 0, chunk.position());
+            chunk.clear();
+          }
+          chunk.putFloat(f);
+        }
+        os.write(chunk.array(), 0, chunk.position());
+        chunk.clear();
       }
     }
   }

@@ -122,8 +122,9 @@ public final class Nf4Linear implements FrozenLinear {
         m = Math.max(m, Math.abs(absmax[i] - offset));
       }
       nestedAbsmax[b] = m;
+      float inv = m == 0 ? 0 : 1.0f / m; // bitsandbytes multiplies by the reciprocal
       for (int i = lo; i < hi; i++) {
-        codes[i] = (byte) Nf4.nearest8(map, m == 0 ? 0 : (absmax[i] - offset) / m);
+        codes[i] = (byte) Nf4.nearest8(map, (absmax[i] - offset) * inv);
       }
     }
     return new Nf4Linear(new State(out, in, packed, null, codes, nestedAbsmax, map, offset), dt, "quantize");
