@@ -153,6 +153,9 @@ class AdapterMergerTest {
     LlamaWeights base = HfCheckpoint.load(tmp.resolve("base"), DataType.FLOAT);
     LoraConfig lc = new LoraConfig(3, 6, List.of("q_proj", "o_proj", "up_proj"), 0, false, true,
         Map.of("up_proj", 2), Map.of());
+    var both = assertThrows(IllegalArgumentException.class, () -> MergeConfig.from(cfg(tmp, "linear", "model", 16,
+        "base_double_quant=true")));
+    assertTrue(both.getMessage().contains("base_double_quant needs nf4"), both.getMessage());
     for (String quant : List.of("none", "nf4")) {
       LlamaWeights seen = base.quantize(quant, true);
       AdapterSet d = AdapterSet.init(seen, lc, 4, DataType.FLOAT);
@@ -165,8 +168,8 @@ class AdapterMergerTest {
         }
       }
       PeftAdapter.write(tmp.resolve("dora-" + quant), d, "base", null);
-      Config c = cfg(tmp, "linear", "model", 16, "base_quantize=" + quant, "base_double_quant=true",
-          "output.path=" + tmp.resolve("merged-" + quant));
+      Config c = cfg(tmp, "linear", "model", 16, "base_quantize=" + quant,
+          "base_double_quant=" + quant.equals("nf4"), "output.path=" + tmp.resolve("merged-" + quant));
       c.set("adapters=[{path: " + tmp.resolve("dora-" + quant) + ", weight: 1.0}]");
       AdapterMerger.run(MergeConfig.from(c), tmp.resolve("base"));
       List<int[]> ids = new ArrayList<>(List.of(new int[] {1, 5, 9, 14, 3, 22, 7}, new int[] {1, 40, 2, 33}));
