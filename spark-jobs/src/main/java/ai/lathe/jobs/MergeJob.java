@@ -86,7 +86,9 @@ public final class MergeJob {
       JsonNode gate = c.node("gate");
       if (gate != null && mc.outputKind().equals("adapter")) {
         double bound = c.number("gate.max_val_loss", Double.POSITIVE_INFINITY);
-        LlamaWeights w = HfCheckpoint.load(Path.of(mc.baseModel()), DataType.FLOAT);
+        // scored on the base the adapters were trained on (NF4 with base_quantize)
+        LlamaWeights w = HfCheckpoint.load(Path.of(mc.baseModel()), DataType.FLOAT,
+            mc.baseQuantize().equals("none") ? "none" : "nf4", mc.baseQuantize().equals("nf4-dq"));
         AdapterSet merged = PeftAdapter.read(staging, w.config, DataType.FLOAT);
         LlamaModel model = new LlamaModel(w, merged, DataType.FLOAT);
         String data = c.need("gate.data");
