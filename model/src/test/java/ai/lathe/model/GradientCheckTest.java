@@ -16,7 +16,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  */
 class GradientCheckTest {
 
-  private static double loss(LlamaModel m, Batch b, double[] w) {
+  static double loss(LlamaModel m, Batch b, double[] w) {
     double[] nll = m.forward(b, false, 0);
     double s = 0;
     for (int i = 0; i < nll.length; i++) {
@@ -71,7 +71,7 @@ class GradientCheckTest {
     System.out.printf("checked %d adapter gradient entries, worst relative error %.2e%n", checked, worst);
   }
 
-  private static double trainLoss(LlamaModel m, Batch b, double[] w) {
+  static double trainLoss(LlamaModel m, Batch b, double[] w) {
     double[] nll = m.forward(b, true, 42);
     double s = 0;
     for (int i = 0; i < nll.length; i++) {

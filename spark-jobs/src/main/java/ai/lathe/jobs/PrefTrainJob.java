@@ -84,22 +84,12 @@ public final class PrefTrainJob {
         .values().persist(StorageLevel.MEMORY_AND_DISK());
     JavaRDD<Object> val = PrefData.examples(df, "validation", kto).map(Tuple2::_2)
         .persist(StorageLevel.MEMORY_AND_DISK());
-    List<Integer> sizes = train.mapPartitions(it -> {
-      int n = 0;
-      for (; it.hasNext(); it.next()) {
-        n++;
-      }
-      return List.of(n).iterator();
-    }).collect();
-    int smallest = sizes.stream().mapToInt(Integer::intValue).min().orElse(0);
-    if (smallest == 0) {
-      throw new IllegalArgumentException(s0.data() + ": " + parts + " partitions but some hold no training rows "
-          + sizes + "; use fewer partitions");
-    }
-    int perBatch = s0.train().batchSize() * s0.train().gradAccum();
-    int total = s0.maxSteps() > 0 ? s0.maxSteps() : s0.epochs() * Math.max(1, (smallest + perBatch - 1) / perBatch);
+    ShardPlan plan = ShardPlan.of(train, parts, s0.data(), s0.train().batchSize() * s0.train().gradAccum(),
+        s0.maxSteps(), s0.epochs());
+    List<Integer> sizes = plan.sizes();
+    int total = plan.totalSteps();
     PrefSettings s = s0.withTotalSteps(total);
-    int rounds = (total + s.averagingFrequency() - 1) / s.averagingFrequency();
+    int rounds = plan.rounds(s.averagingFrequency());
     System.out.printf("%s: %d partitions %s, %d steps per partition in %d rounds of %d, loss %s beta %s, reference %s%n",
         kind, parts, sizes, total, rounds, s.averagingFrequency(), s.lossType(), s.beta(),
         s.referenceAdapter() == null ? "base (adapters disabled)" : s.referenceAdapter());

@@ -71,22 +71,8 @@ class RefLogpsJobTest {
     }
     java.nio.file.Files.writeString(model.resolve("tokenizer.json"), "{\"golden\": true}");
     var om = new com.fasterxml.jackson.databind.ObjectMapper();
-    List<com.fasterxml.jackson.databind.JsonNode> rows = java.nio.file.Files.readAllLines(gold.resolve("rows.jsonl"))
-        .stream().filter(l -> !l.isBlank()).map(l -> {
-          try {
-            return om.readTree(l);
-          } catch (Exception e) {
-            throw new RuntimeException(e);
-          }
-        }).toList();
-    List<com.fasterxml.jackson.databind.JsonNode> exp = java.nio.file.Files.readAllLines(gold.resolve("expected.jsonl"))
-        .stream().filter(l -> !l.isBlank()).map(l -> {
-          try {
-            return om.readTree(l);
-          } catch (Exception e) {
-            throw new RuntimeException(e);
-          }
-        }).toList();
+    List<com.fasterxml.jackson.databind.JsonNode> rows = jsonLines(gold.resolve("rows.jsonl"));
+    List<com.fasterxml.jackson.databind.JsonNode> exp = jsonLines(gold.resolve("expected.jsonl"));
     SparkSession spark = SparkSession.builder().master("local[2]").appName("ref-torch").config("spark.ui.enabled", "false")
         .config("spark.local.dir", "target/spark-local").config("spark.driver.host", "127.0.0.1").getOrCreate();
     try {
@@ -124,5 +110,16 @@ class RefLogpsJobTest {
     } finally {
       spark.stop();
     }
+  }
+
+  static List<com.fasterxml.jackson.databind.JsonNode> jsonLines(Path p) throws Exception {
+    var om = new com.fasterxml.jackson.databind.ObjectMapper();
+    List<com.fasterxml.jackson.databind.JsonNode> out = new java.util.ArrayList<>();
+    for (String l : java.nio.file.Files.readAllLines(p)) {
+      if (!l.isBlank()) {
+        out.add(om.readTree(l));
+      }
+    }
+    return out;
   }
 }

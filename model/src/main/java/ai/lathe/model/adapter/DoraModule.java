@@ -22,6 +22,7 @@ public final class DoraModule implements AdapterModule {
   private double[] wsq; // ‖W_j‖², fixed
   /** Read from a file without its base: bindBase must run before the first forward. */
   boolean baseless;
+  private INDArray[] normScratch; // A·Wᵀ, A·Aᵀ, B·A·Aᵀ
   /** When set, used instead of the computed norms (finite differences hold them fixed). */
   private double[] fixedNorms;
 
@@ -89,11 +90,14 @@ public final class DoraModule implements AdapterModule {
     int r = lora.rank();
     int out = base.out();
     DataType dt = a.dataType();
-    INDArray aw = Nd4j.zeros(dt, r, out);
+    if (normScratch == null) { // an adapter module runs on one thread: allocate once (allocation is slow)
+      normScratch = new INDArray[] {Nd4j.zeros(dt, r, out), Nd4j.zeros(dt, r, r), Nd4j.zeros(dt, out, r)};
+    }
+    INDArray aw = normScratch[0];
+    INDArray aat = normScratch[1];
+    INDArray bg = normScratch[2];
     base.forward(a, aw); // A·Wᵀ [r, out]
-    INDArray aat = Nd4j.zeros(dt, r, r);
     Nd4j.gemm(a, a, aat, false, true, 1.0, 0.0);
-    INDArray bg = Nd4j.zeros(dt, out, r);
     Nd4j.gemm(b, aat, bg, false, false, 1.0, 0.0);
     Buf awb = Buf.of(aw);
     Buf bb = Buf.of(b);

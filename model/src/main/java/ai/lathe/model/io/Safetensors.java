@@ -12,12 +12,10 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 
 /**
@@ -281,54 +279,15 @@ public final class Safetensors implements AutoCloseable {
     if (!dtype.equals("F32") && !dtype.equals("BF16")) {
       throw new IllegalArgumentException("can only write F32 or BF16, not " + dtype);
     }
-    int width = bytesPer(dtype);
-    ObjectMapper om = new ObjectMapper();
-    ObjectNode header = om.createObjectNode();
-    if (metadata != null && !metadata.isEmpty()) {
-      ObjectNode m = header.putObject("__metadata__");
-      metadata.forEach(m::put);
-    }
-    long off = 0;
-    List<String> names = new ArrayList<>(tensors.keySet());
-    for (String name : names) {
-      Tensor t = tensors.get(name);
-      ObjectNode e = header.putObject(name);
-      e.put("dtype", dtype);
-      var sh = e.putArray("shape");
-      for (long s : t.shape()) {
-        sh.add(s);
-      }
-      long len = (long) t.data().length * width;
-      e.putArray("data_offsets").add(off).add(off + len);
-      off += len;
-    }
-    byte[] hjson = om.writeValueAsBytes(header);
-    int pad = (8 - (hjson.length % 8)) % 8; // align the data section, as the reference writer does
-    byte[] hbytes = Arrays.copyOf(hjson, hjson.length + pad);
-    Arrays.fill(hbytes, hjson.length, hbytes.length, (byte) ' ');
-    try (OutputStream os = new java.io.BufferedOutputStream(Files.newOutputStream(file), 1 << 20)) {
-      ByteBuffer lb = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, hbytes.length);
-      os.write(lb.array());
-      os.write(hbytes);
-      ByteBuffer chunk = ByteBuffer.allocate(1 << 20).order(ByteOrder.LITTLE_ENDIAN);
-      for (String name : names) {
-        for (float f : tensors.get(name).data()) {
-          if (chunk.remaining() < width) {
-            os.write(chunk.array(), 0, chunk.position());
-            chunk.clear();
-          }
-          if (width == 4) {
-            chunk.putFloat(f);
-          } else {
-            chunk.putShort(floatToBf16(f));
-          }
-        }
-      }
-      os.write(chunk.array(), 0, chunk.position());
-    }
+    Map<String, Raw> raw = new java.util.LinkedHashMap<>();
+    tensors.forEach((name, t) -> raw.put(name, new Raw(dtype, t.shape(), null, t.data())));
+    writeRaw(file, raw, metadata);
   }
 
-  /** A tensor to write: U8 bytes, or F32 values (kept as floats: embeddings can exceed 2 GB as bytes). */
+  /**
+   * A tensor to write: U8 bytes, or float values written as F32 or BF16 (kept as floats: embeddings
+   * can exceed 2 GB as bytes).
+   */
   public record Raw(String dtype, long[] shape, byte[] data, float[] floats) {
     public static Raw f32(long[] shape, float[] v) {
       return new Raw("F32", shape, null, v);
@@ -339,11 +298,11 @@ public final class Safetensors implements AutoCloseable {
     }
 
     long byteLength() {
-      return floats != null ? 4L * floats.length : data.length;
+      return floats != null ? (long) bytesPer(dtype) * floats.length : data.length;
     }
   }
 
-  /** Writes tensors of mixed dtypes (in the map's order). */
+  /** Writes tensors of mixed dtypes (in the map's order); the data section is 8-byte aligned. */
   public static void writeRaw(Path file, Map<String, Raw> tensors, Map<String, String> metadata) throws IOException {
     ObjectMapper om = new ObjectMapper();
     ObjectNode header = om.createObjectNode();
@@ -383,12 +342,17 @@ public final class Safetensors implements AutoCloseable {
           os.write(r.data());
           continue;
         }
+        boolean bf16 = r.dtype().equals("BF16");
         for (float f : r.floats()) {
           if (chunk.remaining() < 4) {
             os.write(chunk.array(), 0, chunk.position());
             chunk.clear();
           }
-          chunk.putFloat(f);
+          if (bf16) {
+            chunk.putShort(floatToBf16(f));
+          } else {
+            chunk.putFloat(f);
+          }
         }
         os.write(chunk.array(), 0, chunk.position());
         chunk.clear();
