@@ -114,10 +114,13 @@ public final class PreferencePrep {
       List<Object> out = new ArrayList<>();
       while (it.hasNext()) {
         Item i = it.next();
-        String split = RowTransforms.split(i.id(), o.valFraction());
         try {
-          out.add(kind.equals("kto") ? PreferenceRows.tokenize((PreferenceRows.Labeled) i.value(), split, tok, template,
-              o.maxLength()) : PreferenceRows.tokenize((PreferenceRows.Pair) i.value(), split, tok, template, o.maxLength()));
+          if (i.value() instanceof PreferenceRows.Labeled l) {
+            out.add(PreferenceRows.tokenize(l, l.split(o.valFraction()), tok, template, o.maxLength()));
+          } else {
+            PreferenceRows.Pair p = (PreferenceRows.Pair) i.value();
+            out.add(PreferenceRows.tokenize(p, p.split(o.valFraction()), tok, template, o.maxLength()));
+          }
         } catch (RowTransforms.Rejected e) {
           out.add(new Item(i.file(), i.line(), i.id(), null, e.getMessage(), null));
         }

@@ -19,11 +19,30 @@ public final class PreferenceRows {
 
   /** A preference pair after validation and normalisation. */
   public record Pair(String id, String sourceId, String lang, List<Message> prompt, String chosen, String rejected,
-      boolean constructed) implements Serializable {}
+      boolean constructed) implements Serializable {
+    /** The train/validation split, by the prompt: every pair of one prompt lands in the same split. */
+    public String split(double valFraction) {
+      return promptSplit(prompt, valFraction);
+    }
+  }
 
   /** A KTO example: one completion with a desirable/undesirable label. */
   public record Labeled(String id, String sourceId, String lang, List<Message> prompt, String completion,
-      boolean label) implements Serializable {}
+      boolean label) implements Serializable {
+    /**
+     * The train/validation split, by the prompt: the desirable and undesirable completions of one
+     * prompt land in the same split. (By the row's own id they were scattered: training on a
+     * prompt's answer moved the held-out metrics of its other completion, and eval margins fell.)
+     */
+    public String split(double valFraction) {
+      return promptSplit(prompt, valFraction);
+    }
+  }
+
+  /** Split of a prompt's rows: a hash of the prompt turns alone (stable across reruns and new rows). */
+  static String promptSplit(List<Message> prompt, double valFraction) {
+    return RowTransforms.split("prompt:" + RowTransforms.contentId(prompt), valFraction);
+  }
 
   /** A tokenised pair (schema "preference" v1): full sequences and where their completions start. */
   public record TokenPair(String id, String sourceId, String lang, String split, int[] chosenIds, int chosenStart,

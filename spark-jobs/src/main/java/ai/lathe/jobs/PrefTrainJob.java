@@ -211,7 +211,9 @@ public final class PrefTrainJob {
         o.gradAccum(), o.seqLen(), o.lr(), o.warmupSteps(), o.totalSteps(), o.minLrRatio(), o.weightDecay(),
         o.maxGradNorm(), ShardTrainer.partitionSeed(o.seed(), p)));
     st.withStep(startStep).applyTo((AdapterSet) e[1], trainer.optimizer());
-    ShardTrainer<Object> sampler = new ShardTrainer<>(shard, p, o.seed(), o.batchSize(), o.gradAccum());
+    // KTO: micro-batches hold desirable and undesirable completions in the shard's proportion
+    ShardTrainer<Object> sampler = new ShardTrainer<>(shard, p, o.seed(), o.batchSize(), o.gradAccum(),
+        s.kind().equals("kto") ? x -> ((KtoTrainer.Example) x).desirable() : null);
     MetricSums m = new MetricSums();
     long tokens = 0;
     double gn = 0;

@@ -4,6 +4,7 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import java.util.Random;
+import java.util.function.Predicate;
 
 /**
  * The data order of one shard as a pure function of the global step: step s takes the next
@@ -17,10 +18,21 @@ public final class ShardTrainer<T> {
   private final long seed;
   private final int batchSize;
   private final int gradAccum;
+  private final Predicate<T> stratum;
   private int cachedEpoch = -1;
   private List<T> order;
 
   public ShardTrainer(List<T> shard, int partition, long seed, int batchSize, int gradAccum) {
+    this(shard, partition, seed, batchSize, gradAccum, null);
+  }
+
+  /**
+   * With a stratum (e.g. KTO's desirable label), each epoch shuffles the two classes separately
+   * and interleaves them evenly, so every window of consecutive examples - a micro-batch - holds
+   * both classes in the shard's proportion instead of a random draw (a batch of 4 drawn at random
+   * is all one class one time in eight, and 3:1 half the time).
+   */
+  public ShardTrainer(List<T> shard, int partition, long seed, int batchSize, int gradAccum, Predicate<T> stratum) {
     if (shard.isEmpty()) {
       throw new IllegalArgumentException("partition " + partition + " has no training examples");
     }
@@ -29,15 +41,39 @@ public final class ShardTrainer<T> {
     this.seed = seed;
     this.batchSize = batchSize;
     this.gradAccum = gradAccum;
+    this.stratum = stratum;
   }
 
   private List<T> epoch(int e) {
     if (e != cachedEpoch) {
-      order = new ArrayList<>(shard);
-      Collections.shuffle(order, new Random(seed * 1_000_003L + partition * 7919L + e));
+      Random rnd = new Random(seed * 1_000_003L + partition * 7919L + e);
+      if (stratum == null) {
+        order = new ArrayList<>(shard);
+        Collections.shuffle(order, rnd);
+      } else {
+        List<T> yes = new ArrayList<>();
+        List<T> no = new ArrayList<>();
+        shard.forEach(x -> (stratum.test(x) ? yes : no).add(x));
+        Collections.shuffle(yes, rnd);
+        Collections.shuffle(no, rnd);
+        order = interleave(yes, no);
+      }
       cachedEpoch = e;
     }
     return order;
+  }
+
+  /** a and b merged so that after every prefix each has been drawn in proportion (the lagging one next). */
+  static <T> List<T> interleave(List<T> a, List<T> b) {
+    List<T> out = new ArrayList<>(a.size() + b.size());
+    int i = 0;
+    int j = 0;
+    while (i < a.size() || j < b.size()) {
+      // compare (i+1)/|a| with (j+1)/|b| without division: take from the list that is further behind
+      boolean takeA = j >= b.size() || i < a.size() && (long) (i + 1) * b.size() <= (long) (j + 1) * a.size();
+      out.add(takeA ? a.get(i++) : b.get(j++));
+    }
+    return out;
   }
 
   /** The micro-batches of global step s. */
