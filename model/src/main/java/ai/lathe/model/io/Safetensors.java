@@ -129,7 +129,7 @@ public final class Safetensors implements AutoCloseable {
           + " (supported: F32, BF16, F16)");
     }
     int chunkElems = 1 << 20;
-    ByteBuffer buf = ByteBuffer.allocate(chunkElems * width).order(ByteOrder.LITTLE_ENDIAN);
+    ByteBuffer buf = ByteBuffer.allocate(Math.min(chunkElems, n) * width).order(ByteOrder.LITTLE_ENDIAN);
     for (int start = 0; start < n; start += chunkElems) {
       int cnt = Math.min(chunkElems, n - start);
       buf.clear().limit(cnt * width);
