@@ -7,6 +7,7 @@ import ai.lathe.model.io.AtomicDir;
 import ai.lathe.model.io.Hashing;
 import ai.lathe.model.io.HfCheckpoint;
 import ai.lathe.model.io.PeftAdapter;
+import ai.lathe.model.io.PeftAdapterFile;
 import ai.lathe.model.io.Safetensors;
 import ai.lathe.model.io.StreamingCheckpointWriter;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -17,7 +18,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -39,23 +39,45 @@ public final class AdapterMerger {
 
   private AdapterMerger() {}
 
-  /** An adapter opened for reading one module at a time. */
-  record Source(MergeConfig.Input in, Path dir, LoraConfig config, Safetensors weights) {}
+  /**
+   * An adapter opened for reading one module at a time (file null where only provenance is
+   * needed), through the same validating loader as every other command: its config and tensors
+   * agree with each other and with the model before anything is merged.
+   */
+  record Source(MergeConfig.Input in, Path dir, PeftAdapterFile file) {
+    LoraConfig config() {
+      return file.config();
+    }
+  }
 
   public static Result run(MergeConfig mc, Path modelConfigFrom) throws IOException {
+    LlamaConfig model = LlamaConfig.read(modelConfigFrom.resolve("config.json"));
+    List<Source> sources = open(mc, model);
+    try {
+      return mc.outputKind().equals("adapter") ? mergeToAdapter(mc, model, sources) : mergeToModel(mc, model, sources);
+    } finally {
+      close(sources);
+    }
+  }
+
+  /** Opens and validates every input adapter against the model; closes what it opened on failure. */
+  static List<Source> open(MergeConfig mc, LlamaConfig model) throws IOException {
     List<Source> sources = new ArrayList<>();
     try {
       for (MergeConfig.Input in : mc.adapters()) {
         Path d = Path.of(in.path());
-        LoraConfig lc = PeftAdapter.readConfig(d);
-        sources.add(new Source(in, d, lc, Safetensors.open(d.resolve(PeftAdapter.WEIGHTS))));
+        sources.add(new Source(in, d, PeftAdapterFile.open(d, model)));
       }
-      LlamaConfig model = LlamaConfig.read(modelConfigFrom.resolve("config.json"));
-      return mc.outputKind().equals("adapter") ? mergeToAdapter(mc, model, sources) : mergeToModel(mc, model, sources);
-    } finally {
-      for (Source s : sources) {
-        s.weights().close();
-      }
+      return sources;
+    } catch (IOException | RuntimeException e) {
+      close(sources);
+      throw e;
+    }
+  }
+
+  static void close(List<Source> sources) throws IOException {
+    for (Source s : sources) {
+      s.file().close();
     }
   }
 
@@ -97,10 +119,7 @@ public final class AdapterMerger {
       return d;
     }
     float[] w = base != null ? base : baseWeight(mc, layer, module, out, in);
-    String key = "base_model.model." + LoraConfig.modulePath(layer, module) + ".lora_magnitude_vector";
-    Safetensors st = s.weights();
-    key = st.has(key) ? key : key + ".weight";
-    float[] m = st.readFloats(key, out);
+    float[] m = s.file().read(s.file().keys(layer, module).magnitude()); // validated: [out]
     for (int j = 0; j < out; j++) {
       double n = 0;
       for (int k = 0; k < in; k++) {
@@ -116,33 +135,25 @@ public final class AdapterMerger {
     return d;
   }
 
-  /** LoRA's s·B·A of one module, or null when the adapter does not target it. */
+  /**
+   * LoRA's s·B·A of one module, or null when the adapter does not adapt it (a module outside
+   * target_modules, or a layer outside layers_to_transform).
+   */
   static float[] delta(Source s, int layer, String module, int out, int in, Void plain) throws IOException {
-    if (!s.config().targetModules().contains(module)) {
+    PeftAdapterFile.Keys keys = s.file().keys(layer, module);
+    if (keys == null) {
       return null;
     }
     String path = LoraConfig.modulePath(layer, module);
-    String ka = "base_model.model." + path + ".lora_A.weight";
-    String kb = "base_model.model." + path + ".lora_B.weight";
-    Safetensors st = s.weights();
-    ka = st.has(ka) ? ka : ka.replace(".lora_A.weight", ".lora_A.default.weight");
-    kb = st.has(kb) ? kb : kb.replace(".lora_B.weight", ".lora_B.default.weight");
-    long[] sa = st.entry(ka).shape();
-    long[] sb = st.entry(kb).shape();
-    if (sa.length != 2 || sb.length != 2 || sa[1] != in || sb[0] != out || sa[0] != sb[1]) {
-      throw new IllegalArgumentException(st.file() + ": " + ka + " " + Arrays.toString(sa) + " and " + kb + " "
-          + Arrays.toString(sb) + " do not fit the base model's " + module + " [" + out + ", " + in + "]"
-          + " (adapters for a different base model?)");
-    }
-    int r = (int) sa[0];
-    INDArray a = Nd4j.create(st.readFloats(ka), new long[] {r, in}, 'c');
-    INDArray b = Nd4j.create(st.readFloats(kb), new long[] {out, r}, 'c');
+    int r = s.file().rank(layer, module); // shapes validated on open: A [r, in], B [out, r]
+    INDArray a = Nd4j.create(s.file().read(keys.loraA()), new long[] {r, in}, 'c');
+    INDArray b = Nd4j.create(s.file().read(keys.loraB()), new long[] {out, r}, 'c');
     INDArray dw = Nd4j.zeros(org.nd4j.linalg.api.buffer.DataType.FLOAT, out, in);
     Nd4j.gemm(b, a, dw, false, false, s.config().scaleFor(path), 0.0);
     float[] v = dw.data().asFloat();
     for (float x : v) {
       if (!Float.isFinite(x)) {
-        throw new IllegalArgumentException(st.file() + ": non-finite values in " + path);
+        throw new IllegalArgumentException(s.file().weightsFile() + ": non-finite values in " + path);
       }
     }
     return v;
@@ -203,17 +214,11 @@ public final class AdapterMerger {
    */
   public static List<ModuleFactors> factorModules(MergeConfig mc, LlamaConfig model, List<int[]> which)
       throws IOException {
-    List<Source> sources = new ArrayList<>();
+    List<Source> sources = open(mc, model);
     try {
-      for (MergeConfig.Input in : mc.adapters()) {
-        Path d = Path.of(in.path());
-        sources.add(new Source(in, d, PeftAdapter.readConfig(d), Safetensors.open(d.resolve(PeftAdapter.WEIGHTS))));
-      }
       return factorModules(mc, model, sources, which);
     } finally {
-      for (Source s : sources) {
-        s.weights().close();
-      }
+      close(sources);
     }
   }
 
@@ -241,7 +246,7 @@ public final class AdapterMerger {
     List<Source> sources = new ArrayList<>();
     for (MergeConfig.Input in : mc.adapters()) {
       Path d = Path.of(in.path());
-      sources.add(new Source(in, d, null, null));
+      sources.add(new Source(in, d, null));
     }
     Map<String, Safetensors.Tensor> tensors = new LinkedHashMap<>();
     Map<String, Double> errors = new LinkedHashMap<>();
@@ -260,6 +265,7 @@ public final class AdapterMerger {
       errors.put(path, f.error());
     }
     targets.sort((x, y) -> LlamaWeights.MODULES.indexOf(x) - LlamaWeights.MODULES.indexOf(y));
+    List<Integer> layers = completeLayers(model, sorted, targets, tensors);
     // rank r with lora_alpha r: scaling 1, so B·A is the merged update itself
     int r = mc.outputRank();
     Map<String, Integer> rankPattern = new LinkedHashMap<>();
@@ -273,7 +279,8 @@ public final class AdapterMerger {
     }
     Map<String, Double> alphaPattern = new LinkedHashMap<>();
     rankPattern.forEach((k, v) -> alphaPattern.put(k, (double) v));
-    LoraConfig lc = new LoraConfig(r, r, targets, 0.0, false, false, rankPattern, alphaPattern);
+    LoraConfig lc = new LoraConfig(r, r, targets, 0.0, false, false, rankPattern, alphaPattern,
+        layers.size() == model.numLayers() ? null : layers);
     ObjectNode manifest = manifest(mc, sources, errors);
     ObjectMapper om = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
     AtomicDir.write(Path.of(mc.outputPath()), tmp -> {
@@ -282,6 +289,28 @@ public final class AdapterMerger {
       om.writeValue(tmp.resolve("lathe-merge.json").toFile(), manifest);
     });
     return new Result(errors, manifest);
+  }
+
+  /**
+   * The layers any input adapted (inputs with layers_to_transform may leave some alone): the
+   * output's layers_to_transform. Within those layers every target module needs tensors, so a
+   * module no input adapted there gets zero rank-1 factors (a zero update, as in the merge).
+   */
+  static List<Integer> completeLayers(LlamaConfig model, List<ModuleFactors> factors, List<String> targets,
+      Map<String, Safetensors.Tensor> tensors) {
+    java.util.TreeSet<Integer> layers = new java.util.TreeSet<>();
+    factors.forEach(f -> layers.add(f.layer()));
+    for (int l : layers) {
+      for (String m : targets) {
+        String prefix = "base_model.model." + LoraConfig.modulePath(l, m);
+        if (!tensors.containsKey(prefix + ".lora_A.weight")) {
+          int[] shape = model.moduleShape(m);
+          tensors.put(prefix + ".lora_A.weight", new Safetensors.Tensor(new long[] {1, shape[1]}, new float[shape[1]]));
+          tensors.put(prefix + ".lora_B.weight", new Safetensors.Tensor(new long[] {shape[0], 1}, new float[shape[0]]));
+        }
+      }
+    }
+    return List.copyOf(layers);
   }
 
   static Result mergeToModel(MergeConfig mc, LlamaConfig model, List<Source> sources) throws IOException {

@@ -63,7 +63,11 @@ public final class AdapterSet {
       throw new IllegalArgumentException("a DoRA adapter needs the base weights to initialise its magnitudes");
     }
     AdapterModule[][] mods = new AdapterModule[mc.numLayers()][LlamaWeights.MODULES.size()];
+    lc.checkLayersWithin(mc.numLayers());
     for (int l = 0; l < mc.numLayers(); l++) {
+      if (!lc.transformsLayer(l)) {
+        continue; // layers_to_transform leaves this layer unadapted
+      }
       for (String m : lc.targetModules()) {
         int mi = LlamaWeights.MODULES.indexOf(m);
         String path = LoraConfig.modulePath(l, m);
@@ -87,7 +91,11 @@ public final class AdapterSet {
   public static AdapterSet fromTensors(LlamaConfig mc, LoraConfig lc, Map<String, Safetensors.Tensor> t,
       String source, DataType dtype, RowNorms norms) {
     AdapterModule[][] mods = new AdapterModule[mc.numLayers()][LlamaWeights.MODULES.size()];
+    lc.checkLayersWithin(mc.numLayers());
     for (int l = 0; l < mc.numLayers(); l++) {
+      if (!lc.transformsLayer(l)) {
+        continue; // layers_to_transform leaves this layer unadapted
+      }
       for (String m : lc.targetModules()) {
         int mi = LlamaWeights.MODULES.indexOf(m);
         String path = LoraConfig.modulePath(l, m);

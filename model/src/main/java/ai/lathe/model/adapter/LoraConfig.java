@@ -14,7 +14,8 @@ import java.util.regex.Pattern;
 /**
  * A LoRA adapter's configuration, with PEFT's field names and meaning: scaling is
  * lora_alpha / r, or lora_alpha / sqrt(r) with rsLoRA; rank_pattern and alpha_pattern override
- * r and lora_alpha for modules whose full name matches a key.
+ * r and lora_alpha for modules whose full name matches a key; layers_to_transform (null: every
+ * layer) limits the adapted decoder layers to the listed indices.
  */
 public record LoraConfig(
     int r,
@@ -24,7 +25,8 @@ public record LoraConfig(
     boolean useRslora,
     boolean useDora,
     Map<String, Integer> rankPattern,
-    Map<String, Double> alphaPattern) implements java.io.Serializable {
+    Map<String, Double> alphaPattern,
+    List<Integer> layersToTransform) implements java.io.Serializable {
 
   public LoraConfig {
     if (r <= 0) {
@@ -49,6 +51,42 @@ public record LoraConfig(
         throw new IllegalArgumentException("rank_pattern '" + k + "' must be positive, got " + v);
       }
     });
+    if (layersToTransform != null) {
+      for (int l : layersToTransform) {
+        if (l < 0) {
+          throw new IllegalArgumentException("layers_to_transform holds a negative layer index " + l);
+        }
+      }
+      layersToTransform = List.copyOf(new java.util.TreeSet<>(layersToTransform));
+      if (layersToTransform.isEmpty()) {
+        throw new IllegalArgumentException("layers_to_transform is empty: the adapter would adapt nothing");
+      }
+    }
+  }
+
+  /** Every decoder layer adapted (layers_to_transform unset). */
+  public LoraConfig(int r, double loraAlpha, List<String> targetModules, double loraDropout, boolean useRslora,
+      boolean useDora, Map<String, Integer> rankPattern, Map<String, Double> alphaPattern) {
+    this(r, loraAlpha, targetModules, loraDropout, useRslora, useDora, rankPattern, alphaPattern, null);
+  }
+
+  /** Whether this adapter adapts decoder layer l (PEFT's layers_to_transform; unset: all). */
+  public boolean transformsLayer(int layer) {
+    return layersToTransform == null || layersToTransform.contains(layer);
+  }
+
+  /** layers_to_transform may only name layers the model has. */
+  public void checkLayersWithin(int numLayers) {
+    if (layersToTransform != null && layersToTransform.get(layersToTransform.size() - 1) >= numLayers) {
+      throw new IllegalArgumentException("layers_to_transform " + layersToTransform + " names a layer the model "
+          + "does not have (num_hidden_layers " + numLayers + ")");
+    }
+  }
+
+  /** The same adapter restricted to these layers (null: all). */
+  public LoraConfig withLayers(List<Integer> layers) {
+    return new LoraConfig(r, loraAlpha, targetModules, loraDropout, useRslora, useDora, rankPattern, alphaPattern,
+        layers);
   }
 
   /**
@@ -151,11 +189,21 @@ public record LoraConfig(
     ObjectNode ap = o.putObject("alpha_pattern");
     alphaPattern.forEach(ap::put);
     o.putNull("modules_to_save");
-    o.putNull("layers_to_transform");
+    if (layersToTransform == null) {
+      o.putNull("layers_to_transform");
+      o.putNull("layers_pattern");
+    } else {
+      var lt = o.putArray("layers_to_transform");
+      layersToTransform.forEach(lt::add);
+      o.put("layers_pattern", "layers");
+    }
     return o;
   }
 
-  /** Reads PEFT's adapter_config.json fields. */
+  /**
+   * Reads PEFT's adapter_config.json fields. Refused: modules_to_save (Lathe neither trains nor
+   * loads full modules) and a layers_pattern that does not name Llama's decoder layers ("layers").
+   */
   public static LoraConfig fromPeftJson(JsonNode n) {
     String type = n.path("peft_type").asText("LORA");
     if (!type.equals("LORA")) {
@@ -167,6 +215,12 @@ public record LoraConfig(
     if (n.path("fan_in_fan_out").asBoolean(false)) {
       throw new IllegalArgumentException("fan_in_fan_out adapters are not supported");
     }
+    JsonNode mts = n.path("modules_to_save");
+    if (!(mts.isMissingNode() || mts.isNull() || (mts.isArray() && mts.isEmpty()))) {
+      throw new IllegalArgumentException("modules_to_save " + mts + " is not supported: Lathe neither trains nor "
+          + "loads fully saved modules, only LoRA/DoRA weights (drop modules_to_save, or merge them into the base first)");
+    }
+    List<Integer> layers = layersToTransform(n.path("layers_to_transform"), n.path("layers_pattern"));
     List<String> targets = new ArrayList<>();
     JsonNode tm = n.path("target_modules");
     if (tm.isArray()) {
@@ -186,6 +240,33 @@ public record LoraConfig(
         n.path("use_rslora").asBoolean(false),
         n.path("use_dora").asBoolean(false),
         rp,
-        ap);
+        ap,
+        layers);
+  }
+
+  /**
+   * PEFT's layers_to_transform: an int or a list of ints (null: every layer). Its layers_pattern
+   * names the attribute holding the layers; for Llama that is "layers" (a list: any of them).
+   */
+  static List<Integer> layersToTransform(JsonNode lt, JsonNode pattern) {
+    if (lt.isMissingNode() || lt.isNull()) {
+      return null;
+    }
+    List<Integer> out = new ArrayList<>();
+    for (JsonNode x : lt.isArray() ? lt : List.of(lt)) {
+      if (!x.isIntegralNumber() || !x.canConvertToInt()) {
+        throw new IllegalArgumentException("layers_to_transform must be a layer index or a list of them, got " + lt);
+      }
+      out.add(x.intValue());
+    }
+    boolean namesLayers = pattern.isMissingNode() || pattern.isNull()
+        || (pattern.isTextual() && pattern.textValue().equals("layers"))
+        || (pattern.isArray() && (pattern.isEmpty() || java.util.stream.StreamSupport.stream(pattern.spliterator(), false)
+            .anyMatch(p -> p.asText().equals("layers"))));
+    if (!namesLayers) {
+      throw new IllegalArgumentException("layers_pattern " + pattern + " does not name the Llama decoder layers "
+          + "(model.layers.<i>): use \"layers\" or leave it unset");
+    }
+    return out;
   }
 }

@@ -10,7 +10,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.LinkedHashMap;
 import java.util.Map;
 import org.nd4j.linalg.api.buffer.DataType;
 
@@ -63,23 +62,10 @@ public final class PeftAdapter {
     }
   }
 
-  /** Reads the tensors, normalising PEFT's optional adapter-name segment away. */
-  public static Map<String, Safetensors.Tensor> readTensors(Path dir) throws IOException {
-    Map<String, Safetensors.Tensor> out = new LinkedHashMap<>();
-    try (Safetensors st = Safetensors.open(dir.resolve(WEIGHTS))) {
-      for (String k : st.entries().keySet()) {
-        long[] shape = st.entries().get(k).shape();
-        String key = k.replace(".lora_A.default.weight", ".lora_A.weight")
-            .replace(".lora_B.default.weight", ".lora_B.weight");
-        out.put(key, new Safetensors.Tensor(shape, st.readFloats(k)));
-      }
-    }
-    return out;
-  }
-
-  /** Loads an adapter for a model, checking every module's presence and shape. */
+  /** Loads an adapter for a model through the validating loader ({@link PeftAdapterFile}). */
   public static AdapterSet read(Path dir, LlamaConfig model, DataType dtype) throws IOException {
-    LoraConfig lc = readConfig(dir);
-    return AdapterSet.fromTensors(model, lc, readTensors(dir), dir.resolve(WEIGHTS).toString(), dtype);
+    try (PeftAdapterFile f = PeftAdapterFile.open(dir, model)) {
+      return AdapterSet.fromTensors(model, f.config(), f.tensors(), f.weightsFile().toString(), dtype);
+    }
   }
 }

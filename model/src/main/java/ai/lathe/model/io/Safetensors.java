@@ -1,6 +1,5 @@
 package ai.lathe.model.io;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
@@ -8,20 +7,18 @@ import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
-import java.util.Collections;
-import java.util.Iterator;
-import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
  * Reader and writer for the safetensors format: an 8-byte little-endian header length, a JSON
  * header mapping tensor names to dtype, shape and byte offsets, then the raw little-endian data.
- * Reads F32, BF16 and F16 into float arrays; writes F32 or BF16.
+ * Reads F32, BF16 and F16 into float arrays; writes F32 or BF16. Opening a file validates its
+ * header as the format's reference implementation does ({@link SafetensorsHeader}), so a tensor
+ * whose offsets overlap another's, leave a gap or run past the data is refused before any read.
  */
 public final class Safetensors implements AutoCloseable {
 
@@ -56,61 +53,17 @@ public final class Safetensors implements AutoCloseable {
       ByteBuffer lenBuf = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
       readFully(lenBuf, 0);
       long headerLen = lenBuf.getLong(0);
-      if (headerLen <= 0 || headerLen > 100_000_000L || 8 + headerLen > size) {
-        throw new IOException(file + ": corrupt or truncated safetensors header (declared length "
-            + headerLen + ", file size " + size + ")");
-      }
+      SafetensorsHeader.checkHeaderLength(file, headerLen, size);
       ByteBuffer hb = ByteBuffer.allocate((int) headerLen);
       readFully(hb, 8);
       this.dataStart = 8 + headerLen;
-      JsonNode header;
-      try {
-        header = new ObjectMapper().readTree(new String(hb.array(), StandardCharsets.UTF_8));
-      } catch (IOException e) {
-        throw new IOException(file + ": safetensors header is not valid JSON: " + e.getMessage());
-      }
-      Map<String, Entry> es = new LinkedHashMap<>();
-      Map<String, String> meta = new LinkedHashMap<>();
-      for (Iterator<Map.Entry<String, JsonNode>> it = header.fields(); it.hasNext(); ) {
-        Map.Entry<String, JsonNode> f = it.next();
-        if (f.getKey().equals("__metadata__")) {
-          f.getValue().fields().forEachRemaining(m -> meta.put(m.getKey(), m.getValue().asText()));
-          continue;
-        }
-        Entry e = parseEntry(f.getKey(), f.getValue());
-        long dataLen = size - dataStart;
-        if (e.end() > dataLen) {
-          throw new IOException(file + ": truncated: tensor '" + e.name() + "' needs bytes up to "
-              + e.end() + " but only " + dataLen + " data bytes are present");
-        }
-        es.put(e.name(), e);
-      }
-      this.entries = Collections.unmodifiableMap(es);
-      this.metadata = Collections.unmodifiableMap(meta);
+      SafetensorsHeader.Parsed parsed = SafetensorsHeader.parse(file, hb.array(), size - dataStart);
+      this.entries = parsed.entries();
+      this.metadata = parsed.metadata();
     } catch (IOException | RuntimeException e) {
       channel.close();
       throw e;
     }
-  }
-
-  private Entry parseEntry(String name, JsonNode v) throws IOException {
-    String dtype = v.path("dtype").asText("");
-    JsonNode shapeNode = v.path("shape");
-    JsonNode offs = v.path("data_offsets");
-    if (!shapeNode.isArray() || !offs.isArray() || offs.size() != 2) {
-      throw new IOException(file + ": tensor '" + name + "': malformed header entry " + v);
-    }
-    long[] shape = new long[shapeNode.size()];
-    for (int i = 0; i < shape.length; i++) {
-      shape[i] = shapeNode.get(i).asLong();
-    }
-    Entry e = new Entry(name, dtype, shape, offs.get(0).asLong(), offs.get(1).asLong());
-    int width = bytesPer(dtype);
-    if (width > 0 && e.end() - e.begin() != e.numel() * width) {
-      throw new IOException(file + ": tensor '" + name + "': " + dtype + " " + Arrays.toString(shape)
-          + " needs " + e.numel() * width + " bytes but its offsets span " + (e.end() - e.begin()));
-    }
-    return e;
   }
 
   private static int bytesPer(String dtype) {
@@ -176,7 +129,7 @@ public final class Safetensors implements AutoCloseable {
           + " (supported: F32, BF16, F16)");
     }
     int chunkElems = 1 << 20;
-    ByteBuffer buf = ByteBuffer.allocate(chunkElems * width).order(ByteOrder.LITTLE_ENDIAN);
+    ByteBuffer buf = ByteBuffer.allocate(Math.min(chunkElems, n) * width).order(ByteOrder.LITTLE_ENDIAN);
     for (int start = 0; start < n; start += chunkElems) {
       int cnt = Math.min(chunkElems, n - start);
       buf.clear().limit(cnt * width);
