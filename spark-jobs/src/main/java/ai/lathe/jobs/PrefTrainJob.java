@@ -70,6 +70,7 @@ public final class PrefTrainJob {
     boolean kto = kind.equals("kto");
     JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
     Configuration hconf = jsc.hadoopConfiguration();
+    ai.lathe.prep.HadoopStore.check(JobOutputs.pref(c, kind), hconf);
     JsonNode manifest = PreparedData.checkManifest(s0.data(), s0.model(), hconf, kto ? "kto" : "preference",
         kto ? Schemas.KTO_SCHEMA_VERSION : Schemas.PREFERENCE_SCHEMA_VERSION);
     LlamaConfig mc = PreparedData.modelConfig(s0.model(), hconf);

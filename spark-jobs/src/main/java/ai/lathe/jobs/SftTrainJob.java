@@ -52,7 +52,7 @@ public final class SftTrainJob {
   private SftTrainJob() {}
 
   public static void main(String[] argv) {
-    System.exit(JobMain.run("sft", argv, USAGE, SftTrainJob::run));
+    System.exit(JobMain.run("sft", argv, USAGE, JobOutputs::sft, SftTrainJob::run));
   }
 
   /** The job's outcome, for tests and the pipeline. */
@@ -62,6 +62,7 @@ public final class SftTrainJob {
     SftSettings s0 = SftSettings.from(c);
     JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
     Configuration hconf = jsc.hadoopConfiguration();
+    ai.lathe.prep.HadoopStore.check(JobOutputs.sft(c, hconf), hconf);
     // everything checkable is checked before any executor work
     JsonNode manifest = PreparedData.checkManifest(s0.data(), s0.model(), hconf);
     LlamaConfig mc = PreparedData.modelConfig(s0.model(), hconf);

@@ -2,6 +2,8 @@ package ai.lathe.model.cli;
 
 import ai.lathe.model.LlamaConfig;
 import ai.lathe.model.RandomLlama;
+import ai.lathe.model.io.LocalStore;
+import ai.lathe.model.io.OutputGuard;
 import ai.lathe.model.text.HfTokenizer;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -19,7 +21,7 @@ public final class InitModelCommand {
   private InitModelCommand() {}
 
   public static int run(String[] argv) throws Exception {
-    Args a = new Args("init-model", argv, Set.of("tie")).allow(Set.of("output", "tokenizer", "dim", "layers",
+    Args a = new Args("init-model", argv, Set.of("tie", "overwrite")).allow(Set.of("output", "tokenizer", "dim", "layers",
         "heads", "kv-heads", "ffn", "vocab", "rope-theta", "max-pos", "dtype", "seed"));
     Path out = a.path("output");
     Path tokDir = null;
@@ -43,7 +45,12 @@ public final class InitModelCommand {
         a.integer("kv-heads", Math.max(1, heads / 2)), a.integer("ffn", 688), 1e-5,
         a.number("rope-theta", 10000.0), a.flag("tie"), a.integer("max-pos", 2048), 1, 2);
     String dtype = a.str("dtype", "F32");
-    RandomLlama.write(out, c, a.integer("seed", 0), dtype, tokDir);
+    java.util.List<OutputGuard.Input> in = a.has("tokenizer")
+        ? java.util.List.of(OutputGuard.Input.of("tokenizer", a.path("tokenizer").toString())) : java.util.List.of();
+    try (var lease = OutputGuard.acquire(LocalStore.INSTANCE, new OutputGuard.Spec("init-model", out.toString(),
+        OutputGuard.Kind.MODEL, a.flag("overwrite"), in))) {
+      RandomLlama.write(out, c, a.integer("seed", 0), dtype, tokDir);
+    }
     System.out.printf("wrote %s: %,d parameters (%s), vocab %d, dim %d, %d layers%n", out, c.parameterCount(),
         dtype, vocab, c.hiddenSize(), c.numLayers());
     return 0;
