@@ -24,6 +24,11 @@ public final class InitModelCommand {
     Args a = new Args("init-model", argv, Set.of("tie", "overwrite")).allow(Set.of("output", "tokenizer", "dim", "layers",
         "heads", "kv-heads", "ffn", "vocab", "rope-theta", "max-pos", "dtype", "seed"));
     Path out = a.path("output");
+    java.util.List<OutputGuard.Input> in = a.has("tokenizer")
+        ? java.util.List.of(OutputGuard.Input.of("tokenizer", a.path("tokenizer").toString())) : java.util.List.of();
+    OutputGuard.Spec spec = new OutputGuard.Spec("init-model", out.toString(), OutputGuard.Kind.MODEL,
+        a.flag("overwrite"), in);
+    OutputGuard.check(LocalStore.INSTANCE, spec); // before the tokenizer is even opened
     Path tokDir = null;
     int vocab = a.integer("vocab", 0);
     if (a.has("tokenizer")) {
@@ -45,10 +50,7 @@ public final class InitModelCommand {
         a.integer("kv-heads", Math.max(1, heads / 2)), a.integer("ffn", 688), 1e-5,
         a.number("rope-theta", 10000.0), a.flag("tie"), a.integer("max-pos", 2048), 1, 2);
     String dtype = a.str("dtype", "F32");
-    java.util.List<OutputGuard.Input> in = a.has("tokenizer")
-        ? java.util.List.of(OutputGuard.Input.of("tokenizer", a.path("tokenizer").toString())) : java.util.List.of();
-    try (var lease = OutputGuard.acquire(LocalStore.INSTANCE, new OutputGuard.Spec("init-model", out.toString(),
-        OutputGuard.Kind.MODEL, a.flag("overwrite"), in))) {
+    try (var lease = OutputGuard.acquire(LocalStore.INSTANCE, spec)) {
       RandomLlama.write(out, c, a.integer("seed", 0), dtype, tokDir);
     }
     System.out.printf("wrote %s: %,d parameters (%s), vocab %d, dim %d, %d layers%n", out, c.parameterCount(),

@@ -71,8 +71,13 @@ public final class Main {
       String msg = root.getMessage() == null ? root.toString() : root.getMessage().lines().findFirst().orElse("");
       boolean known = e instanceof IOException || e instanceof UncheckedIOException
           || e instanceof IllegalArgumentException || e instanceof IllegalStateException;
-      System.err.println("lathe " + argv[0] + ": " + (known ? "error: " : "failed: " + root.getClass().getSimpleName()
-          + ": ") + msg);
+      String line = "lathe " + argv[0] + ": " + (known ? "error: " : "failed: " + root.getClass().getSimpleName() + ": ")
+          + msg;
+      String log = System.getProperty("lathe.log.file"); // set by bin/lathe, whose classpath binds slf4j to log4j
+      if (log != null) {
+        org.slf4j.LoggerFactory.getLogger("ai.lathe").error(line, e);
+      }
+      System.err.println(line + (log == null ? "" : " (details in " + log + ")"));
       if (System.getenv("LATHE_DEBUG") != null) {
         e.printStackTrace();
       }
