@@ -154,7 +154,12 @@ public final class Checkpoints {
       throws IOException, TornException {
     Path local = Files.createTempDirectory("lathe-ckpt-read");
     try {
-      fs.copyToLocalFile(false, new org.apache.hadoop.fs.Path(base), new org.apache.hadoop.fs.Path(local.toUri()), true);
+      try {
+        fs.copyToLocalFile(false, new org.apache.hadoop.fs.Path(base), new org.apache.hadoop.fs.Path(local.toUri()),
+            true);
+      } catch (IOException e) { // e.g. a checksum that no longer matches a truncated file
+        throw new TornException(base, e);
+      }
       Path l = local.resolve(name);
       float[][] p = read(l, base, "params.safetensors", names, "", sizes, true);
       float[][] m = read(l, base, "optimizer.safetensors", names, ".exp_avg", sizes, false);
