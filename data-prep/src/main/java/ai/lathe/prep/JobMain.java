@@ -120,7 +120,8 @@ public final class JobMain {
         try {
           lease.close();
         } catch (java.io.IOException e) {
-          System.err.println("lathe " + name + ": warning: could not release " + lease.lockPath() + ": " + e.getMessage());
+          System.err.println("lathe " + name + ": warning: could not release " + lease.lockPath() + ": "
+              + e.getMessage());
         }
       }
     }

@@ -190,7 +190,8 @@ public final class PrepJob {
 
   public static Result run(SparkSession spark, Config c) throws Exception {
     PrepOptions o = PrepOptions.from(c);
-    HadoopStore.check(outputs(c, spark.sparkContext().hadoopConfiguration()), spark.sparkContext().hadoopConfiguration());
+    Configuration conf = spark.sparkContext().hadoopConfiguration();
+    HadoopStore.check(outputs(c, conf), conf);
     if (!o.kind().equals("sft")) {
       return PreferencePrep.run(spark, c, o);
     }

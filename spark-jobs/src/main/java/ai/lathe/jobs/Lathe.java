@@ -18,9 +18,11 @@ public final class Lathe {
     all.put("merge", new Main.Command(ai.lathe.merge.MergeCommand.USAGE, ai.lathe.merge.MergeCommand::run));
     all.put("cost", new Main.Command(ai.lathe.merge.CostCommand.USAGE, ai.lathe.merge.CostCommand::run));
     all.put("dpo", new Main.Command(DpoTrainJob.USAGE,
-        a -> ai.lathe.prep.JobMain.run("dpo", a, DpoTrainJob.USAGE, (c, h) -> JobOutputs.pref(c, "dpo"), (sp, c) -> PrefTrainJob.run(sp, c, "dpo"))));
+        a -> ai.lathe.prep.JobMain.run("dpo", a, DpoTrainJob.USAGE, (c, h) -> JobOutputs.pref(c, "dpo"),
+            (sp, c) -> PrefTrainJob.run(sp, c, "dpo"))));
     all.put("kto", new Main.Command(KtoTrainJob.USAGE,
-        a -> ai.lathe.prep.JobMain.run("kto", a, KtoTrainJob.USAGE, (c, h) -> JobOutputs.pref(c, "kto"), (sp, c) -> PrefTrainJob.run(sp, c, "kto"))));
+        a -> ai.lathe.prep.JobMain.run("kto", a, KtoTrainJob.USAGE, (c, h) -> JobOutputs.pref(c, "kto"),
+            (sp, c) -> PrefTrainJob.run(sp, c, "kto"))));
     all.put("ref-logps", new Main.Command(RefLogpsJob.USAGE,
         a -> ai.lathe.prep.JobMain.run("ref-logps", a, RefLogpsJob.USAGE, (c, h) -> JobOutputs.refLogps(c),
             RefLogpsJob::run)));
