@@ -135,6 +135,7 @@ public final class PreferencePrep {
     Map<String, Long> reasons = new TreeMap<>(bad.map(i -> PrepJob.reasonKind(i.reason())).countByValue());
     long rejected = reasons.values().stream().mapToLong(Long::longValue).sum();
     PrepJob.checkRejects(rejected, inputRows, o, reasons);
+    PrepJob.checkNotEmpty(rows, inputRows, o, c);
     PrepJob.Result result = new PrepJob.Result(inputRows, rejected, goodRows - uniqueRows, 0, 0, 0, rows, reasons, 0, 0);
     try {
       PrepJob.commit(spark, o, spark.createDataFrame(rowsOut, kind.equals("kto") ? Schemas.KTO : Schemas.PREFERENCE),

@@ -146,11 +146,52 @@ public final class PrepJob {
   }
 
   public static void main(String[] argv) {
-    System.exit(JobMain.run("prep", argv, USAGE, (spark, c) -> run(spark, c)));
+    System.exit(JobMain.run("prep", argv, USAGE, PrepJob::outputs, PrepJob::run));
+  }
+
+  /**
+   * What prep writes and reads: the output, its inputs (each path as given, and every file a
+   * glob or folder expands to), replay inputs and the tokenizer. Listing the inputs fails, before
+   * Spark starts, when one is missing; inputs that are all empty files are refused unless
+   * allow_empty: true.
+   */
+  public static ai.lathe.model.io.OutputGuard.Spec outputs(Config c, Configuration hconf) throws java.io.IOException {
+    PrepOptions o = PrepOptions.from(c);
+    List<ai.lathe.model.io.OutputGuard.Input> in = new ArrayList<>();
+    long bytes = 0;
+    List<String> all = new ArrayList<>(o.inputs());
+    all.addAll(o.replayInputs());
+    for (String path : all) {
+      String label = o.inputs().contains(path) ? "input" : "replay input";
+      if (!path.matches(".*[*?\\[{].*")) {
+        in.add(ai.lathe.model.io.OutputGuard.Input.of(label, path));
+      }
+      for (FileStatus f : HadoopIo.listInputs(path, hconf)) {
+        in.add(ai.lathe.model.io.OutputGuard.Input.of(label, f.getPath().toString()));
+        bytes += f.getLen();
+      }
+    }
+    in.add(ai.lathe.model.io.OutputGuard.Input.of("tokenizer", o.tokenizer()));
+    if (bytes == 0 && !c.bool("allow_empty", false) && !c.str("stage", "all").equals("tokenize")) {
+      throw new IllegalArgumentException(String.join(", ", o.inputs()) + ": every input file is empty (0 bytes);"
+          + " nothing to prepare, " + o.output() + " was not touched (allow_empty: true writes an empty dataset)");
+    }
+    return new ai.lathe.model.io.OutputGuard.Spec("prep", o.output(), ai.lathe.model.io.OutputGuard.Kind.PREPARED,
+        c.bool("overwrite", false), in);
+  }
+
+  /** A run whose output has no rows fails before anything is replaced, unless allow_empty: true. */
+  static void checkNotEmpty(Map<String, Long> rows, long inputRows, PrepOptions o, Config c) {
+    if (rows.values().stream().mapToLong(Long::longValue).sum() == 0 && !c.bool("allow_empty", false)) {
+      throw new IllegalArgumentException(String.join(", ", o.inputs()) + ": no rows to write (" + inputRows
+          + " rows in); " + o.output() + " was not touched (allow_empty: true writes an empty dataset)");
+    }
   }
 
   public static Result run(SparkSession spark, Config c) throws Exception {
     PrepOptions o = PrepOptions.from(c);
+    Configuration conf = spark.sparkContext().hadoopConfiguration();
+    HadoopStore.check(outputs(c, conf), conf);
     if (!o.kind().equals("sft")) {
       return PreferencePrep.run(spark, c, o);
     }
@@ -273,6 +314,7 @@ public final class PrepJob {
     Result result = new Result(inputRows, rejected, cleanRows - exactUnique, nearDuplicates, replayRows, truncated,
         rows, reasons, tokCount.value(), tokNanos.value() / 1e9);
     PrepJob.checkRejects(rejected, inputRows, o, reasons);
+    checkNotEmpty(rows, inputRows, o, c);
     try {
       commit(spark, o, spark.createDataFrame(good.map(Schemas::toRow), Schemas.SFT),
           bad.map(s -> RowFactory.create(s.file(), s.line(), s.reason(), s.raw())), manifest(o, c, files, tokSha, result));
@@ -302,6 +344,7 @@ public final class PrepJob {
     PrepJob.checkRejects(rejected, inputRows, o, reasons);
     JavaRDD<Row> rows = unique.values().map(s -> CleanStore.toRow(s, o.valFraction()));
     Map<String, Long> counts = new TreeMap<>(rows.map(r -> r.getString(2) + "/" + r.getString(3)).countByValue());
+    checkNotEmpty(counts, inputRows, o, c);
     Result result = new Result(inputRows, rejected, duplicates, near, replay, 0, counts, reasons, 0, 0);
     try {
       commit(spark, o, spark.createDataFrame(rows, CleanStore.SCHEMA),

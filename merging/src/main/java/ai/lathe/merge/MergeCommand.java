@@ -20,7 +20,11 @@ public final class MergeCommand {
     Config c = Config.load(a.has("config") ? a.path("config") : null, a.all("set"));
     MergeConfig mc = MergeConfig.from(c);
     long t0 = System.nanoTime();
-    AdapterMerger.Result r = AdapterMerger.run(mc, Path.of(mc.baseModel()));
+    AdapterMerger.Result r;
+    try (var lease = ai.lathe.model.io.OutputGuard.acquire(ai.lathe.model.io.LocalStore.INSTANCE,
+        MergeConfig.outputs(mc, c, "merge"))) {
+      r = AdapterMerger.run(mc, Path.of(mc.baseModel()));
+    }
     double worst = r.truncationErrors().values().stream().mapToDouble(Double::doubleValue).max().orElse(0);
     System.out.printf("merge: %s of %d adapters -> %s %s in %.1f s%s%n", mc.method().id, mc.adapters().size(),
         mc.outputKind(), mc.outputPath(), (System.nanoTime() - t0) / 1e9,

@@ -48,6 +48,18 @@ public record MergeConfig(MergeMethod method, String baseModel, MergeMethod.Para
         bq.equals("none") ? "none" : c.bool("base_double_quant", false) ? "nf4-dq" : "nf4");
   }
 
+  /** The merge's output and inputs (base model, every adapter) for the output checks. */
+  public static ai.lathe.model.io.OutputGuard.Spec outputs(MergeConfig mc, Config c, String command) {
+    List<ai.lathe.model.io.OutputGuard.Input> in = new ArrayList<>();
+    in.add(ai.lathe.model.io.OutputGuard.Input.of("base model", mc.baseModel()));
+    for (int i = 0; i < mc.adapters().size(); i++) {
+      in.add(ai.lathe.model.io.OutputGuard.Input.of("adapters[" + i + "]", mc.adapters().get(i).path()));
+    }
+    return new ai.lathe.model.io.OutputGuard.Spec(command, mc.outputPath(), mc.outputKind().equals("adapter")
+        ? ai.lathe.model.io.OutputGuard.Kind.MERGED_ADAPTER : ai.lathe.model.io.OutputGuard.Kind.MERGED_MODEL,
+        c.bool("overwrite", false), in);
+  }
+
   static void checkDensity(double d, String where) {
     if (!(d > 0 && d <= 1)) {
       throw new IllegalArgumentException(where + " must be in (0, 1], got " + d);

@@ -17,6 +17,7 @@ public final class DpoTrainJob {
   private DpoTrainJob() {}
 
   public static void main(String[] argv) {
-    System.exit(JobMain.run("dpo", argv, USAGE, (spark, c) -> PrefTrainJob.run(spark, c, "dpo")));
+    System.exit(JobMain.run("dpo", argv, USAGE, (c, h) -> JobOutputs.pref(c, "dpo"),
+        (spark, c) -> PrefTrainJob.run(spark, c, "dpo")));
   }
 }

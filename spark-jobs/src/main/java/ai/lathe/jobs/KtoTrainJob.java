@@ -16,6 +16,7 @@ public final class KtoTrainJob {
   private KtoTrainJob() {}
 
   public static void main(String[] argv) {
-    System.exit(JobMain.run("kto", argv, USAGE, (spark, c) -> PrefTrainJob.run(spark, c, "kto")));
+    System.exit(JobMain.run("kto", argv, USAGE, (c, h) -> JobOutputs.pref(c, "kto"),
+        (spark, c) -> PrefTrainJob.run(spark, c, "kto")));
   }
 }

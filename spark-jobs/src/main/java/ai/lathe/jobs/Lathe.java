@@ -11,19 +11,24 @@ public final class Lathe {
   public static Map<String, Main.Command> commands() {
     Map<String, Main.Command> all = new LinkedHashMap<>(Main.COMMANDS);
     all.put("prep", new Main.Command(ai.lathe.prep.PrepJob.USAGE,
-        a -> ai.lathe.prep.JobMain.run("prep", a, ai.lathe.prep.PrepJob.USAGE, ai.lathe.prep.PrepJob::run)));
+        a -> ai.lathe.prep.JobMain.run("prep", a, ai.lathe.prep.PrepJob.USAGE, ai.lathe.prep.PrepJob::outputs,
+            ai.lathe.prep.PrepJob::run)));
     all.put("sft", new Main.Command(SftTrainJob.USAGE,
-        a -> ai.lathe.prep.JobMain.run("sft", a, SftTrainJob.USAGE, SftTrainJob::run)));
+        a -> ai.lathe.prep.JobMain.run("sft", a, SftTrainJob.USAGE, JobOutputs::sft, SftTrainJob::run)));
     all.put("merge", new Main.Command(ai.lathe.merge.MergeCommand.USAGE, ai.lathe.merge.MergeCommand::run));
     all.put("cost", new Main.Command(ai.lathe.merge.CostCommand.USAGE, ai.lathe.merge.CostCommand::run));
     all.put("dpo", new Main.Command(DpoTrainJob.USAGE,
-        a -> ai.lathe.prep.JobMain.run("dpo", a, DpoTrainJob.USAGE, (sp, c) -> PrefTrainJob.run(sp, c, "dpo"))));
+        a -> ai.lathe.prep.JobMain.run("dpo", a, DpoTrainJob.USAGE, (c, h) -> JobOutputs.pref(c, "dpo"),
+            (sp, c) -> PrefTrainJob.run(sp, c, "dpo"))));
     all.put("kto", new Main.Command(KtoTrainJob.USAGE,
-        a -> ai.lathe.prep.JobMain.run("kto", a, KtoTrainJob.USAGE, (sp, c) -> PrefTrainJob.run(sp, c, "kto"))));
+        a -> ai.lathe.prep.JobMain.run("kto", a, KtoTrainJob.USAGE, (c, h) -> JobOutputs.pref(c, "kto"),
+            (sp, c) -> PrefTrainJob.run(sp, c, "kto"))));
     all.put("ref-logps", new Main.Command(RefLogpsJob.USAGE,
-        a -> ai.lathe.prep.JobMain.run("ref-logps", a, RefLogpsJob.USAGE, RefLogpsJob::run)));
+        a -> ai.lathe.prep.JobMain.run("ref-logps", a, RefLogpsJob.USAGE, (c, h) -> JobOutputs.refLogps(c),
+            RefLogpsJob::run)));
     all.put("merge-job", new Main.Command(MergeJob.USAGE,
-        a -> ai.lathe.prep.JobMain.run("merge-job", a, MergeJob.USAGE, MergeJob::run)));
+        a -> ai.lathe.prep.JobMain.run("merge-job", a, MergeJob.USAGE, (c, h) -> JobOutputs.mergeJob(c),
+            MergeJob::run)));
     all.put("bench-merge", new Main.Command(ai.lathe.merge.BenchMergeCommand.USAGE,
         ai.lathe.merge.BenchMergeCommand::run));
     all.put("bench-prep", new Main.Command(PrepBenchCommand.USAGE, PrepBenchCommand::run));

@@ -46,7 +46,7 @@ public final class MergeJob {
   private MergeJob() {}
 
   public static void main(String[] argv) {
-    System.exit(JobMain.run("merge-job", argv, USAGE, MergeJob::run));
+    System.exit(JobMain.run("merge-job", argv, USAGE, (c, h) -> JobOutputs.mergeJob(c), MergeJob::run));
   }
 
   /** Thrown when the gate refuses a merge; JobMain maps it to exit code 3. */
@@ -58,6 +58,7 @@ public final class MergeJob {
 
   public static Map<String, Double> run(SparkSession spark, Config c) throws Exception {
     MergeConfig mc = MergeConfig.from(c);
+    ai.lathe.prep.HadoopStore.check(JobOutputs.mergeJob(c), spark.sparkContext().hadoopConfiguration());
     Path out = Path.of(mc.outputPath()).toAbsolutePath();
     Path staging = out.resolveSibling("." + out.getFileName() + ".staging-" + UUID.randomUUID().toString().substring(0, 8));
     Config staged = Config.load(null, List.of());

@@ -57,21 +57,22 @@ public final class PipelineCommand {
     Config dpo = stage(c, "dpo", "conf/dpo.yaml", List.of("model=" + model, "data=" + pairsRef, "output=" + dpoOut,
         "adapter=" + adapter, "reference.adapter=" + adapter));
     SparkSession spark = SparkSession.builder().appName("lathe-pipeline").getOrCreate();
+    org.apache.hadoop.conf.Configuration hconf = spark.sparkContext().hadoopConfiguration();
     try {
       System.out.println("== pipeline: prep");
-      PrepJob.run(spark, prep);
+      locked(spark, PrepJob.outputs(prep, hconf), () -> PrepJob.run(spark, prep));
       System.out.println("== pipeline: sft (parameter averaging on " + spark.sparkContext().master() + ")");
-      SftTrainJob.Result r = SftTrainJob.run(spark, sft);
+      SftTrainJob.Result r = locked(spark, JobOutputs.sft(sft, hconf), () -> SftTrainJob.run(spark, sft));
       // a rerun that finds every round checkpointed runs none: report from what the job wrote
       var first = firstOf(r.metrics());
       var last = lastOf(r.metrics());
       // preference pairs from the same instructions, reference log-probs under the SFT adapter, DPO from it
       System.out.println("== pipeline: preference pairs (prep kind=preference)");
-      PrepJob.run(spark, pairs);
+      locked(spark, PrepJob.outputs(pairs, hconf), () -> PrepJob.run(spark, pairs));
       System.out.println("== pipeline: reference log-probs (ref-logps, reference = base + SFT adapter)");
-      RefLogpsJob.run(spark, refLogps);
+      locked(spark, JobOutputs.refLogps(refLogps), () -> RefLogpsJob.run(spark, refLogps));
       System.out.println("== pipeline: dpo (from the SFT adapter)");
-      var dpoRun = PrefTrainJob.run(spark, dpo, "dpo");
+      var dpoRun = locked(spark, JobOutputs.pref(dpo, "dpo"), () -> PrefTrainJob.run(spark, dpo, "dpo"));
       var dpoFirst = firstOf(dpoRun.metrics());
       var dpoLast = lastOf(dpoRun.metrics());
       // per-language adapters, then the nightly TIES merge of them, gated on each language's loss
@@ -85,7 +86,7 @@ public final class PipelineCommand {
         if (c.node("merge.sft_set") != null) {
           c.node("merge.sft_set").fields().forEachRemaining(e -> one.set(e.getKey() + "=" + e.getValue().asText()));
         }
-        SftTrainJob.Result lr = SftTrainJob.run(spark, one);
+        SftTrainJob.Result lr = locked(spark, JobOutputs.sft(one, hconf), () -> SftTrainJob.run(spark, one));
         worst = Math.max(worst, lastOf(lr.metrics()).path("val_loss").asDouble(Double.NaN));
         adapters.append(adapters.length() > 1 ? ", " : "").append("{path: ").append(work.resolve("adapters/" + lang))
             .append(", weight: 1.0}");
@@ -96,7 +97,7 @@ public final class PipelineCommand {
       Config merge = Config.load(Path.of(c.str("merge.config", "conf/merge.yaml")), List.of(
           "base_model=" + model, "adapters=" + adapters, "output.path=" + work.resolve("adapters/merged"),
           "gate.data=" + prepared, "gate.langs=" + langs, "gate.max_val_loss=" + (worst + slack)));
-      var losses = MergeJob.run(spark, merge);
+      var losses = locked(spark, JobOutputs.mergeJob(merge), () -> MergeJob.run(spark, merge));
       System.out.println("== pipeline: done");
       System.out.printf("base model:    %s%nprepared data: %s%nSFT adapter:   %s (train loss %.4f -> %.4f, "
           + "validation loss %.4f)%nDPO adapter:   %s (held-out rewards/accuracies %.3f -> %.3f, margins %.3f -> %.3f)"
@@ -109,6 +110,14 @@ public final class PipelineCommand {
       spark.stop();
     }
     return 0;
+  }
+
+  /** Runs one stage holding its output's lock (checked like the stage's own command). */
+  static <T> T locked(SparkSession spark, ai.lathe.model.io.OutputGuard.Spec spec, java.util.concurrent.Callable<T> stage)
+      throws Exception {
+    try (var lease = ai.lathe.prep.HadoopStore.acquire(spec, spark.sparkContext().hadoopConfiguration())) {
+      return stage.call();
+    }
   }
 
   static com.fasterxml.jackson.databind.node.ObjectNode firstOf(List<com.fasterxml.jackson.databind.node.ObjectNode> m) {

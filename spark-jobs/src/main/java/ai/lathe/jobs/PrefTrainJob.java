@@ -70,6 +70,7 @@ public final class PrefTrainJob {
     boolean kto = kind.equals("kto");
     JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
     Configuration hconf = jsc.hadoopConfiguration();
+    ai.lathe.prep.HadoopStore.check(JobOutputs.pref(c, kind), hconf);
     JsonNode manifest = PreparedData.checkManifest(s0.data(), s0.model(), hconf, kto ? "kto" : "preference",
         kto ? Schemas.KTO_SCHEMA_VERSION : Schemas.PREFERENCE_SCHEMA_VERSION);
     LlamaConfig mc = PreparedData.modelConfig(s0.model(), hconf);
@@ -97,15 +98,17 @@ public final class PrefTrainJob {
     AdapterState state = AdapterState.of(init, new ai.lathe.model.train.AdamW(init.params(), 0.9, 0.999, 1e-8, 0));
     String fingerprint = s.fingerprint() + "-" + manifest.path("input_fingerprint").asText("").substring(0, 12);
     int startRound = 0;
-    Checkpoints.Loaded ck = Checkpoints.latest(s.checkpointDir(), state.names(), fingerprint, hconf);
+    ObjectMapper om = new ObjectMapper();
+    List<ObjectNode> metrics = new ArrayList<>();
+    Checkpoints.Loaded ck = Checkpoints.latest(s.checkpointDir(), state.names(), SftTrainJob.sizes(state), fingerprint,
+        hconf);
     if (ck != null) {
       state = ck.state();
+      metrics.addAll(ck.metricsOrEmpty()); // metrics.jsonl keeps the rounds before the resume
       startRound = ck.round() + 1;
       System.out.printf("%s: resuming after round %d (step %d) from %s%n", kind, ck.round(), state.step(),
           s.checkpointDir());
     }
-    ObjectMapper om = new ObjectMapper();
-    List<ObjectNode> metrics = new ArrayList<>();
     for (int r = startRound; r < rounds; r++) {
       long t0 = System.nanoTime();
       Broadcast<AdapterState> bc = jsc.broadcast(state);
@@ -130,7 +133,7 @@ public final class PrefTrainJob {
               line.path("eval_rewards/margins").asDouble(Double.NaN),
               line.path("eval_rewards/accuracies").asDouble(Double.NaN)) : "", line.get("tokens_per_s").asDouble());
       if (s.checkpointEvery() > 0 && ((r + 1) % s.checkpointEvery() == 0 || r == rounds - 1)) {
-        Checkpoints.write(s.checkpointDir(), r, state, null, fingerprint, hconf);
+        Checkpoints.write(s.checkpointDir(), r, state, null, fingerprint, metrics, hconf);
       }
     }
     List<ObjectNode> done = startRound >= rounds ? AdapterOutput.existing(s.output(), hconf) : null;

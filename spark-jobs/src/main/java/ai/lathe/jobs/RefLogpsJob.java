@@ -40,7 +40,7 @@ public final class RefLogpsJob {
   private RefLogpsJob() {}
 
   public static void main(String[] argv) {
-    System.exit(JobMain.run("ref-logps", argv, USAGE, RefLogpsJob::run));
+    System.exit(JobMain.run("ref-logps", argv, USAGE, (c, h) -> JobOutputs.refLogps(c), RefLogpsJob::run));
   }
 
   /** Per-thread reference engines, keyed by model and adapter. */
@@ -69,6 +69,7 @@ public final class RefLogpsJob {
     String quant = ExecutorModels.quantOf(c);
     int batch = c.integer("batch_size", 8);
     Configuration hconf = spark.sparkContext().hadoopConfiguration();
+    ai.lathe.prep.HadoopStore.check(JobOutputs.refLogps(c), hconf);
     if (!HadoopIo.exists(data + "/manifest.json", hconf)) {
       throw new IllegalArgumentException(data + ": prepared data not found (manifest.json missing)");
     }

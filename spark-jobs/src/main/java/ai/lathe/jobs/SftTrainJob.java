@@ -52,7 +52,7 @@ public final class SftTrainJob {
   private SftTrainJob() {}
 
   public static void main(String[] argv) {
-    System.exit(JobMain.run("sft", argv, USAGE, SftTrainJob::run));
+    System.exit(JobMain.run("sft", argv, USAGE, JobOutputs::sft, SftTrainJob::run));
   }
 
   /** The job's outcome, for tests and the pipeline. */
@@ -62,6 +62,7 @@ public final class SftTrainJob {
     SftSettings s0 = SftSettings.from(c);
     JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
     Configuration hconf = jsc.hadoopConfiguration();
+    ai.lathe.prep.HadoopStore.check(JobOutputs.sft(c, hconf), hconf);
     // everything checkable is checked before any executor work
     JsonNode manifest = PreparedData.checkManifest(s0.data(), s0.model(), hconf);
     LlamaConfig mc = PreparedData.modelConfig(s0.model(), hconf);
@@ -93,9 +94,10 @@ public final class SftTrainJob {
     List<ObjectNode> metrics = new ArrayList<>();
     // a checkpoint resumes only the same settings on the same data
     String fingerprint = s.fingerprint() + "-" + manifest.path("input_fingerprint").asText("").substring(0, 12);
-    Checkpoints.Loaded ck = Checkpoints.latest(s.checkpointDir(), names, fingerprint, hconf);
+    Checkpoints.Loaded ck = Checkpoints.latest(s.checkpointDir(), names, sizes(state), fingerprint, hconf);
     if (ck != null) {
       state = ck.state();
+      metrics.addAll(ck.metricsOrEmpty()); // metrics.jsonl keeps the rounds before the resume
       momentum = ck.outerMomentum() != null ? ck.outerMomentum() : momentum;
       startRound = ck.round() + 1;
       System.out.printf("sft: resuming after round %d (step %d) from %s%n", ck.round(), state.step(),
@@ -142,7 +144,7 @@ public final class SftTrainJob {
           line.has("val_loss") ? String.format(", val_loss %.4f", lastVal) : "", line.get("tokens_per_s").asDouble(),
           res.maxComputeSeconds(), line.get("broadcast_aggregate_s").asDouble());
       if (s.checkpointEvery() > 0 && ((r + 1) % s.checkpointEvery() == 0 || r == rounds - 1)) {
-        Checkpoints.write(s.checkpointDir(), r, state, momentum, fingerprint, hconf);
+        Checkpoints.write(s.checkpointDir(), r, state, momentum, fingerprint, metrics, hconf);
       }
       if (Integer.getInteger("lathe.test.crashAfterRound", -1) == r) {
         throw new IllegalStateException("injected crash after round " + r + " (test)");
@@ -164,6 +166,15 @@ public final class SftTrainJob {
     long totalLoads = loads.values().stream().mapToLong(Long::longValue).sum();
     System.out.printf("sft: wrote %s (%d executor JVMs, %d model loads)%n", s.output(), loads.size(), totalLoads);
     return new Result(state, metrics, totalLoads, loads.size());
+  }
+
+  /** The length of each adapter tensor (a checkpoint must match them). */
+  static int[] sizes(AdapterState s) {
+    int[] out = new int[s.params().length];
+    for (int i = 0; i < out.length; i++) {
+      out[i] = s.params()[i].length;
+    }
+    return out;
   }
 
   /** Per-thread engine instances (activations are large): reused across rounds and tasks. */

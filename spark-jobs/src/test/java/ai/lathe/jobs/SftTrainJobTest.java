@@ -120,7 +120,9 @@ class SftTrainJobTest {
     assertFalse(Files.exists(dir.resolve("crash")));
     assertTrue(Files.exists(dir.resolve("crash.checkpoints/round-000000/state.json")));
     SftTrainJob.Result resumed = SftTrainJob.run(spark, cfg("crash", "distributed.partitions=2"));
-    assertEquals(1, resumed.metrics().size(), "only the remaining round ran");
+    // the resumed run's metrics keep the round before the crash (from the checkpoint) and add the one it ran
+    assertEquals(List.of(0, 1), resumed.metrics().stream().map(l -> l.get("round").asInt()).toList());
+    assertEquals(2, Files.readAllLines(dir.resolve("crash/metrics.jsonl")).size());
     assertTrue(maxDiff(params(dir.resolve("full")), params(dir.resolve("crash"))) < 1e-7);
   }
 

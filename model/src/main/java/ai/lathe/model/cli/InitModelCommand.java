@@ -2,6 +2,8 @@ package ai.lathe.model.cli;
 
 import ai.lathe.model.LlamaConfig;
 import ai.lathe.model.RandomLlama;
+import ai.lathe.model.io.LocalStore;
+import ai.lathe.model.io.OutputGuard;
 import ai.lathe.model.text.HfTokenizer;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -19,9 +21,14 @@ public final class InitModelCommand {
   private InitModelCommand() {}
 
   public static int run(String[] argv) throws Exception {
-    Args a = new Args("init-model", argv, Set.of("tie")).allow(Set.of("output", "tokenizer", "dim", "layers",
+    Args a = new Args("init-model", argv, Set.of("tie", "overwrite")).allow(Set.of("output", "tokenizer", "dim", "layers",
         "heads", "kv-heads", "ffn", "vocab", "rope-theta", "max-pos", "dtype", "seed"));
     Path out = a.path("output");
+    java.util.List<OutputGuard.Input> in = a.has("tokenizer")
+        ? java.util.List.of(OutputGuard.Input.of("tokenizer", a.path("tokenizer").toString())) : java.util.List.of();
+    OutputGuard.Spec spec = new OutputGuard.Spec("init-model", out.toString(), OutputGuard.Kind.MODEL,
+        a.flag("overwrite"), in);
+    OutputGuard.check(LocalStore.INSTANCE, spec); // before the tokenizer is even opened
     Path tokDir = null;
     int vocab = a.integer("vocab", 0);
     if (a.has("tokenizer")) {
@@ -43,7 +50,9 @@ public final class InitModelCommand {
         a.integer("kv-heads", Math.max(1, heads / 2)), a.integer("ffn", 688), 1e-5,
         a.number("rope-theta", 10000.0), a.flag("tie"), a.integer("max-pos", 2048), 1, 2);
     String dtype = a.str("dtype", "F32");
-    RandomLlama.write(out, c, a.integer("seed", 0), dtype, tokDir);
+    try (var lease = OutputGuard.acquire(LocalStore.INSTANCE, spec)) {
+      RandomLlama.write(out, c, a.integer("seed", 0), dtype, tokDir);
+    }
     System.out.printf("wrote %s: %,d parameters (%s), vocab %d, dim %d, %d layers%n", out, c.parameterCount(),
         dtype, vocab, c.hiddenSize(), c.numLayers());
     return 0;

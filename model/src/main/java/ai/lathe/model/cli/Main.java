@@ -59,15 +59,28 @@ public final class Main {
       System.err.println("lathe " + e.getMessage());
       System.err.println(c.usage());
       return 2;
-    } catch (IOException | UncheckedIOException | IllegalArgumentException | IllegalStateException e) {
-      System.err.println("lathe " + argv[0] + ": error: " + e.getMessage());
+    } catch (ai.lathe.model.io.OutputGuard.Refused e) {
+      System.err.println("lathe " + e.getMessage());
+      return ai.lathe.model.io.OutputGuard.EXIT;
+    } catch (Exception e) {
+      // one line (the innermost cause's first line); the stack trace only with LATHE_DEBUG
+      Throwable root = e;
+      while (root.getCause() != null && root.getCause() != root && !(root instanceof IllegalArgumentException)) {
+        root = root.getCause();
+      }
+      String msg = root.getMessage() == null ? root.toString() : root.getMessage().lines().findFirst().orElse("");
+      boolean known = e instanceof IOException || e instanceof UncheckedIOException
+          || e instanceof IllegalArgumentException || e instanceof IllegalStateException;
+      String line = "lathe " + argv[0] + ": " + (known ? "error: " : "failed: " + root.getClass().getSimpleName() + ": ")
+          + msg;
+      String log = System.getProperty("lathe.log.file"); // set by bin/lathe, whose classpath binds slf4j to log4j
+      if (log != null) {
+        org.slf4j.LoggerFactory.getLogger("ai.lathe").error(line, e);
+      }
+      System.err.println(line + (log == null ? "" : " (details in " + log + ")"));
       if (System.getenv("LATHE_DEBUG") != null) {
         e.printStackTrace();
       }
-      return 1;
-    } catch (Exception e) {
-      System.err.println("lathe " + argv[0] + ": failed: " + e);
-      e.printStackTrace();
       return 1;
     }
   }

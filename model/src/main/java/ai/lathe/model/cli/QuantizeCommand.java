@@ -3,6 +3,8 @@ package ai.lathe.model.cli;
 import ai.lathe.model.LlamaConfig;
 import ai.lathe.model.LlamaWeights;
 import ai.lathe.model.io.AtomicDir;
+import ai.lathe.model.io.LocalStore;
+import ai.lathe.model.io.OutputGuard;
 import ai.lathe.model.io.BnbNf4;
 import ai.lathe.model.io.HfCheckpoint;
 import ai.lathe.model.io.Safetensors;
@@ -34,10 +36,19 @@ public final class QuantizeCommand {
   private QuantizeCommand() {}
 
   public static int run(String[] argv) throws Exception {
-    Args a = new Args("quantize", argv, Set.of("double-quant")).allow(Set.of("model", "output"));
+    Args a = new Args("quantize", argv, Set.of("double-quant", "overwrite"))
+        .allow(Set.of("model", "output"));
     Path model = a.path("model");
     Path out = a.path("output");
     boolean dq = a.flag("double-quant");
+    try (var lease = OutputGuard.acquire(LocalStore.INSTANCE, new OutputGuard.Spec("quantize", out.toString(),
+        OutputGuard.Kind.QUANTIZED_MODEL, a.flag("overwrite"), List.of(OutputGuard.Input.of("model", model.toString()))))) {
+      write(model, out, dq);
+    }
+    return 0;
+  }
+
+  private static void write(Path model, Path out, boolean dq) throws java.io.IOException {
     long[] bytes = new long[2];
     try (HfCheckpoint ck = HfCheckpoint.open(model)) {
       LlamaConfig c = ck.config();
@@ -51,6 +62,10 @@ public final class QuantizeCommand {
       q.putArray("llm_int8_skip_modules").add("lm_head");
       AtomicDir.write(out, tmp -> {
         Safetensors.writeRaw(tmp.resolve("model.safetensors"), t, Map.of("format", "pt"));
+        // Lathe's marker: a rerun may replace this folder (never a model it did not write)
+        Files.writeString(tmp.resolve("lathe-quantize.json"), new ObjectMapper().createObjectNode()
+            .put("model", model.toString()).put("double_quant", dq).put("code_version", ai.lathe.model.Version.get())
+            .toString());
         new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(tmp.resolve("config.json").toFile(),
             cfg);
         for (String f : List.of("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")) {
@@ -62,7 +77,6 @@ public final class QuantizeCommand {
     }
     System.out.printf("quantize: %s -> %s, projections %.1f MiB -> %.1f MiB (NF4%s, %.3f bytes/param)%n", model, out,
         bytes[0] / 1048576.0, bytes[1] / 1048576.0, dq ? " + double quant" : "", 4.0 * bytes[1] / bytes[0]);
-    return 0;
   }
 
   /** Every tensor of the quantised checkpoint, in checkpoint order; bytes: fp32 vs NF4 projection bytes. */

@@ -3,6 +3,8 @@ package ai.lathe.model.cli;
 import ai.lathe.model.Batch;
 import ai.lathe.model.LlamaModel;
 import ai.lathe.model.io.AtomicDir;
+import ai.lathe.model.io.LocalStore;
+import ai.lathe.model.io.OutputGuard;
 import ai.lathe.model.nn.Par;
 import ai.lathe.model.text.ChatTemplate;
 import ai.lathe.model.text.JsonlData;
@@ -39,10 +41,22 @@ public final class ScoreCommand {
   record Item(ObjectNode row, int[] ids, boolean[] train) {}
 
   public static int run(String[] argv) throws Exception {
-    Args a = new Args("score", argv, Set.of("double-quant")).allow(Set.of("model", "adapter", "input", "output", "template",
+    Args a = new Args("score", argv, Set.of("double-quant", "overwrite", "allow-empty")).allow(Set.of("model", "adapter", "input", "output", "template",
         "batch", "precision", "threads", "quantize"));
     Path input = a.path("input");
     Path output = a.path("output");
+    java.util.List<OutputGuard.Input> ins = new ArrayList<>(java.util.List.of(
+        OutputGuard.Input.of("model", a.path("model").toString()), OutputGuard.Input.of("input", input.toString())));
+    if (a.has("adapter")) {
+      ins.add(OutputGuard.Input.of("adapter", a.path("adapter").toString()));
+    }
+    try (var lease = OutputGuard.acquire(LocalStore.INSTANCE, new OutputGuard.Spec("score", output.toString(),
+        OutputGuard.Kind.SCORES, a.flag("overwrite"), ins))) {
+      return score(a, input, output);
+    }
+  }
+
+  private static int score(Args a, Path input, Path output) throws Exception {
     DataType dt = a.str("precision", "float").equals("double") ? DataType.DOUBLE : DataType.FLOAT;
     Par.setThreads(a.integer("threads", Runtime.getRuntime().availableProcessors()));
     ChatTemplate template = ChatTemplate.of(a.str("template", "none"));
@@ -53,6 +67,10 @@ public final class ScoreCommand {
       int vocab = l.model().config().vocabSize();
       int maxPos = l.model().config().maxPositionEmbeddings();
       JsonlData.forEach(input, r -> items.add(item(r, input, l, template, vocab, maxPos)));
+      if (items.isEmpty() && !a.flag("allow-empty")) {
+        throw new IllegalArgumentException(input + ": no rows to score; " + output + " was not touched (--allow-empty"
+            + " writes an empty file)");
+      }
       double[] lp = score(l.model(), items, bsz);
       ObjectMapper om = new ObjectMapper();
       AtomicDir.writeFile(output, tmp -> {

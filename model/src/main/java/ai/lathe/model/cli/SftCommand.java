@@ -6,6 +6,8 @@ import ai.lathe.model.Version;
 import ai.lathe.model.adapter.AdapterSet;
 import ai.lathe.model.adapter.LoraConfig;
 import ai.lathe.model.io.HfCheckpoint;
+import ai.lathe.model.io.LocalStore;
+import ai.lathe.model.io.OutputGuard;
 import ai.lathe.model.io.PeftAdapter;
 import ai.lathe.model.nn.Par;
 import ai.lathe.model.text.ChatTemplate;
@@ -37,8 +39,16 @@ public final class SftCommand {
   public static int run(String[] argv) throws Exception {
     Args a = new Args("sft-local", argv, Set.of()).allow(Set.of("config", "set"));
     Config c = Config.load(a.has("config") ? a.path("config") : null, a.all("set"));
-    run(c);
+    try (var lease = OutputGuard.acquire(LocalStore.INSTANCE, outputs(c))) {
+      run(c);
+    }
     return 0;
+  }
+
+  /** sft-local's output (an adapter) and inputs (model, data). */
+  static OutputGuard.Spec outputs(Config c) {
+    return new OutputGuard.Spec("sft-local", c.need("output"), OutputGuard.Kind.ADAPTER, c.bool("overwrite", false),
+        List.of(OutputGuard.Input.of("model", c.need("model")), OutputGuard.Input.of("data", c.need("data.path"))));
   }
 
   /** Runs the local trainer as configured; returns the run record written beside the adapter. */
@@ -46,6 +56,7 @@ public final class SftCommand {
     Path modelDir = Path.of(c.need("model"));
     Path dataPath = Path.of(c.need("data.path"));
     Path out = Path.of(c.need("output"));
+    OutputGuard.check(LocalStore.INSTANCE, outputs(c));
     int threads = c.integer("train.threads", 0);
     Par.setThreads(threads > 0 ? threads : Runtime.getRuntime().availableProcessors());
     int seqLen = c.integer("train.seq_len", 256);
