@@ -13,7 +13,6 @@ import ai.lathe.model.io.PeftAdapter;
 import ai.lathe.model.text.ChatTemplate.Tokens;
 import ai.lathe.model.train.SftTrainer;
 import ai.lathe.prep.JobMain;
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.nio.file.Files;
@@ -56,6 +55,17 @@ public final class MergeJob {
     }
   }
 
+  /** The gate.* keys (ConfigReference.MERGE_JOB); null when the config has no gate. */
+  public record Gate(String data, double maxValLoss, int seqLen, List<String> langs) {
+    public static Gate from(Config c) {
+      if (c.node("gate") == null) {
+        return null;
+      }
+      return new Gate(c.need("gate.data"), c.number("gate.max_val_loss", Double.POSITIVE_INFINITY),
+          c.integer("gate.seq_len", 512), c.strings("gate.langs", List.of()));
+    }
+  }
+
   public static Map<String, Double> run(SparkSession spark, Config c) throws Exception {
     MergeConfig mc = MergeConfig.from(c);
     Path out = Path.of(mc.outputPath()).toAbsolutePath();
@@ -65,6 +75,7 @@ public final class MergeJob {
     staged.set("output.path=" + staging);
     MergeConfig smc = MergeConfig.from(staged);
     AdapterMerger.Result r;
+    Gate gateSettings = Gate.from(c);
     if (mc.outputKind().equals("adapter") && c.bool("parallel_modules", true)) {
       // spread modules over the executors (each task opens the adapters itself; paths must be
       // visible to executors, as on a shared file system), then write the adapter on the driver
@@ -83,17 +94,16 @@ public final class MergeJob {
     }
     Map<String, Double> losses = new LinkedHashMap<>();
     try {
-      JsonNode gate = c.node("gate");
-      if (gate != null && mc.outputKind().equals("adapter")) {
-        double bound = c.number("gate.max_val_loss", Double.POSITIVE_INFINITY);
-        // scored on the base the adapters were trained on (NF4 with base_quantize)
+      if (gateSettings != null && mc.outputKind().equals("adapter")) {
+        double bound = gateSettings.maxValLoss();
+        // scored on the base the adapters were trained on (NF4 with quantize)
         LlamaWeights w = HfCheckpoint.load(Path.of(mc.baseModel()), DataType.FLOAT,
             mc.baseQuantize().equals("none") ? "none" : "nf4", mc.baseQuantize().equals("nf4-dq"));
         AdapterSet merged = PeftAdapter.read(staging, w.config, DataType.FLOAT);
         LlamaModel model = new LlamaModel(w, merged, DataType.FLOAT);
-        String data = c.need("gate.data");
-        int seqLen = c.integer("gate.seq_len", 512);
-        List<String> langs = c.strings("gate.langs", List.of());
+        String data = gateSettings.data();
+        int seqLen = gateSettings.seqLen();
+        List<String> langs = gateSettings.langs();
         List<String> present = spark.read().parquet(data + "/data").select("lang").distinct().collectAsList()
             .stream().map(x -> x.getString(0)).sorted().toList();
         for (String lang : langs.isEmpty() ? present : langs) {

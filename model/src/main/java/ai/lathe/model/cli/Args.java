@@ -1,11 +1,13 @@
 package ai.lathe.model.cli;
 
+import ai.lathe.model.config.Nearest;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeSet;
 
 /** Minimal GNU-style options: --key value, --key=value and bare --flag; repeated keys are kept. */
 public final class Args {
@@ -40,11 +42,15 @@ public final class Args {
     }
   }
 
-  /** Fails on options not in the allowed set. */
+  /** Fails on options not in the allowed set (or the flags), naming the nearest known option. */
   public Args allow(Set<String> allowed) {
     for (String k : values.keySet()) {
       if (!allowed.contains(k) && !flags.contains(k)) {
-        throw new UsageException(command + ": unknown option --" + k);
+        List<String> known = new ArrayList<>(new TreeSet<>(allowed));
+        known.addAll(new TreeSet<>(flags));
+        String near = Nearest.of(k, known);
+        throw new UsageException(command + ": unknown option --" + k
+            + (near == null ? "" : " (did you mean --" + near + "?)"));
       }
     }
     return this;
