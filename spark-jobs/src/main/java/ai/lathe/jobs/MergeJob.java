@@ -55,7 +55,14 @@ public final class MergeJob {
     }
   }
 
-  /** The gate.* keys (ConfigReference.MERGE_JOB); null when the config has no gate. */
+  /** The job's keys (ConfigReference.MERGE_JOB): the merge, parallel_modules and the gate (null: none). */
+  public record Settings(MergeConfig merge, boolean parallelModules, Gate gate) {
+    public static Settings from(Config c) {
+      return new Settings(MergeConfig.from(c), c.bool("parallel_modules", true), Gate.from(c));
+    }
+  }
+
+  /** The gate.* keys; null when the config has no gate. */
   public record Gate(String data, double maxValLoss, int seqLen, List<String> langs) {
     public static Gate from(Config c) {
       if (c.node("gate") == null) {
@@ -67,7 +74,9 @@ public final class MergeJob {
   }
 
   public static Map<String, Double> run(SparkSession spark, Config c) throws Exception {
-    MergeConfig mc = MergeConfig.from(c);
+    Settings settings = Settings.from(c);
+    MergeConfig mc = settings.merge();
+    Gate gateSettings = settings.gate();
     Path out = Path.of(mc.outputPath()).toAbsolutePath();
     Path staging = out.resolveSibling("." + out.getFileName() + ".staging-" + UUID.randomUUID().toString().substring(0, 8));
     Config staged = Config.load(null, List.of());
@@ -75,8 +84,7 @@ public final class MergeJob {
     staged.set("output.path=" + staging);
     MergeConfig smc = MergeConfig.from(staged);
     AdapterMerger.Result r;
-    Gate gateSettings = Gate.from(c);
-    if (mc.outputKind().equals("adapter") && c.bool("parallel_modules", true)) {
+    if (mc.outputKind().equals("adapter") && settings.parallelModules()) {
       // spread modules over the executors (each task opens the adapters itself; paths must be
       // visible to executors, as on a shared file system), then write the adapter on the driver
       LlamaConfig model = LlamaConfig.read(Path.of(mc.baseModel()).resolve("config.json"));

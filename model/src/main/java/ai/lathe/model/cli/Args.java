@@ -14,6 +14,8 @@ public final class Args {
   private final Map<String, List<String>> values = new LinkedHashMap<>();
   private final Set<String> flags;
   private final String command;
+  /** An option without its value: reported after unknown options (a typo'd flag looks like one). */
+  private String missingValue;
 
   /** flags: option names that take no value. */
   public Args(String command, String[] argv, Set<String> flags) {
@@ -33,8 +35,10 @@ public final class Args {
       } else if (flags.contains(key)) {
         val = "true";
       } else {
-        if (i + 1 >= argv.length) {
-          throw new UsageException(command + ": option --" + key + " needs a value");
+        if (i + 1 >= argv.length || argv[i + 1].startsWith("--")) {
+          missingValue = missingValue != null ? missingValue : command + ": option --" + key + " needs a value";
+          values.computeIfAbsent(key, k -> new ArrayList<>());
+          continue;
         }
         val = argv[++i];
       }
@@ -53,18 +57,28 @@ public final class Args {
             + (near == null ? "" : " (did you mean --" + near + "?)"));
       }
     }
+    complete();
     return this;
   }
 
+  private void complete() {
+    if (missingValue != null) {
+      throw new UsageException(missingValue);
+    }
+  }
+
   public boolean has(String key) {
+    complete();
     return values.containsKey(key);
   }
 
   public boolean flag(String key) {
+    complete();
     return values.containsKey(key) && !values.get(key).get(0).equals("false");
   }
 
   public String str(String key, String dflt) {
+    complete();
     List<String> v = values.get(key);
     return v == null ? dflt : v.get(v.size() - 1);
   }
@@ -78,6 +92,7 @@ public final class Args {
   }
 
   public List<String> all(String key) {
+    complete();
     return values.getOrDefault(key, List.of());
   }
 

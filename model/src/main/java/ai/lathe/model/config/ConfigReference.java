@@ -257,6 +257,38 @@ public final class ConfigReference {
     return sb.toString();
   }
 
+  private static final String HEADING = "### Configuration reference\n";
+
+  /** The README's reference section: from its heading to the next ## or ### heading, trailing blank lines dropped. */
+  public static String readmeSection(String readme) {
+    int start = readme.indexOf(HEADING);
+    if (start < 0) {
+      return "";
+    }
+    int end = nextHeading(readme, start + HEADING.length());
+    return readme.substring(start, end).stripTrailing() + "\n";
+  }
+
+  private static int nextHeading(String text, int from) {
+    int a = text.indexOf("\n## ", from);
+    int b = text.indexOf("\n### ", from);
+    int end = a < 0 ? b : b < 0 ? a : Math.min(a, b);
+    return end < 0 ? text.length() : end + 1;
+  }
+
+  /** Rewrites the reference section of the README at args[0] (default README.md) from this class. */
+  public static void main(String[] args) throws java.io.IOException {
+    java.nio.file.Path readme = java.nio.file.Path.of(args.length > 0 ? args[0] : "README.md");
+    String text = java.nio.file.Files.readString(readme);
+    int start = text.indexOf(HEADING);
+    if (start < 0) {
+      throw new IllegalStateException(readme + ": no '" + HEADING.strip() + "' heading to replace");
+    }
+    int end = nextHeading(text, start + HEADING.length());
+    String tail = text.substring(end);
+    java.nio.file.Files.writeString(readme, text.substring(0, start) + markdown() + (tail.isEmpty() ? "" : "\n" + tail));
+  }
+
   private static Map<String, String> aliases(String... oldNew) {
     Map<String, String> m = new LinkedHashMap<>();
     for (int i = 0; i < oldNew.length; i += 2) {
