@@ -156,7 +156,7 @@ class AdapterMergerTest {
         Map.of("up_proj", 2), Map.of());
     var both = assertThrows(IllegalArgumentException.class, () -> MergeConfig.from(cfg(tmp, "linear", "model", 16,
         "double_quant=true")));
-    assertTrue(both.getMessage().contains("double_quant needs nf4"), both.getMessage());
+    assertTrue(both.getMessage().contains("double_quant needs quantize: nf4"), both.getMessage());
     for (String quant : List.of("none", "nf4")) {
       LlamaWeights seen = base.quantize(quant, true);
       AdapterSet d = AdapterSet.init(seen, lc, 4, DataType.FLOAT);

@@ -3,6 +3,7 @@ package ai.lathe.jobs;
 import ai.lathe.merge.AdapterMerger;
 import ai.lathe.merge.MergeConfig;
 import ai.lathe.model.Config;
+import ai.lathe.model.nn.QuantMode;
 import ai.lathe.model.LlamaConfig;
 import ai.lathe.model.LlamaModel;
 import ai.lathe.model.LlamaWeights;
@@ -106,7 +107,7 @@ public final class MergeJob {
         double bound = gateSettings.maxValLoss();
         // scored on the base the adapters were trained on (NF4 with quantize)
         LlamaWeights w = HfCheckpoint.load(Path.of(mc.baseModel()), DataType.FLOAT,
-            mc.baseQuantize().equals("none") ? "none" : "nf4", mc.baseQuantize().equals("nf4-dq"));
+            QuantMode.of(mc.baseQuantize()).base(), QuantMode.of(mc.baseQuantize()).doubleQuant());
         AdapterSet merged = PeftAdapter.read(staging, w.config, DataType.FLOAT);
         LlamaModel model = new LlamaModel(w, merged, DataType.FLOAT);
         String data = gateSettings.data();

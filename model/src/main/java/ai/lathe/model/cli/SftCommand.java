@@ -8,6 +8,7 @@ import ai.lathe.model.adapter.LoraConfig;
 import ai.lathe.model.config.ConfigReference;
 import ai.lathe.model.io.HfCheckpoint;
 import ai.lathe.model.io.PeftAdapter;
+import ai.lathe.model.nn.QuantMode;
 import ai.lathe.model.nn.Par;
 import ai.lathe.model.text.ChatTemplate;
 import ai.lathe.model.text.HfTokenizer;
@@ -43,26 +44,22 @@ public final class SftCommand {
   }
 
   /** sft-local's keys (ConfigReference.SFT_LOCAL), read before any work. */
-  public record Settings(Path model, Path data, Path output, int threads, LoraConfig lora, String quant,
-      boolean doubleQuant, String format, Map<String, String> fields, String template, double valFraction,
+  public record Settings(Path model, Path data, Path output, int threads, LoraConfig lora, QuantMode quant,
+      String format, Map<String, String> fields, String template, double valFraction,
       Set<String> langs, int maxRows, int epochs, int maxSteps, int evalEvery, SftTrainer.Options train,
       boolean warmupSet) {
 
     /** Checks the keys (old spellings renamed), then reads them. */
     public static Settings from(Config c) {
       c.validate(ConfigReference.SFT_LOCAL);
-      String quant = c.str("quantize", "none");
-      boolean dq = c.bool("double_quant", false);
-      if (dq && !quant.equals("nf4")) {
-        throw new IllegalArgumentException(c.source() + ": double_quant needs quantize: nf4");
-      }
+      QuantMode quant = QuantMode.fromConfig(c);
       Map<String, String> fields = new LinkedHashMap<>();
       if (c.node("fields") != null) {
         c.node("fields").fields().forEachRemaining(e -> fields.put(e.getKey(), e.getValue().asText()));
       }
       SftTrainer.Options train = SftTrainer.Options.fromConfig(c, ConfigReference.TRAIN_LOCAL);
       return new Settings(Path.of(c.need("model")), Path.of(c.need("data")), Path.of(c.need("output")),
-          c.integer("train.threads", 0), LoraConfig.fromConfig(c), quant, dq, c.str("format", "alpaca"), fields,
+          c.integer("train.threads", 0), LoraConfig.fromConfig(c), quant, c.str("format", "alpaca"), fields,
           c.str("template", "llama2"), c.number("val_fraction", 0.1), new HashSet<>(c.strings("data_langs", List.of())),
           c.integer("max_rows", 0), c.integer("train.epochs", 1), c.integer("train.max_steps", 0),
           c.integer("distributed.eval_every", 0), train, c.has("train.warmup_steps"));
@@ -87,7 +84,7 @@ public final class SftCommand {
     Par.setThreads(cfg.threads() > 0 ? cfg.threads() : Runtime.getRuntime().availableProcessors());
     int seqLen = cfg.train().seqLen();
     LoraConfig lc = cfg.lora();
-    var weights = HfCheckpoint.load(modelDir, DataType.FLOAT, cfg.quant(), cfg.doubleQuant());
+    var weights = HfCheckpoint.load(modelDir, DataType.FLOAT, cfg.quant().base(), cfg.quant().doubleQuant());
     SftData data;
     String tokSha;
     try (HfTokenizer tok = HfTokenizer.open(modelDir.resolve("tokenizer.json"))) {

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.lathe.model.Config;
 import ai.lathe.model.cli.Args;
 import ai.lathe.model.cli.Main;
+import ai.lathe.model.nn.QuantMode;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.file.Files;
@@ -113,6 +114,22 @@ class ConfigValidationTest {
     var both = assertThrows(Args.UsageException.class,
         () -> yaml(tmp, "base_model: b\nbase_quantize: nf4\nquantize: none\n").validate(ConfigReference.MERGE));
     assertTrue(both.getMessage().contains("'base_quantize' (deprecated) and 'quantize' are both set"), both.getMessage());
+  }
+
+  @Test
+  void quantisationIsOneEnumReadFromTwoKeys(@TempDir Path tmp) throws Exception {
+    assertEquals(QuantMode.NONE, QuantMode.fromConfig(yaml(tmp, "model: m\n")));
+    assertEquals(QuantMode.NF4, QuantMode.fromConfig(yaml(tmp, "quantize: nf4\n")));
+    QuantMode dq = QuantMode.fromConfig(yaml(tmp, "quantize: nf4\ndouble_quant: true\n"));
+    assertEquals("nf4-dq", dq.word);
+    assertEquals("nf4", dq.base());
+    assertTrue(dq.doubleQuant());
+    assertEquals(dq, QuantMode.of("nf4-dq"));
+    var bad = assertThrows(IllegalArgumentException.class, () -> QuantMode.fromConfig(yaml(tmp, "quantize: nf8\n")));
+    assertTrue(bad.getMessage().endsWith("job.yaml: quantize must be none or nf4, got 'nf8'"), bad.getMessage());
+    var lone = assertThrows(IllegalArgumentException.class,
+        () -> QuantMode.fromConfig(yaml(tmp, "double_quant: true\n")));
+    assertTrue(lone.getMessage().contains("double_quant needs quantize: nf4"), lone.getMessage());
   }
 
   @Test
