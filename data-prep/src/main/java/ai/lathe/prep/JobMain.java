@@ -2,6 +2,7 @@ package ai.lathe.prep;
 
 import ai.lathe.model.Config;
 import ai.lathe.model.cli.Args;
+import ai.lathe.model.config.ConfigReference;
 import ai.lathe.model.io.OutputGuard;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -36,17 +37,19 @@ public final class JobMain {
 
   /**
    * --config FILE, --set k=v (repeatable), and any other --key value as a shortcut for
-   * --set key=value (dashes become underscores).
+   * --set key=value (dashes become underscores); then every key is checked against the job's
+   * reference (ConfigReference, by job name): an unknown one is a usage error (exit 2), before
+   * Spark starts.
    */
   public static Config config(String name, String[] argv) throws Exception {
     Args a = new Args(name, argv, Set.of());
-    List<String> sets = new ArrayList<>(a.all("set"));
+    Config c = Config.load(a.has("config") ? Path.of(a.need("config")) : null, a.all("set"));
     for (String k : List.copyOf(namesOf(argv))) {
       if (!k.equals("config") && !k.equals("set")) {
-        sets.add(k.replace('-', '_') + "=" + a.str(k, ""));
+        c.set(k.replace('-', '_') + "=" + a.str(k, ""), "--" + k);
       }
     }
-    return Config.load(a.has("config") ? Path.of(a.need("config")) : null, sets);
+    return c.validate(ConfigReference.of(name));
   }
 
   private static List<String> namesOf(String[] argv) {

@@ -188,6 +188,15 @@ public final class PrepJob {
     }
   }
 
+  /** The stage key: all | clean (validated rows only) | tokenize (input = a clean output). */
+  public static String stageOf(Config c) {
+    String stage = c.str("stage", "all");
+    if (!List.of("all", "clean", "tokenize").contains(stage)) {
+      throw new IllegalArgumentException(c.source() + ": stage must be all, clean or tokenize, got " + stage);
+    }
+    return stage;
+  }
+
   public static Result run(SparkSession spark, Config c) throws Exception {
     PrepOptions o = PrepOptions.from(c);
     Configuration conf = spark.sparkContext().hadoopConfiguration();
@@ -203,10 +212,7 @@ public final class PrepJob {
     String tokSha = shipped[1];
     List<FileStatus> files = listInputs(o, hconf);
 
-    String stage = c.str("stage", "all");
-    if (!List.of("all", "clean", "tokenize").contains(stage)) {
-      throw new IllegalArgumentException(c.source() + ": stage must be all, clean or tokenize, got " + stage);
-    }
+    String stage = stageOf(c);
     JavaRDD<Stage> staged;
     JavaRDD<Stage> bad1;
     JavaPairRDD<String, Stage> unique;

@@ -88,7 +88,7 @@ public final class AdapterMerger {
 
   /**
    * The base weight of one module as the adapters saw it: read from base_model, and with
-   * base_quantize: nf4 its NF4 round trip (an adapter trained on a 4-bit base is merged into the
+   * quantize: nf4 its NF4 round trip (an adapter trained on a 4-bit base is merged into the
    * dequantised weights, never into the 4-bit codes).
    */
   static float[] baseWeight(MergeConfig mc, int layer, String module, int out, int in) throws IOException {

@@ -1,6 +1,7 @@
 package ai.lathe.merge;
 
 import ai.lathe.model.Config;
+import ai.lathe.model.config.ConfigReference;
 import ai.lathe.model.LlamaConfig;
 import ai.lathe.model.adapter.AdapterSet;
 import ai.lathe.model.adapter.LoraConfig;
@@ -73,7 +74,7 @@ public final class BenchMergeCommand {
         yaml.append("output: {kind: adapter, rank: ").append(a.integer("out-rank", 16)).append(", path: ")
             .append(dir.resolve("out")).append("}\n");
         Files.writeString(dir.resolve("merge.yaml"), yaml.toString());
-        MergeConfig mc = MergeConfig.from(Config.load(dir.resolve("merge.yaml"), List.of()));
+        MergeConfig mc = MergeConfig.from(Config.load(dir.resolve("merge.yaml"), List.of()).validate(ConfigReference.MERGE));
         System.gc();
         for (MemoryPoolMXBean p : ManagementFactory.getMemoryPoolMXBeans()) {
           p.resetPeakUsage();

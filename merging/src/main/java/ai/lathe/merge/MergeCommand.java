@@ -2,6 +2,7 @@ package ai.lathe.merge;
 
 import ai.lathe.model.Config;
 import ai.lathe.model.cli.Args;
+import ai.lathe.model.config.ConfigReference;
 import java.nio.file.Path;
 import java.util.Set;
 
@@ -17,7 +18,7 @@ public final class MergeCommand {
 
   public static int run(String[] argv) throws Exception {
     Args a = new Args("merge", argv, Set.of()).allow(Set.of("config", "set"));
-    Config c = Config.load(a.has("config") ? a.path("config") : null, a.all("set"));
+    Config c = Config.load(a.has("config") ? a.path("config") : null, a.all("set")).validate(ConfigReference.MERGE);
     MergeConfig mc = MergeConfig.from(c);
     long t0 = System.nanoTime();
     AdapterMerger.Result r;

@@ -1,6 +1,7 @@
 package ai.lathe.merge;
 
 import ai.lathe.model.Config;
+import ai.lathe.model.nn.QuantMode;
 import com.fasterxml.jackson.databind.JsonNode;
 import java.util.ArrayList;
 import java.util.List;
@@ -38,14 +39,11 @@ public record MergeConfig(MergeMethod method, String baseModel, MergeMethod.Para
     if (!kind.equals("adapter") && !kind.equals("model")) {
       throw new IllegalArgumentException(c.source() + ": output.kind must be adapter or model, got " + kind);
     }
-    String bq = c.str("base_quantize", "none");
-    if (!bq.equals("none") && !bq.equals("nf4") || bq.equals("none") && c.bool("base_double_quant", false)) {
-      throw new IllegalArgumentException(c.source() + ": base_quantize must be none or nf4 (base_double_quant needs "
-          + "nf4), got " + bq);
-    }
+    // quantize/double_quant (old spellings base_quantize/base_double_quant are renamed by validate)
+    String bq = QuantMode.fromConfig(c).word;
     return new MergeConfig(m, c.need("base_model"), p, density, in, kind, c.integer("output.rank", 16),
         c.need("output.path"), c.str("output.dtype", "F32"),
-        bq.equals("none") ? "none" : c.bool("base_double_quant", false) ? "nf4-dq" : "nf4");
+        bq);
   }
 
   /** The merge's output and inputs (base model, every adapter) for the output checks. */

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.lathe.model.Batch;
 import ai.lathe.model.Config;
+import ai.lathe.model.config.ConfigReference;
 import ai.lathe.model.LlamaConfig;
 import ai.lathe.model.LlamaModel;
 import ai.lathe.model.LlamaWeights;
@@ -144,7 +145,7 @@ class AdapterMergerTest {
 
   /**
    * A DoRA adapter merged into the base (its update m/‖W + sBA‖ ⊙ (W + sBA) − W) scores like base +
-   * adapter; with base_quantize: nf4 the merge lands on the dequantised NF4 weights, so it scores
+   * adapter; with quantize: nf4 (here under its old spelling base_quantize, renamed by validate) the merge lands on the dequantised NF4 weights, so it scores
    * like the NF4 base + adapter; and a DoRA adapter re-factored to a full-rank LoRA matches too.
    */
   @Test
@@ -154,8 +155,8 @@ class AdapterMergerTest {
     LoraConfig lc = new LoraConfig(3, 6, List.of("q_proj", "o_proj", "up_proj"), 0, false, true,
         Map.of("up_proj", 2), Map.of());
     var both = assertThrows(IllegalArgumentException.class, () -> MergeConfig.from(cfg(tmp, "linear", "model", 16,
-        "base_double_quant=true")));
-    assertTrue(both.getMessage().contains("base_double_quant needs nf4"), both.getMessage());
+        "double_quant=true")));
+    assertTrue(both.getMessage().contains("double_quant needs quantize: nf4"), both.getMessage());
     for (String quant : List.of("none", "nf4")) {
       LlamaWeights seen = base.quantize(quant, true);
       AdapterSet d = AdapterSet.init(seen, lc, 4, DataType.FLOAT);
@@ -169,7 +170,8 @@ class AdapterMergerTest {
       }
       PeftAdapter.write(tmp.resolve("dora-" + quant), d, "base", null);
       Config c = cfg(tmp, "linear", "model", 16, "base_quantize=" + quant,
-          "base_double_quant=" + quant.equals("nf4"), "output.path=" + tmp.resolve("merged-" + quant));
+          "base_double_quant=" + quant.equals("nf4"), "output.path=" + tmp.resolve("merged-" + quant))
+          .validate(ConfigReference.MERGE);
       c.set("adapters=[{path: " + tmp.resolve("dora-" + quant) + ", weight: 1.0}]");
       AdapterMerger.run(MergeConfig.from(c), tmp.resolve("base"));
       List<int[]> ids = new ArrayList<>(List.of(new int[] {1, 5, 9, 14, 3, 22, 7}, new int[] {1, 40, 2, 33}));

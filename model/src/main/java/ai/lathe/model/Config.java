@@ -7,17 +7,31 @@ import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import ai.lathe.model.cli.Args;
+import ai.lathe.model.config.JobKeys;
+import ai.lathe.model.config.KeySpec;
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * A job's YAML configuration with {@code --set a.b=value} overrides (values parsed as YAML,
  * so numbers, booleans and lists work). Lookups by dotted path; the source is named in errors.
+ * {@link #validate} refuses keys its job does not know; every lookup is recorded with its
+ * default ({@link #reads}) so tests can hold the code to the reference.
  */
 public final class Config {
   private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
   private final ObjectNode root;
   private final String source;
+  /** Where a --set key came from ("--set k=v", "--key"), by dotted path; file keys are not listed. */
+  private final Map<String, String> origins = new HashMap<>();
+  /** Every path looked up, with the default the code passed (null for none). */
+  private final Map<String, Object> reads = Collections.synchronizedMap(new LinkedHashMap<>());
 
   private Config(ObjectNode root, String source) {
     this.root = root;
@@ -56,8 +70,13 @@ public final class Config {
     return c;
   }
 
-  /** Applies one key=value override. */
+  /** Applies one key=value override (from --set). */
   public void set(String kv) {
+    set(kv, "--set " + kv);
+  }
+
+  /** Applies one key=value override; origin names where it came from in errors. */
+  public void set(String kv, String origin) {
     int eq = kv.indexOf('=');
     if (eq <= 0) {
       throw new IllegalArgumentException("--set needs key=value, got '" + kv + "'");
@@ -81,9 +100,122 @@ public final class Config {
       cur = (ObjectNode) next;
     }
     cur.set(path[path.length - 1], value);
+    origins.put(kv.substring(0, eq), origin);
+  }
+
+  /**
+   * Checks this config against a job's keys, before any work: first renames deprecated keys
+   * (one line on stderr each), then refuses the first key the job does not list, naming its
+   * full dotted path, where it came from (the file or the --set) and the nearest known key.
+   * Keys inside map-valued settings (KeySpec.Kind.MAP) are free.
+   */
+  public Config validate(JobKeys keys) {
+    keys.aliases().forEach(this::rename);
+    List<String> unknown = new ArrayList<>();
+    walk(root, "", "", keys, unknown);
+    if (!unknown.isEmpty()) {
+      String path = unknown.get(0);
+      throw new Args.UsageException(keys.job() + ": unknown key '" + path + "' in " + originOf(path)
+          + " (did you mean '" + keys.nearest(path) + "'?)"
+          + (unknown.size() > 1 ? "; also unknown: " + String.join(", ", unknown.subList(1, unknown.size())) : ""));
+    }
+    return this;
+  }
+
+  private void walk(ObjectNode obj, String prefix, String specPrefix, JobKeys keys, List<String> unknown) {
+    for (Iterator<Map.Entry<String, JsonNode>> it = obj.fields(); it.hasNext(); ) {
+      Map.Entry<String, JsonNode> e = it.next();
+      String path = prefix + e.getKey();
+      String spec = specPrefix + e.getKey();
+      KeySpec k = keys.get(spec);
+      JsonNode v = e.getValue();
+      if (k != null && k.kind() == KeySpec.Kind.MAP) {
+        continue; // free keys inside
+      }
+      if (v instanceof ObjectNode o && keys.hasChildren(spec)) {
+        walk(o, path + ".", spec + ".", keys, unknown);
+      } else if (v.isArray() && keys.hasChildren(spec)) {
+        for (int i = 0; i < v.size(); i++) {
+          if (v.get(i) instanceof ObjectNode o) {
+            walk(o, path + "[" + i + "].", spec + "[].", keys, unknown);
+          }
+        }
+      } else if (k == null) {
+        unknown.add(path);
+      }
+    }
+  }
+
+  /** The --set that wrote this path (or an object above it), else the config file. */
+  private String originOf(String path) {
+    String p = path.replaceAll("\\[\\d+\\]", "");
+    while (true) {
+      if (origins.containsKey(p)) {
+        return origins.get(p);
+      }
+      int dot = p.lastIndexOf('.');
+      if (dot < 0) {
+        return source;
+      }
+      p = p.substring(0, dot);
+    }
+  }
+
+  /** Moves a deprecated key's value to its new path (dropping parents it leaves empty). */
+  private void rename(String oldPath, String newPath) {
+    JsonNode v = lookup(oldPath);
+    if (v == null) {
+      return;
+    }
+    System.err.println("lathe: " + originOf(oldPath) + ": '" + oldPath + "' is deprecated, use '" + newPath + "'");
+    String[] parts = oldPath.split("\\.");
+    ObjectNode[] chain = new ObjectNode[parts.length];
+    JsonNode cur = root;
+    for (int i = 0; i < parts.length; i++) {
+      chain[i] = (ObjectNode) cur;
+      cur = cur.get(parts[i]);
+    }
+    chain[parts.length - 1].remove(parts[parts.length - 1]);
+    for (int i = parts.length - 1; i > 0 && chain[i].isEmpty(); i--) {
+      chain[i - 1].remove(parts[i - 1]);
+    }
+    if (lookup(newPath) != null) {
+      throw new Args.UsageException(originOf(oldPath) + ": '" + oldPath + "' (deprecated) and '" + newPath
+          + "' are both set; keep '" + newPath + "'");
+    }
+    String origin = origins.remove(oldPath);
+    String[] np = newPath.split("\\.");
+    ObjectNode o = root;
+    for (int i = 0; i < np.length - 1; i++) {
+      JsonNode next = o.get(np[i]);
+      if (!(next instanceof ObjectNode)) {
+        next = o.putObject(np[i]);
+      }
+      o = (ObjectNode) next;
+    }
+    o.set(np[np.length - 1], v);
+    if (origin != null) {
+      origins.put(newPath, origin);
+    }
+  }
+
+  /** Every dotted path the code looked up, with the default it passed (null: none or required). */
+  public Map<String, Object> reads() {
+    synchronized (reads) {
+      return new LinkedHashMap<>(reads);
+    }
+  }
+
+  private void read(String path, Object dflt) {
+    reads.putIfAbsent(path, dflt);
   }
 
   public JsonNode node(String path) {
+    read(path, null);
+    return lookup(path);
+  }
+
+  private JsonNode lookup(String path) {
     JsonNode cur = root;
     for (String p : path.split("\\.")) {
       cur = cur == null ? null : cur.get(p);
@@ -100,6 +232,7 @@ public final class Config {
   }
 
   public String str(String path, String dflt) {
+    read(path, dflt);
     JsonNode n = node(path);
     if (n == null) {
       return dflt;
@@ -111,6 +244,7 @@ public final class Config {
   }
 
   public String need(String path) {
+    read(path, KeySpec.REQUIRED);
     String s = str(path, null);
     if (s == null || s.isBlank()) {
       throw new IllegalArgumentException(source + ": missing required setting '" + path + "'");
@@ -119,6 +253,7 @@ public final class Config {
   }
 
   public int integer(String path, int dflt) {
+    read(path, dflt);
     JsonNode n = node(path);
     if (n == null) {
       return dflt;
@@ -130,6 +265,7 @@ public final class Config {
   }
 
   public double number(String path, double dflt) {
+    read(path, dflt);
     JsonNode n = node(path);
     if (n == null) {
       return dflt;
@@ -145,6 +281,7 @@ public final class Config {
   }
 
   public boolean bool(String path, boolean dflt) {
+    read(path, dflt);
     JsonNode n = node(path);
     if (n == null) {
       return dflt;
@@ -159,6 +296,7 @@ public final class Config {
   }
 
   public List<String> strings(String path, List<String> dflt) {
+    read(path, dflt);
     JsonNode n = node(path);
     if (n == null) {
       return dflt;

@@ -43,8 +43,8 @@ public final class ExecutorModels {
       try {
         LOADS.computeIfAbsent(key, k -> new AtomicLong()).incrementAndGet();
         // projections quantised as they are read: one dense projection alive at a time
-        return HfCheckpoint.load(localCopy(path), DataType.FLOAT, quant.equals("none") ? "none" : "nf4",
-            quant.equals("nf4-dq"));
+        return HfCheckpoint.load(localCopy(path), DataType.FLOAT, ai.lathe.model.nn.QuantMode.of(quant).base(),
+            ai.lathe.model.nn.QuantMode.of(quant).doubleQuant());
       } catch (IOException e) {
         throw new UncheckedIOException(e);
       }
@@ -75,15 +75,7 @@ public final class ExecutorModels {
 
   /** The configs' quantize (none | nf4) and double_quant keys as one word: none, nf4 or nf4-dq. */
   public static String quantOf(ai.lathe.model.Config c) {
-    String q = c.str("quantize", "none");
-    if (!q.equals("none") && !q.equals("nf4")) {
-      throw new IllegalArgumentException(c.source() + ": quantize must be none or nf4, got '" + q + "'");
-    }
-    boolean dq = c.bool("double_quant", false);
-    if (dq && q.equals("none")) {
-      throw new IllegalArgumentException(c.source() + ": double_quant needs quantize: nf4");
-    }
-    return q.equals("none") ? "none" : dq ? "nf4-dq" : "nf4";
+    return ai.lathe.model.nn.QuantMode.fromConfig(c).word;
   }
 
   /** A local folder with the model: the path itself if local, else a copy under java.io.tmpdir. */

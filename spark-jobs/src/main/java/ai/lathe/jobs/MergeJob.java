@@ -3,6 +3,7 @@ package ai.lathe.jobs;
 import ai.lathe.merge.AdapterMerger;
 import ai.lathe.merge.MergeConfig;
 import ai.lathe.model.Config;
+import ai.lathe.model.nn.QuantMode;
 import ai.lathe.model.LlamaConfig;
 import ai.lathe.model.LlamaModel;
 import ai.lathe.model.LlamaWeights;
@@ -13,7 +14,6 @@ import ai.lathe.model.io.PeftAdapter;
 import ai.lathe.model.text.ChatTemplate.Tokens;
 import ai.lathe.model.train.SftTrainer;
 import ai.lathe.prep.JobMain;
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.nio.file.Files;
@@ -56,8 +56,28 @@ public final class MergeJob {
     }
   }
 
+  /** The job's keys (ConfigReference.MERGE_JOB): the merge, parallel_modules and the gate (null: none). */
+  public record Settings(MergeConfig merge, boolean parallelModules, Gate gate) {
+    public static Settings from(Config c) {
+      return new Settings(MergeConfig.from(c), c.bool("parallel_modules", true), Gate.from(c));
+    }
+  }
+
+  /** The gate.* keys; null when the config has no gate. */
+  public record Gate(String data, double maxValLoss, int seqLen, List<String> langs) {
+    public static Gate from(Config c) {
+      if (c.node("gate") == null) {
+        return null;
+      }
+      return new Gate(c.need("gate.data"), c.number("gate.max_val_loss", Double.POSITIVE_INFINITY),
+          c.integer("gate.seq_len", 512), c.strings("gate.langs", List.of()));
+    }
+  }
+
   public static Map<String, Double> run(SparkSession spark, Config c) throws Exception {
-    MergeConfig mc = MergeConfig.from(c);
+    Settings settings = Settings.from(c);
+    MergeConfig mc = settings.merge();
+    Gate gateSettings = settings.gate();
     ai.lathe.prep.HadoopStore.check(JobOutputs.mergeJob(c), spark.sparkContext().hadoopConfiguration());
     Path out = Path.of(mc.outputPath()).toAbsolutePath();
     Path staging = out.resolveSibling("." + out.getFileName() + ".staging-" + UUID.randomUUID().toString().substring(0, 8));
@@ -66,7 +86,7 @@ public final class MergeJob {
     staged.set("output.path=" + staging);
     MergeConfig smc = MergeConfig.from(staged);
     AdapterMerger.Result r;
-    if (mc.outputKind().equals("adapter") && c.bool("parallel_modules", true)) {
+    if (mc.outputKind().equals("adapter") && settings.parallelModules()) {
       // spread modules over the executors (each task opens the adapters itself; paths must be
       // visible to executors, as on a shared file system), then write the adapter on the driver
       LlamaConfig model = LlamaConfig.read(Path.of(mc.baseModel()).resolve("config.json"));
@@ -84,17 +104,16 @@ public final class MergeJob {
     }
     Map<String, Double> losses = new LinkedHashMap<>();
     try {
-      JsonNode gate = c.node("gate");
-      if (gate != null && mc.outputKind().equals("adapter")) {
-        double bound = c.number("gate.max_val_loss", Double.POSITIVE_INFINITY);
-        // scored on the base the adapters were trained on (NF4 with base_quantize)
+      if (gateSettings != null && mc.outputKind().equals("adapter")) {
+        double bound = gateSettings.maxValLoss();
+        // scored on the base the adapters were trained on (NF4 with quantize)
         LlamaWeights w = HfCheckpoint.load(Path.of(mc.baseModel()), DataType.FLOAT,
-            mc.baseQuantize().equals("none") ? "none" : "nf4", mc.baseQuantize().equals("nf4-dq"));
+            QuantMode.of(mc.baseQuantize()).base(), QuantMode.of(mc.baseQuantize()).doubleQuant());
         AdapterSet merged = PeftAdapter.read(staging, w.config, DataType.FLOAT);
         LlamaModel model = new LlamaModel(w, merged, DataType.FLOAT);
-        String data = c.need("gate.data");
-        int seqLen = c.integer("gate.seq_len", 512);
-        List<String> langs = c.strings("gate.langs", List.of());
+        String data = gateSettings.data();
+        int seqLen = gateSettings.seqLen();
+        List<String> langs = gateSettings.langs();
         List<String> present = spark.read().parquet(data + "/data").select("lang").distinct().collectAsList()
             .stream().map(x -> x.getString(0)).sorted().toList();
         for (String lang : langs.isEmpty() ? present : langs) {

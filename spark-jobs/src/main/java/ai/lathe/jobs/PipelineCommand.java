@@ -3,6 +3,8 @@ package ai.lathe.jobs;
 import ai.lathe.model.Config;
 import ai.lathe.model.cli.Args;
 import ai.lathe.model.cli.InitModelCommand;
+import ai.lathe.model.config.ConfigReference;
+import ai.lathe.model.config.JobKeys;
 import ai.lathe.prep.PrepJob;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -29,33 +31,84 @@ public final class PipelineCommand {
 
   private PipelineCommand() {}
 
-  public static int run(String[] argv) throws Exception {
-    Args a = new Args("pipeline", argv, Set.of()).allow(Set.of("config", "set"));
-    Config c = Config.load(a.has("config") ? a.path("config") : Path.of("conf/pipeline.yaml"), a.all("set"));
+  /**
+   * Everything the pipeline will run, parsed and checked before Spark starts: the pipeline's own
+   * keys and every stage's config (its file, the pipeline's paths and its stage.set overrides)
+   * against that job's keys, so a typo anywhere fails first (exit 2).
+   */
+  record Plan(Path work, Path model, List<String> init, Config prep, Config sft, Config pairs, Config refLogps,
+      Config dpo, Path prepared, Path adapter, Path dpoOut, List<String> langs, List<Config> perLang,
+      String mergeConfig, double slack) {}
+
+  static Plan plan(Config c) throws Exception {
+    c.validate(ConfigReference.PIPELINE);
     Path work = Path.of(c.str("work_dir", "work"));
     Path model = Path.of(c.str("model.path", work.resolve("model").toString()));
-    if (!Files.exists(model.resolve("config.json"))) {
-      List<String> init = new ArrayList<>(List.of("--output", model.toString(),
-          "--tokenizer", c.str("model.tokenizer", "data/tokenizer/llama2/tokenizer.json"),
-          "--dim", c.str("model.dim", "256"), "--layers", c.str("model.layers", "4"),
-          "--heads", c.str("model.heads", "8"), "--kv-heads", c.str("model.kv_heads", "4"),
-          "--ffn", c.str("model.ffn", "688"), "--seed", c.str("model.seed", "0")));
-      System.out.println("== pipeline: demo base model");
-      InitModelCommand.run(init.toArray(new String[0]));
-    }
+    List<String> init = new ArrayList<>(List.of("--output", model.toString(),
+        "--tokenizer", c.str("model.tokenizer", "data/tokenizer/llama2/tokenizer.json"),
+        "--dim", c.str("model.dim", "256"), "--layers", c.str("model.layers", "4"),
+        "--heads", c.str("model.heads", "8"), "--kv-heads", c.str("model.kv_heads", "4"),
+        "--ffn", c.str("model.ffn", "688"), "--seed", c.str("model.seed", "0")));
     Path prepared = work.resolve("prepared/sft");
     Path adapter = work.resolve("adapters/sft");
-    Config prep = stage(c, "prep", "conf/prep.yaml", List.of("tokenizer=" + model, "output=" + prepared));
-    Config sft = stage(c, "sft", "conf/sft.yaml", List.of("model=" + model, "data=" + prepared, "output=" + adapter));
+    Config prep = stage(c, "prep", "conf/prep.yaml", ConfigReference.PREP,
+        List.of("tokenizer=" + model, "output=" + prepared));
+    Config sft = stage(c, "sft", "conf/sft.yaml", ConfigReference.SFT,
+        List.of("model=" + model, "data=" + prepared, "output=" + adapter));
     Path pairsDir = work.resolve("prepared/pairs");
     Path pairsRef = work.resolve("prepared/pairs-ref");
     Path dpoOut = work.resolve("adapters/dpo");
-    Config pairs = stage(c, "pairs", "conf/prep.yaml", List.of("tokenizer=" + model, "output=" + pairsDir,
-        "kind=preference"));
-    Config refLogps = stage(c, "ref_logps", "conf/ref-logps.yaml", List.of("model=" + model, "data=" + pairsDir,
-        "output=" + pairsRef, "reference.adapter=" + adapter));
-    Config dpo = stage(c, "dpo", "conf/dpo.yaml", List.of("model=" + model, "data=" + pairsRef, "output=" + dpoOut,
-        "adapter=" + adapter, "reference.adapter=" + adapter));
+    Config pairs = stage(c, "pairs", "conf/prep.yaml", ConfigReference.PREP, List.of("tokenizer=" + model,
+        "output=" + pairsDir, "kind=preference"));
+    Config refLogps = stage(c, "ref_logps", "conf/ref-logps.yaml", ConfigReference.REF_LOGPS, List.of("model=" + model,
+        "data=" + pairsDir, "output=" + pairsRef, "reference.adapter=" + adapter));
+    Config dpo = stage(c, "dpo", "conf/dpo.yaml", ConfigReference.DPO, List.of("model=" + model, "data=" + pairsRef,
+        "output=" + dpoOut, "adapter=" + adapter, "reference.adapter=" + adapter));
+    List<String> langs = c.strings("merge.langs", List.of("en", "de"));
+    List<Config> perLang = new ArrayList<>();
+    for (String lang : langs) {
+      Config one = stage(c, "sft", "conf/sft.yaml", null, List.of("model=" + model, "data=" + prepared,
+          "output=" + work.resolve("adapters/" + lang), "data_langs=[" + lang + "]"));
+      if (c.node("merge.sft_set") != null) {
+        c.node("merge.sft_set").fields().forEachRemaining(e -> one.set(e.getKey() + "=" + e.getValue().asText(),
+            c.source() + " merge.sft_set." + e.getKey()));
+      }
+      perLang.add(one.validate(ConfigReference.SFT));
+    }
+    String mergeConfig = c.str("merge.config", "conf/merge.yaml");
+    mergeConfig(mergeConfig, model, work, prepared, langs, "", Double.POSITIVE_INFINITY); // checked now, built later
+    return new Plan(work, model, init, prep, sft, pairs, refLogps, dpo, prepared, adapter, dpoOut, langs, perLang,
+        mergeConfig, c.number("merge.gate_slack", 0.05));
+  }
+
+  /** The merge-job config: the file plus the per-language adapters and the gate, checked against merge-job's keys. */
+  static Config mergeConfig(String file, Path model, Path work, Path prepared, List<String> langs, String adapters,
+      double bound) throws Exception {
+    List<String> sets = new ArrayList<>(List.of("base_model=" + model, "output.path=" + work.resolve("adapters/merged"),
+        "gate.data=" + prepared, "gate.langs=" + langs, "gate.max_val_loss=" + bound));
+    if (!adapters.isEmpty()) {
+      sets.add(1, "adapters=" + adapters);
+    }
+    return Config.load(Path.of(file), sets).validate(ConfigReference.MERGE_JOB);
+  }
+
+  public static int run(String[] argv) throws Exception {
+    Args a = new Args("pipeline", argv, Set.of()).allow(Set.of("config", "set"));
+    Plan p = plan(Config.load(a.has("config") ? a.path("config") : Path.of("conf/pipeline.yaml"), a.all("set")));
+    Path work = p.work();
+    Path model = p.model();
+    if (!Files.exists(model.resolve("config.json"))) {
+      System.out.println("== pipeline: demo base model");
+      InitModelCommand.run(p.init().toArray(new String[0]));
+    }
+    Path prepared = p.prepared();
+    Path adapter = p.adapter();
+    Path dpoOut = p.dpoOut();
+    Config prep = p.prep();
+    Config sft = p.sft();
+    Config pairs = p.pairs();
+    Config refLogps = p.refLogps();
+    Config dpo = p.dpo();
     SparkSession spark = SparkSession.builder().appName("lathe-pipeline").getOrCreate();
     org.apache.hadoop.conf.Configuration hconf = spark.sparkContext().hadoopConfiguration();
     try {
@@ -76,16 +129,13 @@ public final class PipelineCommand {
       var dpoFirst = firstOf(dpoRun.metrics());
       var dpoLast = lastOf(dpoRun.metrics());
       // per-language adapters, then the nightly TIES merge of them, gated on each language's loss
-      List<String> langs = c.strings("merge.langs", List.of("en", "de"));
+      List<String> langs = p.langs();
       StringBuilder adapters = new StringBuilder("[");
       double worst = 0;
-      for (String lang : langs) {
+      for (int i = 0; i < langs.size(); i++) {
+        String lang = langs.get(i);
         System.out.println("== pipeline: sft for '" + lang + "'");
-        Config one = stage(c, "sft", "conf/sft.yaml", List.of("model=" + model, "data=" + prepared,
-            "output=" + work.resolve("adapters/" + lang), "data_langs=[" + lang + "]"));
-        if (c.node("merge.sft_set") != null) {
-          c.node("merge.sft_set").fields().forEachRemaining(e -> one.set(e.getKey() + "=" + e.getValue().asText()));
-        }
+        Config one = p.perLang().get(i);
         SftTrainJob.Result lr = locked(spark, JobOutputs.sft(one, hconf), () -> SftTrainJob.run(spark, one));
         worst = Math.max(worst, lastOf(lr.metrics()).path("val_loss").asDouble(Double.NaN));
         adapters.append(adapters.length() > 1 ? ", " : "").append("{path: ").append(work.resolve("adapters/" + lang))
@@ -93,10 +143,8 @@ public final class PipelineCommand {
       }
       adapters.append("]");
       System.out.println("== pipeline: TIES merge of " + langs);
-      double slack = c.number("merge.gate_slack", 0.05);
-      Config merge = Config.load(Path.of(c.str("merge.config", "conf/merge.yaml")), List.of(
-          "base_model=" + model, "adapters=" + adapters, "output.path=" + work.resolve("adapters/merged"),
-          "gate.data=" + prepared, "gate.langs=" + langs, "gate.max_val_loss=" + (worst + slack)));
+      double slack = p.slack();
+      Config merge = mergeConfig(p.mergeConfig(), model, work, prepared, langs, adapters.toString(), worst + slack);
       var losses = locked(spark, JobOutputs.mergeJob(merge), () -> MergeJob.run(spark, merge));
       System.out.println("== pipeline: done");
       System.out.printf("base model:    %s%nprepared data: %s%nSFT adapter:   %s (train loss %.4f -> %.4f, "
@@ -128,15 +176,18 @@ public final class PipelineCommand {
     return m.isEmpty() ? new com.fasterxml.jackson.databind.ObjectMapper().createObjectNode() : m.get(m.size() - 1);
   }
 
-  /** A stage's config file with the pipeline's paths and its own overrides (pipeline keys stage.set.*). */
-  private static Config stage(Config c, String name, String dflt, List<String> paths) throws Exception {
+  /**
+   * A stage's config file with the pipeline's paths and its own overrides (pipeline keys
+   * stage.set.*), checked against the job's keys (keys null: the caller checks).
+   */
+  private static Config stage(Config c, String name, String dflt, JobKeys keys, List<String> paths) throws Exception {
     Config s = Config.load(Path.of(c.str(name + ".config", dflt)), paths);
     if (c.node(name + ".set") != null) {
       for (var it = c.node(name + ".set").fields(); it.hasNext(); ) {
         var e = it.next();
-        s.set(e.getKey() + "=" + e.getValue().asText());
+        s.set(e.getKey() + "=" + e.getValue().asText(), c.source() + " " + name + ".set." + e.getKey());
       }
     }
-    return s;
+    return keys == null ? s : s.validate(keys);
   }
 }

@@ -2,6 +2,7 @@ package ai.lathe.jobs;
 
 import ai.lathe.model.Config;
 import ai.lathe.model.adapter.LoraConfig;
+import ai.lathe.model.config.ConfigReference;
 import ai.lathe.model.io.PeftAdapter;
 import ai.lathe.model.train.SftTrainer;
 import java.io.IOException;
@@ -33,10 +34,7 @@ public record PrefSettings(
       lc = LoraConfig.fromConfig(c);
     }
     int maxSteps = c.integer("train.max_steps", 0);
-    SftTrainer.Options o = new SftTrainer.Options(c.integer("train.batch_size", 4), c.integer("train.grad_accum", 1),
-        c.integer("train.seq_len", 512), c.number("train.lr", 5e-5), c.integer("train.warmup_steps", 0),
-        Math.max(1, maxSteps), c.number("train.min_lr_ratio", 0.0), c.number("train.weight_decay", 0.0),
-        c.number("train.max_grad_norm", 1.0), c.integer("train.seed", 42));
+    SftTrainer.Options o = SftTrainer.Options.fromConfig(c, ConfigReference.TRAIN_PREF.withTotalSteps(Math.max(1, maxSteps)));
     int freq = c.integer("distributed.averaging_frequency", 8);
     if (freq <= 0) {
       throw new IllegalArgumentException(c.source() + ": distributed.averaging_frequency must be positive");
@@ -47,9 +45,11 @@ public record PrefSettings(
           + " job (dpo: sigmoid, ipo, hinge, robust; kto: kto)");
     }
     double beta = c.number("loss.beta", 0.1);
-    double eps = c.number("loss.label_smoothing", 0.0);
-    double wd = c.number("loss.desirable_weight", 1.0);
-    double wu = c.number("loss.undesirable_weight", 1.0);
+    // label smoothing is DPO's, the example weights KTO's (the other job does not list them)
+    boolean kto = kind.equals("kto");
+    double eps = kto ? 0.0 : c.number("loss.label_smoothing", 0.0);
+    double wd = kto ? c.number("loss.desirable_weight", 1.0) : 1.0;
+    double wu = kto ? c.number("loss.undesirable_weight", 1.0) : 1.0;
     if (!(beta > 0) || !(eps >= 0 && eps < (loss.equals("robust") ? 0.5 : 1.0)) || !(wd > 0) || !(wu > 0)) {
       throw new IllegalArgumentException(c.source() + ": need loss.beta > 0, 0 <= loss.label_smoothing < "
           + (loss.equals("robust") ? "0.5 (robust)" : "1") + ", loss.desirable_weight and loss.undesirable_weight > 0");
@@ -62,16 +62,12 @@ public record PrefSettings(
         c.bool("reference.on_the_fly", false), c.integer("reference.batch_size", 8), lc, o,
         c.integer("train.epochs", 1), maxSteps, c.integer("distributed.partitions", 0), freq,
         c.integer("distributed.checkpoint_every", 1), c.integer("distributed.eval_every", 1), loss,
-        c.number("loss.beta", 0.1), c.number("loss.label_smoothing", 0.0), c.number("loss.desirable_weight", 1.0),
-        c.number("loss.undesirable_weight", 1.0), ExecutorModels.quantOf(c));
+        beta, eps, wd, wu, ExecutorModels.quantOf(c));
   }
 
   public PrefSettings withTotalSteps(int total) {
-    SftTrainer.Options t = train;
-    SftTrainer.Options o = new SftTrainer.Options(t.batchSize(), t.gradAccum(), t.seqLen(), t.lr(), t.warmupSteps(),
-        total, t.minLrRatio(), t.weightDecay(), t.maxGradNorm(), t.seed());
     return new PrefSettings(kind, model, data, langs, output, checkpointDir, adapter, referenceAdapter,
-        referenceOnTheFly, referenceBatch, lora, o, epochs, maxSteps, partitions, averagingFrequency, checkpointEvery,
+        referenceOnTheFly, referenceBatch, lora, train.withTotalSteps(total), epochs, maxSteps, partitions, averagingFrequency, checkpointEvery,
         evalEvery, lossType, beta, labelSmoothing, desirableWeight, undesirableWeight, quant);
   }
 

@@ -1,6 +1,7 @@
 package ai.lathe.jobs;
 
 import ai.lathe.model.Config;
+import ai.lathe.model.config.ConfigReference;
 import ai.lathe.model.cli.Args;
 import ai.lathe.prep.PrepJob;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -45,7 +46,7 @@ public final class PrepBenchCommand {
       long t0 = System.nanoTime();
       PrepJob.Result r = PrepJob.run(spark, Config.load(null, List.of("input=" + in, "output=" + dir.resolve("out"),
           "tokenizer=" + a.str("tokenizer", "data/tokenizer/llama2/tokenizer.json"),
-          "max_length=" + a.integer("max-length", 512), "max_reject_fraction=1.0")));
+          "max_length=" + a.integer("max-length", 512), "max_reject_fraction=1.0")).validate(ConfigReference.PREP));
       double wall = (System.nanoTime() - t0) / 1e9;
       int cores = spark.sparkContext().defaultParallelism();
       long out = r.rows().values().stream().mapToLong(Long::longValue).sum();

@@ -61,13 +61,22 @@ public final class RefLogpsJob {
     });
   }
 
+  /** The job's keys (ConfigReference.REF_LOGPS; the old reference_adapter is renamed by validate). */
+  public record Settings(String model, String data, String output, String adapter, String quant, int batch) {
+    public static Settings from(Config c) {
+      return new Settings(c.need("model"), c.need("data"), c.need("output"), c.str("reference.adapter", null),
+          ExecutorModels.quantOf(c), c.integer("batch_size", 8));
+    }
+  }
+
   public static long run(SparkSession spark, Config c) throws Exception {
-    String model = c.need("model");
-    String data = c.need("data");
-    String output = c.need("output");
-    String adapter = c.str("reference.adapter", c.str("reference_adapter", null));
-    String quant = ExecutorModels.quantOf(c);
-    int batch = c.integer("batch_size", 8);
+    Settings st = Settings.from(c);
+    String model = st.model();
+    String data = st.data();
+    String output = st.output();
+    String adapter = st.adapter();
+    String quant = st.quant();
+    int batch = st.batch();
     Configuration hconf = spark.sparkContext().hadoopConfiguration();
     ai.lathe.prep.HadoopStore.check(JobOutputs.refLogps(c), hconf);
     if (!HadoopIo.exists(data + "/manifest.json", hconf)) {

@@ -2,12 +2,13 @@ package ai.lathe.jobs;
 
 import ai.lathe.model.Config;
 import ai.lathe.model.adapter.LoraConfig;
+import ai.lathe.model.config.ConfigReference;
 import ai.lathe.model.train.SftTrainer;
 import java.io.Serializable;
 import java.util.List;
 import java.util.Map;
 
-/** The distributed SFT job's settings (conf/sft.yaml), validated on the driver. */
+/** The distributed SFT job's settings (conf/sft.yaml; keys: ConfigReference.SFT), validated on the driver. */
 public record SftSettings(
     String model, String data, List<String> langs, String output, String checkpointDir,
     LoraConfig lora, SftTrainer.Options train, int epochs, int maxSteps,
@@ -19,10 +20,7 @@ public record SftSettings(
     String out = c.need("output");
     LoraConfig lc = LoraConfig.fromConfig(c);
     int maxSteps = c.integer("train.max_steps", 0);
-    SftTrainer.Options o = new SftTrainer.Options(c.integer("train.batch_size", 4), c.integer("train.grad_accum", 1),
-        c.integer("train.seq_len", 512), c.number("train.lr", 2e-4), c.integer("train.warmup_steps", 0),
-        Math.max(1, maxSteps), c.number("train.min_lr_ratio", 0.0), c.number("train.weight_decay", 0.0),
-        c.number("train.max_grad_norm", 1.0), c.integer("train.seed", 42));
+    SftTrainer.Options o = SftTrainer.Options.fromConfig(c, ConfigReference.TRAIN_SFT.withTotalSteps(Math.max(1, maxSteps)));
     String outer = c.str("distributed.outer_optimizer", "none");
     if (!outer.equals("none") && !outer.equals("nesterov")) {
       throw new IllegalArgumentException(c.source() + ": distributed.outer_optimizer must be none or nesterov");
@@ -40,10 +38,7 @@ public record SftSettings(
 
   /** The same settings with the total step count fixed once the shard sizes are known. */
   public SftSettings withTotalSteps(int total) {
-    SftTrainer.Options t = train;
-    SftTrainer.Options o = new SftTrainer.Options(t.batchSize(), t.gradAccum(), t.seqLen(), t.lr(), t.warmupSteps(),
-        total, t.minLrRatio(), t.weightDecay(), t.maxGradNorm(), t.seed());
-    return new SftSettings(model, data, langs, output, checkpointDir, lora, o, epochs, maxSteps, partitions,
+    return new SftSettings(model, data, langs, output, checkpointDir, lora, train.withTotalSteps(total), epochs, maxSteps, partitions,
         averagingFrequency, averageOptimizerState, outerOptimizer, outerLr, outerMomentum, checkpointEvery, evalEvery, quant);
   }
 

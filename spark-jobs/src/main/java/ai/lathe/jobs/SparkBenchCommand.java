@@ -1,6 +1,7 @@
 package ai.lathe.jobs;
 
 import ai.lathe.model.Config;
+import ai.lathe.model.config.ConfigReference;
 import ai.lathe.model.LlamaConfig;
 import ai.lathe.model.RandomLlama;
 import ai.lathe.model.cli.Args;
@@ -61,7 +62,7 @@ public final class SparkBenchCommand {
             "lora.r=" + a.integer("rank", 16), "lora.alpha=" + 2 * a.integer("rank", 16), "lora.dropout=0",
             "train.batch_size=" + bsz, "train.seq_len=" + seq, "train.max_steps=" + freq * rounds,
             "distributed.averaging_frequency=" + freq, "distributed.partitions=" + parts,
-            "distributed.checkpoint_every=0", "distributed.eval_every=0"));
+            "distributed.checkpoint_every=0", "distributed.eval_every=0")).validate(ConfigReference.SFT);
         SftTrainJob.Result r = SftTrainJob.run(spark, cfg);
         double tok = 0;
         double sec = 0;

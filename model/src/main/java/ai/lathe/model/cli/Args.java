@@ -1,17 +1,21 @@
 package ai.lathe.model.cli;
 
+import ai.lathe.model.config.Nearest;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeSet;
 
 /** Minimal GNU-style options: --key value, --key=value and bare --flag; repeated keys are kept. */
 public final class Args {
   private final Map<String, List<String>> values = new LinkedHashMap<>();
   private final Set<String> flags;
   private final String command;
+  /** An option without its value: reported after unknown options (a typo'd flag looks like one). */
+  private String missingValue;
 
   /** flags: option names that take no value. */
   public Args(String command, String[] argv, Set<String> flags) {
@@ -31,8 +35,10 @@ public final class Args {
       } else if (flags.contains(key)) {
         val = "true";
       } else {
-        if (i + 1 >= argv.length) {
-          throw new UsageException(command + ": option --" + key + " needs a value");
+        if (i + 1 >= argv.length || argv[i + 1].startsWith("--")) {
+          missingValue = missingValue != null ? missingValue : command + ": option --" + key + " needs a value";
+          values.computeIfAbsent(key, k -> new ArrayList<>());
+          continue;
         }
         val = argv[++i];
       }
@@ -40,25 +46,39 @@ public final class Args {
     }
   }
 
-  /** Fails on options not in the allowed set. */
+  /** Fails on options not in the allowed set (or the flags), naming the nearest known option. */
   public Args allow(Set<String> allowed) {
     for (String k : values.keySet()) {
       if (!allowed.contains(k) && !flags.contains(k)) {
-        throw new UsageException(command + ": unknown option --" + k);
+        List<String> known = new ArrayList<>(new TreeSet<>(allowed));
+        known.addAll(new TreeSet<>(flags));
+        String near = Nearest.of(k, known);
+        throw new UsageException(command + ": unknown option --" + k
+            + (near == null ? "" : " (did you mean --" + near + "?)"));
       }
     }
+    complete();
     return this;
   }
 
+  private void complete() {
+    if (missingValue != null) {
+      throw new UsageException(missingValue);
+    }
+  }
+
   public boolean has(String key) {
+    complete();
     return values.containsKey(key);
   }
 
   public boolean flag(String key) {
+    complete();
     return values.containsKey(key) && !values.get(key).get(0).equals("false");
   }
 
   public String str(String key, String dflt) {
+    complete();
     List<String> v = values.get(key);
     return v == null ? dflt : v.get(v.size() - 1);
   }
@@ -72,6 +92,7 @@ public final class Args {
   }
 
   public List<String> all(String key) {
+    complete();
     return values.getOrDefault(key, List.of());
   }
 

@@ -5,10 +5,12 @@ import ai.lathe.model.LlamaModel;
 import ai.lathe.model.Version;
 import ai.lathe.model.adapter.AdapterSet;
 import ai.lathe.model.adapter.LoraConfig;
+import ai.lathe.model.config.ConfigReference;
 import ai.lathe.model.io.HfCheckpoint;
 import ai.lathe.model.io.LocalStore;
 import ai.lathe.model.io.OutputGuard;
 import ai.lathe.model.io.PeftAdapter;
+import ai.lathe.model.nn.QuantMode;
 import ai.lathe.model.nn.Par;
 import ai.lathe.model.text.ChatTemplate;
 import ai.lathe.model.text.HfTokenizer;
@@ -39,60 +41,78 @@ public final class SftCommand {
   public static int run(String[] argv) throws Exception {
     Args a = new Args("sft-local", argv, Set.of()).allow(Set.of("config", "set"));
     Config c = Config.load(a.has("config") ? a.path("config") : null, a.all("set"));
-    try (var lease = OutputGuard.acquire(LocalStore.INSTANCE, outputs(c))) {
+    try (var lease = OutputGuard.acquire(LocalStore.INSTANCE, outputs(c, Settings.from(c)))) {
       run(c);
     }
     return 0;
   }
 
   /** sft-local's output (an adapter) and inputs (model, data). */
-  static OutputGuard.Spec outputs(Config c) {
-    return new OutputGuard.Spec("sft-local", c.need("output"), OutputGuard.Kind.ADAPTER, c.bool("overwrite", false),
-        List.of(OutputGuard.Input.of("model", c.need("model")), OutputGuard.Input.of("data", c.need("data.path"))));
+  static OutputGuard.Spec outputs(Config c, Settings s) {
+    return new OutputGuard.Spec("sft-local", s.output().toString(), OutputGuard.Kind.ADAPTER, c.bool("overwrite", false),
+        List.of(OutputGuard.Input.of("model", s.model().toString()), OutputGuard.Input.of("data", s.data().toString())));
   }
 
-  /** Runs the local trainer as configured; returns the run record written beside the adapter. */
-  public static ObjectNode run(Config c) throws Exception {
-    Path modelDir = Path.of(c.need("model"));
-    Path dataPath = Path.of(c.need("data.path"));
-    Path out = Path.of(c.need("output"));
-    OutputGuard.check(LocalStore.INSTANCE, outputs(c));
-    int threads = c.integer("train.threads", 0);
-    Par.setThreads(threads > 0 ? threads : Runtime.getRuntime().availableProcessors());
-    int seqLen = c.integer("train.seq_len", 256);
-    long seed = c.integer("train.seed", 42);
-    LoraConfig lc = LoraConfig.fromConfig(c);
-    String quant = c.str("quantize", "none");
-    boolean dq = c.bool("double_quant", false);
-    if (dq && !quant.equals("nf4")) {
-      throw new IllegalArgumentException(c.source() + ": double_quant needs quantize: nf4");
+  /** sft-local's keys (ConfigReference.SFT_LOCAL), read before any work. */
+  public record Settings(Path model, Path data, Path output, int threads, LoraConfig lora, QuantMode quant,
+      String format, Map<String, String> fields, String template, double valFraction,
+      Set<String> langs, int maxRows, int epochs, int maxSteps, int evalEvery, SftTrainer.Options train,
+      boolean warmupSet) {
+
+    /** Checks the keys (old spellings renamed), then reads them. */
+    public static Settings from(Config c) {
+      c.validate(ConfigReference.SFT_LOCAL);
+      QuantMode quant = QuantMode.fromConfig(c);
+      Map<String, String> fields = new LinkedHashMap<>();
+      if (c.node("fields") != null) {
+        c.node("fields").fields().forEachRemaining(e -> fields.put(e.getKey(), e.getValue().asText()));
+      }
+      SftTrainer.Options train = SftTrainer.Options.fromConfig(c, ConfigReference.TRAIN_LOCAL);
+      return new Settings(Path.of(c.need("model")), Path.of(c.need("data")), Path.of(c.need("output")),
+          c.integer("train.threads", 0), LoraConfig.fromConfig(c), quant, c.str("format", "alpaca"), fields,
+          c.str("template", "llama2"), c.number("val_fraction", 0.1), new HashSet<>(c.strings("data_langs", List.of())),
+          c.integer("max_rows", 0), c.integer("train.epochs", 1), c.integer("train.max_steps", 0),
+          c.integer("distributed.eval_every", 0), train, c.has("train.warmup_steps"));
     }
-    var weights = HfCheckpoint.load(modelDir, DataType.FLOAT, quant, dq);
+
+    /** The train options once the step count is known (warmup default: max(1, steps / 20)). */
+    public SftTrainer.Options forSteps(int total) {
+      SftTrainer.Options o = train.withTotalSteps(total);
+      return warmupSet ? o : o.withWarmup(Math.max(1, total / 20));
+    }
+  }
+
+  /**
+   * Runs the local trainer as configured (keys checked against ConfigReference.SFT_LOCAL first,
+   * old spellings renamed); returns the run record written beside the adapter.
+   */
+  public static ObjectNode run(Config c) throws Exception {
+    Settings cfg = Settings.from(c);
+    OutputGuard.check(LocalStore.INSTANCE, outputs(c, cfg));
+    Path modelDir = cfg.model();
+    Path dataPath = cfg.data();
+    Path out = cfg.output();
+    Par.setThreads(cfg.threads() > 0 ? cfg.threads() : Runtime.getRuntime().availableProcessors());
+    int seqLen = cfg.train().seqLen();
+    LoraConfig lc = cfg.lora();
+    var weights = HfCheckpoint.load(modelDir, DataType.FLOAT, cfg.quant().base(), cfg.quant().doubleQuant());
     SftData data;
     String tokSha;
     try (HfTokenizer tok = HfTokenizer.open(modelDir.resolve("tokenizer.json"))) {
       tok.checkFits(weights.config.vocabSize(), modelDir);
-      Map<String, String> fields = new LinkedHashMap<>();
-      if (c.node("data.fields") != null) {
-        c.node("data.fields").fields().forEachRemaining(e -> fields.put(e.getKey(), e.getValue().asText()));
-      }
-      data = SftData.load(dataPath, c.str("data.format", "alpaca"), fields.isEmpty() ? null : fields,
-          ChatTemplate.of(c.str("data.template", "llama2")), tok, seqLen, c.number("data.val_fraction", 0.1),
-          new HashSet<>(c.strings("data.langs", List.of())), c.integer("data.max_rows", 0));
+      data = SftData.load(dataPath, cfg.format(), cfg.fields().isEmpty() ? null : cfg.fields(),
+          ChatTemplate.of(cfg.template()), tok, seqLen, cfg.valFraction(), cfg.langs(), cfg.maxRows());
       tokSha = tok.sha256();
     }
     if (data.train.isEmpty()) {
       throw new IllegalArgumentException(dataPath + ": no training rows");
     }
-    int bsz = c.integer("train.batch_size", 4);
-    int accum = c.integer("train.grad_accum", 1);
-    int epochs = c.integer("train.epochs", 1);
+    int bsz = cfg.train().batchSize();
+    int accum = cfg.train().gradAccum();
     int perEpoch = (data.train.size() + bsz * accum - 1) / (bsz * accum);
-    int maxSteps = c.integer("train.max_steps", 0);
-    int total = maxSteps > 0 ? maxSteps : perEpoch * epochs;
-    SftTrainer.Options o = new SftTrainer.Options(bsz, accum, seqLen, c.number("train.lr", 2e-4),
-        c.integer("train.warmup_steps", Math.max(1, total / 20)), total, c.number("train.min_lr_ratio", 0.0),
-        c.number("train.weight_decay", 0.0), c.number("train.max_grad_norm", 1.0), seed);
+    int total = cfg.maxSteps() > 0 ? cfg.maxSteps() : perEpoch * cfg.epochs();
+    SftTrainer.Options o = cfg.forSteps(total);
+    long seed = o.seed();
     AdapterSet adapters = AdapterSet.init(weights, lc, seed, DataType.FLOAT);
     LlamaModel model = new LlamaModel(weights, adapters, DataType.FLOAT);
     SftTrainer trainer = new SftTrainer(model, o);
@@ -101,7 +121,7 @@ public final class SftCommand {
         data.truncated, seqLen, data.dropped, total, lc.r(), lc.targetModules(), adapters.parameterCount());
     ObjectMapper om = new ObjectMapper();
     List<String> metrics = new ArrayList<>();
-    int evalEvery = c.integer("train.eval_every", 0);
+    int evalEvery = cfg.evalEvery();
     double val0 = data.validation.isEmpty() ? Double.NaN
         : SftTrainer.validationLoss(model, data.validation, bsz, seqLen);
     if (!Double.isNaN(val0)) {

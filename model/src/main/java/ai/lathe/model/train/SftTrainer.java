@@ -22,6 +22,31 @@ public final class SftTrainer {
         throw new IllegalArgumentException("batch_size, grad_accum must be positive and seq_len > 1");
       }
     }
+
+    /**
+     * The one parser of the train.* keys (seq_len, batch_size, grad_accum, lr, warmup_steps,
+     * min_lr_ratio, weight_decay, max_grad_norm, seed), each defaulting to the job's value in
+     * dflt (see ConfigReference); totalSteps is dflt's (the caller knows the data).
+     */
+    public static Options fromConfig(ai.lathe.model.Config c, Options dflt) {
+      return new Options(c.integer("train.batch_size", dflt.batchSize()), c.integer("train.grad_accum", dflt.gradAccum()),
+          c.integer("train.seq_len", dflt.seqLen()), c.number("train.lr", dflt.lr()),
+          c.integer("train.warmup_steps", dflt.warmupSteps()), dflt.totalSteps(),
+          c.number("train.min_lr_ratio", dflt.minLrRatio()), c.number("train.weight_decay", dflt.weightDecay()),
+          c.number("train.max_grad_norm", dflt.maxGradNorm()), c.integer("train.seed", (int) dflt.seed()));
+    }
+
+    /** The same options with the total step count fixed once the data is known. */
+    public Options withTotalSteps(int total) {
+      return new Options(batchSize, gradAccum, seqLen, lr, warmupSteps, total, minLrRatio, weightDecay, maxGradNorm,
+          seed);
+    }
+
+    /** The same options with another warmup (sft-local's default depends on the step count). */
+    public Options withWarmup(int warmup) {
+      return new Options(batchSize, gradAccum, seqLen, lr, warmup, totalSteps, minLrRatio, weightDecay, maxGradNorm,
+          seed);
+    }
   }
 
   /** What one optimizer step did. */
