@@ -35,6 +35,7 @@ public record PrefSettings(
     }
     int maxSteps = c.integer("train.max_steps", 0);
     SftTrainer.Options o = SftTrainer.Options.fromConfig(c, ConfigReference.TRAIN_PREF.withTotalSteps(Math.max(1, maxSteps)));
+    Rounds.waitSeconds(c); // read here so the key check sees it; used by the job before the first round
     int freq = c.integer("distributed.averaging_frequency", 8);
     if (freq <= 0) {
       throw new IllegalArgumentException(c.source() + ": distributed.averaging_frequency must be positive");

@@ -26,7 +26,6 @@ import java.util.List;
 import java.util.Map;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.spark.HashPartitioner;
-import org.apache.spark.SparkEnv;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.broadcast.Broadcast;
@@ -80,7 +79,7 @@ public final class PrefTrainJob {
         : AdapterSet.init(mc, s0.lora(), s0.train().seed(), DataType.FLOAT);
     checkReference(s0, mc);
     Dataset<Row> df = PrefData.load(spark, s0, manifest, hconf);
-    int parts = s0.partitions() > 0 ? s0.partitions() : jsc.defaultParallelism();
+    int parts = Rounds.partitions(spark.sparkContext(), kind, s0.partitions(), Rounds.waitSeconds(c));
     JavaRDD<Object> train = PrefData.examples(df, "train", kto).mapToPair(e -> e).repartitionAndSortWithinPartitions(new HashPartitioner(parts))
         .values().persist(StorageLevel.MEMORY_AND_DISK());
     JavaRDD<Object> val = PrefData.examples(df, "validation", kto).map(Tuple2::_2)
@@ -113,25 +112,23 @@ public final class PrefTrainJob {
       long t0 = System.nanoTime();
       Broadcast<AdapterState> bc = jsc.broadcast(state);
       final long startStep = state.step();
-      Round res = OrderedSum.of(train.mapPartitionsWithIndex((p, it) -> List.of(new Tuple2<>(p,
-          runPartition(p, it, bc.value(), s, startStep, total))).iterator(), true), Round::plus, parts);
+      Round res = OrderedSum.of(Rounds.barrier(train, (p, it) -> runPartition(p, it, bc.value(), s, startStep, total)),
+          Round::plus, parts);
       bc.destroy();
       state = res.sum().times(1.0 / res.count()).withStep(Math.min(total, startStep + s.averagingFrequency()));
       double sec = (System.nanoTime() - t0) / 1e9;
       ObjectNode line = om.createObjectNode().put("round", r).put("step", state.step());
       putMetrics(line, "", res.metrics());
       line.put("grad_norm", res.gradNormSum() / Math.max(1, res.steps())).put("tokens", res.tokens())
-          .put("tokens_per_s", res.tokens() / sec).put("compute_s", res.maxComputeSeconds()).put("round_s", sec);
+          .put("tokens_per_s", res.tokens() / sec).put("compute_s", res.maxComputeSeconds()).put("round_s", sec)
+          .put("executors", res.loads().size());
       if (!val.isEmpty() && (s.evalEvery() > 0 && (r + 1) % s.evalEvery() == 0 || r == rounds - 1)) {
         putMetrics(line, "eval_", evaluate(val, jsc.broadcast(state), s));
       }
       metrics.add(line);
-      System.out.printf("round %d/%d step %d: loss %.4f, margins %.3f, accuracies %.3f%s, %.0f tokens/s%n", r + 1,
-          rounds, state.step(), line.path("loss").asDouble(), line.path("rewards/margins").asDouble(Double.NaN),
-          line.path("rewards/accuracies").asDouble(Double.NaN), line.has("eval_loss") ? String.format(
-              ", eval loss %.4f margins %.3f accuracies %.3f", line.get("eval_loss").asDouble(),
-              line.path("eval_rewards/margins").asDouble(Double.NaN),
-              line.path("eval_rewards/accuracies").asDouble(Double.NaN)) : "", line.get("tokens_per_s").asDouble());
+      System.out.printf("round %d/%d step %d: %s%s, %.0f tokens/s, %d executor JVMs%n", r + 1, rounds, state.step(),
+          summary(line, ""), line.has("eval_loss") ? ", eval " + summary(line, "eval_") : "",
+          line.get("tokens_per_s").asDouble(), res.loads().size());
       if (s.checkpointEvery() > 0 && ((r + 1) % s.checkpointEvery() == 0 || r == rounds - 1)) {
         Checkpoints.write(s.checkpointDir(), r, state, null, fingerprint, metrics, hconf);
       }
@@ -158,6 +155,17 @@ public final class PrefTrainJob {
     val.unpersist();
     System.out.printf("%s: wrote %s%n", kind, s.output());
     return new Result(state, metrics);
+  }
+
+  /** loss, margins and (where the loss defines them, not KTO) accuracies of one metrics line. */
+  static String summary(ObjectNode line, String prefix) {
+    StringBuilder b = new StringBuilder(String.format("loss %.4f", line.path(prefix + "loss").asDouble()));
+    for (String k : List.of("margins", "accuracies")) {
+      if (line.has(prefix + "rewards/" + k)) {
+        b.append(String.format(", %s %.3f", k, line.get(prefix + "rewards/" + k).asDouble()));
+      }
+    }
+    return b.toString();
   }
 
   /** Means of a round's metric sums, with KTO's margins derived from its two reward means. */
@@ -228,7 +236,7 @@ public final class PrefTrainJob {
       gn += ss.gradNorm();
       steps++;
     }
-    String exec = SparkEnv.get() == null ? "driver" : SparkEnv.get().executorId();
+    String exec = Rounds.executorId();
     return new Round(AdapterState.of((AdapterSet) e[1], trainer.optimizer()), 1, m, tokens, gn, steps,
         (System.nanoTime() - t0) / 1e9, Map.of(exec, ExecutorModels.loads(s.model(), s.quant())));
   }

@@ -25,6 +25,7 @@ public record SftSettings(
     if (!outer.equals("none") && !outer.equals("nesterov")) {
       throw new IllegalArgumentException(c.source() + ": distributed.outer_optimizer must be none or nesterov");
     }
+    Rounds.waitSeconds(c); // read here so the key check sees it; used by the job before the first round
     int freq = c.integer("distributed.averaging_frequency", 8);
     if (freq <= 0) {
       throw new IllegalArgumentException(c.source() + ": distributed.averaging_frequency must be positive");

@@ -26,7 +26,6 @@ import java.util.List;
 import java.util.Map;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.spark.HashPartitioner;
-import org.apache.spark.SparkEnv;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.broadcast.Broadcast;
@@ -66,7 +65,7 @@ public final class SftTrainJob {
     // everything checkable is checked before any executor work
     JsonNode manifest = PreparedData.checkManifest(s0.data(), s0.model(), hconf);
     LlamaConfig mc = PreparedData.modelConfig(s0.model(), hconf);
-    int parts = s0.partitions() > 0 ? s0.partitions() : jsc.defaultParallelism();
+    int parts = Rounds.partitions(spark.sparkContext(), "sft", s0.partitions(), Rounds.waitSeconds(c));
     JavaRDD<Tokens> train = PreparedData.examples(spark, s0.data(), "train", s0.langs())
         .mapToPair(e -> new Tuple2<>(e.id(), e)).repartitionAndSortWithinPartitions(new HashPartitioner(parts))
         .values().map(PreparedData::tokens).persist(StorageLevel.MEMORY_AND_DISK());
@@ -110,9 +109,8 @@ public final class SftTrainJob {
       long t0 = System.nanoTime();
       Broadcast<AdapterState> bc = jsc.broadcast(state);
       final long startStep = state.step();
-      RoundResult res = OrderedSum.of(train.mapPartitionsWithIndex((p, it) -> List.of(
-          new Tuple2<>(p, runPartition(p, it, bc.value(), s, startStep, total))).iterator(), true),
-          RoundResult::plus, parts);
+      RoundResult res = OrderedSum.of(Rounds.barrier(train, (p, it) -> runPartition(p, it, bc.value(), s, startStep,
+          total)), RoundResult::plus, parts);
       bc.destroy();
       AdapterState avg = res.sum().times(1.0 / res.count()).withStep(Math.min(total, startStep + s.averagingFrequency()));
       if (momentum != null) {
@@ -133,16 +131,17 @@ public final class SftTrainJob {
               total, s.train().minLrRatio()).at(state.step() - 1) : 0)
           .put("grad_norm", res.gradNormSum() / Math.max(1, res.steps()))
           .put("compute_s", res.maxComputeSeconds()).put("broadcast_aggregate_s", Math.max(0, roundSec - res.maxComputeSeconds()))
-          .put("round_s", roundSec).put("model_loads", loads.values().stream().mapToLong(Long::longValue).sum());
+          .put("round_s", roundSec).put("model_loads", loads.values().stream().mapToLong(Long::longValue).sum())
+          .put("executors", res.loadsByExecutor().size());
       if (!val.isEmpty() && (s.evalEvery() > 0 && (r + 1) % s.evalEvery() == 0 || r == rounds - 1)) {
         lastVal = validationLoss(val, jsc.broadcast(state), s);
         line.put("val_loss", lastVal);
       }
       metrics.add(line);
-      System.out.printf("round %d/%d step %d: loss %.4f%s, %.0f tokens/s, compute %.2f s, broadcast+aggregate %.2f s%n",
-          r + 1, rounds, state.step(), line.get("train_loss").asDouble(),
+      System.out.printf("round %d/%d step %d: loss %.4f%s, %.0f tokens/s, compute %.2f s, broadcast+aggregate %.2f s, "
+          + "%d executor JVMs%n", r + 1, rounds, state.step(), line.get("train_loss").asDouble(),
           line.has("val_loss") ? String.format(", val_loss %.4f", lastVal) : "", line.get("tokens_per_s").asDouble(),
-          res.maxComputeSeconds(), line.get("broadcast_aggregate_s").asDouble());
+          res.maxComputeSeconds(), line.get("broadcast_aggregate_s").asDouble(), res.loadsByExecutor().size());
       if (s.checkpointEvery() > 0 && ((r + 1) % s.checkpointEvery() == 0 || r == rounds - 1)) {
         Checkpoints.write(s.checkpointDir(), r, state, momentum, fingerprint, metrics, hconf);
       }
@@ -218,7 +217,7 @@ public final class SftTrainJob {
       steps++;
     }
     AdapterState out = AdapterState.of(a, s.averageOptimizerState() ? trainer.optimizer() : null);
-    String exec = SparkEnv.get() == null ? "driver" : SparkEnv.get().executorId();
+    String exec = Rounds.executorId();
     return new RoundResult(out, 1, loss, targets, tokens, gn, steps, (System.nanoTime() - t0) / 1e9,
         Map.of(exec, ExecutorModels.loads(s.model(), s.quant())));
   }

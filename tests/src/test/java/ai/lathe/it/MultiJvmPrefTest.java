@@ -78,6 +78,9 @@ class MultiJvmPrefTest {
         }
       }
       assertTrue(d < 1e-6, "max |local-cluster − local| = " + d);
+      // the executors did the work: every DPO round ran in both executor JVMs at once
+      assertTrue(!r.metrics().isEmpty());
+      r.metrics().forEach(m -> assertEquals(2, m.get("executors").asInt(), m.toString()));
     } finally {
       cluster.stop();
     }

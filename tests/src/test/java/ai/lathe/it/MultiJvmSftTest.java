@@ -88,8 +88,25 @@ class MultiJvmSftTest {
           args.addAll(List.of("--set", e.getKey() + "=" + e.getValue().asText()));
         }
       });
-      assertEquals(0, sh(env, args.toArray(new String[0])));
+      Path log = dir.resolve("standalone-submit.log");
+      assertEquals(0, sh(env, log, args.toArray(new String[0])));
+      String out = Files.readString(log);
+      // the cluster's executors did the work: the application registered with the Master, and the
+      // job's rounds ran in two executor JVMs, each loading the base once (local mode would say 1)
+      assertTrue(out.contains("master spark://127.0.0.1:" + port), out);
+      assertTrue(out.contains("(2 executor JVMs, 2 model loads)"), out);
+      assertTrue(out.lines().filter(l -> l.startsWith("round ")).allMatch(l -> l.endsWith(", 2 executor JVMs")), out);
+      assertTrue(Files.readString(dir.resolve("standalone/logs/master.log")).contains("Registering app lathe-sft"),
+          "the Master's log shows the application");
       assertTrue(maxDiff(params(dir.resolve("local"), model), params(dir.resolve("standalone"), model)) < 1e-6);
+      // more partitions than the cluster's slots: refused before any round, naming the setting
+      Path log3 = dir.resolve("standalone-3.log");
+      List<String> three = new ArrayList<>(args);
+      three.addAll(List.of("--set", "distributed.partitions=3", "--set", "distributed.executor_wait_s=3", "--set",
+          "output=" + dir.resolve("three")));
+      assertEquals(1, sh(env, log3, three.toArray(new String[0])));
+      assertTrue(Files.readString(log3).contains("distributed.partitions=3 but the cluster"), Files.readString(log3));
+      assertTrue(!Files.exists(dir.resolve("three")));
       // a failing job exits non-zero through spark-submit too
       assertEquals(1, sh(env, script, "submit", "sft", "--set", "model=" + model, "--set", "data=" + dir.resolve("nope"),
           "--set", "output=" + dir.resolve("never")));
@@ -99,12 +116,25 @@ class MultiJvmSftTest {
   }
 
   static int sh(Map<String, String> env, String... cmd) throws Exception {
-    ProcessBuilder pb = new ProcessBuilder(cmd).inheritIO();
+    return sh(env, null, cmd);
+  }
+
+  /** Runs cmd; with a log, its stdout and stderr go there (and are printed afterwards). */
+  static int sh(Map<String, String> env, Path log, String... cmd) throws Exception {
+    ProcessBuilder pb = new ProcessBuilder(cmd);
+    if (log == null) {
+      pb.inheritIO();
+    } else {
+      pb.redirectErrorStream(true).redirectOutput(log.toFile());
+    }
     pb.environment().putAll(env);
     Process p = pb.start();
     if (!p.waitFor(10, TimeUnit.MINUTES)) {
       p.destroyForcibly();
       throw new AssertionError("timed out: " + String.join(" ", cmd));
+    }
+    if (log != null) {
+      System.out.print(Files.readString(log));
     }
     return p.exitValue();
   }
@@ -122,6 +152,9 @@ class MultiJvmSftTest {
       assertTrue(Files.exists(marker), "an executor JVM was killed during the run");
       assertTrue(r.executors() >= 2, "tasks ran in " + r.executors() + " executor JVMs");
       assertEquals(r.executors(), r.modelLoads(), "each executor JVM loads the base model once");
+      // every round ran as one barrier stage over two executor JVMs, although the executors
+      // registered after the session started (the job waited for them)
+      r.metrics().forEach(m -> assertEquals(2, m.get("executors").asInt(), m.toString()));
     } finally {
       cluster.stop();
     }

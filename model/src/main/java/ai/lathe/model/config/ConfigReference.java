@@ -59,7 +59,7 @@ public final class ConfigReference {
 
   private static List<KeySpec> rounds(boolean sft) {
     List<KeySpec> k = new ArrayList<>();
-    k.add(KeySpec.of("distributed.partitions", 0, "data shards = parallel tasks; 0 = spark.default.parallelism"));
+    k.add(KeySpec.of("distributed.partitions", 0, "data shards = parallel tasks, one task slot each (barrier rounds); 0 = the task slots available"));
     k.add(KeySpec.of("distributed.averaging_frequency", 8, "local steps between averages (one round)"));
     if (sft) {
       k.add(KeySpec.of("distributed.average_optimizer_state", true, "average AdamW moments too (else reset each round)"));
@@ -69,6 +69,8 @@ public final class ConfigReference {
     }
     k.add(KeySpec.of("distributed.checkpoint_every", 1, "rounds between checkpoints"));
     k.add(KeySpec.of("distributed.eval_every", 1, "rounds between validation losses"));
+    k.add(KeySpec.of("distributed.executor_wait_s", 120.0, "seconds to wait for the promised executors (one task slot per"
+        + " partition) before the first round"));
     return k;
   }
 

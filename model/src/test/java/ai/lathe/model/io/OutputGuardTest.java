@@ -206,9 +206,9 @@ class OutputGuardTest {
     Path data = tmp.resolve("rows.jsonl").toAbsolutePath();
     Files.writeString(data, "{\"prompt\": \"a\", \"completion\": \"b\"}\n");
     String before = treeHash(tmp);
-    assertRefused(dispatch("sft-local", "--set", "model=" + m, "--set", "data.path=" + data, "--set", "output=" + m),
+    assertRefused(dispatch("sft-local", "--set", "model=" + m, "--set", "data=" + data, "--set", "output=" + m),
         m.toString());
-    assertRefused(dispatch("sft-local", "--set", "model=" + m, "--set", "data.path=" + data, "--set",
+    assertRefused(dispatch("sft-local", "--set", "model=" + m, "--set", "data=" + data, "--set",
         "output=" + tmp.toRealPath()), m.toString(), tmp.toRealPath().toString());
     assertRefused(dispatch("quantize", "--model", m.toString(), "--output", m.toString()), m.toString());
     assertRefused(dispatch("score", "--model", m.toString(), "--input", data.toString(), "--output", data.toString()),
