@@ -136,6 +136,42 @@ final class PrefData {
         r.getDouble(r.fieldIndex("ref_logp")));
   }
 
+  /** A KTO row keyed "hash of its prompt tokens|id": PrefixPartitioner places it by the prompt. */
+  static Tuple2<String, Object> byPrompt(Tuple2<String, Object> e) {
+    KtoTrainer.Example x = (KtoTrainer.Example) e._2();
+    return new Tuple2<>(String.format("%08x", x.prompt().hashCode()) + "|" + e._1(), x);
+  }
+
+  /** Partitions "prefix|rest" keys by the prefix alone. */
+  static final class PrefixPartitioner extends org.apache.spark.Partitioner {
+    private final int n;
+
+    PrefixPartitioner(int n) {
+      this.n = n;
+    }
+
+    @Override
+    public int numPartitions() {
+      return n;
+    }
+
+    @Override
+    public int getPartition(Object key) {
+      String k = (String) key;
+      return Math.floorMod(k.substring(0, k.indexOf('|')).hashCode(), n);
+    }
+
+    @Override
+    public boolean equals(Object o) {
+      return o instanceof PrefixPartitioner p && p.n == n;
+    }
+
+    @Override
+    public int hashCode() {
+      return n;
+    }
+  }
+
   /** (id, Pair or Example) of one split. */
   static JavaRDD<Tuple2<String, Object>> examples(Dataset<Row> df, String split, boolean kto) {
     return df.where(functions.col("split").equalTo(split)).javaRDD()

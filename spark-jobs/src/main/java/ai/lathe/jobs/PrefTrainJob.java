@@ -80,7 +80,9 @@ public final class PrefTrainJob {
     checkReference(s0, mc);
     Dataset<Row> df = PrefData.load(spark, s0, manifest, hconf);
     int parts = Rounds.partitions(spark.sparkContext(), kind, s0.partitions(), Rounds.waitSeconds(c));
-    JavaRDD<Object> train = PrefData.examples(df, "train", kto).mapToPair(e -> e).repartitionAndSortWithinPartitions(new HashPartitioner(parts))
+    // KTO: keyed by prompt, so that a prompt's completions share a partition (and its micro-batches)
+    JavaRDD<Object> train = PrefData.examples(df, "train", kto).mapToPair(e -> kto ? PrefData.byPrompt(e) : e)
+        .repartitionAndSortWithinPartitions(kto ? new PrefData.PrefixPartitioner(parts) : new HashPartitioner(parts))
         .values().persist(StorageLevel.MEMORY_AND_DISK());
     JavaRDD<Object> val = PrefData.examples(df, "validation", kto).map(Tuple2::_2)
         .persist(StorageLevel.MEMORY_AND_DISK());
@@ -223,8 +225,8 @@ public final class PrefTrainJob {
         o.maxGradNorm(), ShardTrainer.partitionSeed(o.seed(), p)));
     st.withStep(startStep).applyTo((AdapterSet) e[1], trainer.optimizer());
     // KTO: micro-batches hold desirable and undesirable completions in the shard's proportion
-    ShardTrainer<Object> sampler = new ShardTrainer<>(shard, p, o.seed(), o.batchSize(), o.gradAccum(),
-        s.kind().equals("kto") ? x -> ((KtoTrainer.Example) x).desirable() : null);
+    ShardTrainer<Object> sampler = s.kind().equals("kto") ? ktoSampler(shard, p, o)
+        : new ShardTrainer<>(shard, p, o.seed(), o.batchSize(), o.gradAccum());
     MetricSums m = new MetricSums();
     long tokens = 0;
     double gn = 0;
@@ -239,6 +241,14 @@ public final class PrefTrainJob {
     String exec = Rounds.executorId();
     return new Round(AdapterState.of((AdapterSet) e[1], trainer.optimizer()), 1, m, tokens, gn, steps,
         (System.nanoTime() - t0) / 1e9, Map.of(exec, ExecutorModels.loads(s.model(), s.quant())));
+  }
+
+  /** KTO: a prompt's completions sit together in the data order (see ShardTrainer). */
+  @SuppressWarnings({"unchecked", "rawtypes"})
+  static ShardTrainer<Object> ktoSampler(List<Object> shard, int p, SftTrainer.Options o) {
+    java.util.Comparator<Object> order = (java.util.Comparator) KtoTrainer.Example.ORDER;
+    return new ShardTrainer<>(shard, p, o.seed(), o.batchSize(), o.gradAccum(),
+        x -> ((KtoTrainer.Example) x).prompt(), order);
   }
 
   static MetricSums evaluate(JavaRDD<Object> val, Broadcast<AdapterState> bc, PrefSettings s) {

@@ -14,7 +14,22 @@ import java.util.List;
  */
 public final class KtoTrainer extends PreferenceTrainer<KtoTrainer.Example> {
   /** A labelled completion: the full sequence, where its completion starts, label, reference log-prob. */
-  public record Example(int[] ids, int start, boolean desirable, double ref) implements java.io.Serializable {}
+  public record Example(int[] ids, int start, boolean desirable, double ref) implements java.io.Serializable {
+    /** The prompt's tokens: the key that groups a prompt's completions. */
+    public List<Integer> prompt() {
+      return Arrays.stream(ids, 0, start).boxed().toList();
+    }
+
+    boolean samePrompt(Example o) {
+      return Arrays.equals(ids, 0, start, o.ids, 0, o.start);
+    }
+
+    /** A total order independent of the data's order: label, then tokens. */
+    public static final java.util.Comparator<Example> ORDER = (a, b) -> {
+      int c = Boolean.compare(a.desirable, b.desirable);
+      return c != 0 ? c : Arrays.compare(a.ids, b.ids);
+    };
+  }
 
   private final LlamaModel reference;
   private final double beta;
@@ -35,13 +50,21 @@ public final class KtoTrainer extends PreferenceTrainer<KtoTrainer.Example> {
     this.undesirableWeight = undesirableWeight;
   }
 
-  /** Prompt of example i with the completion of example i−1 (cyclically). */
+  /**
+   * Prompt of example i with the completion of example i−1 (cyclically), as TRL pairs them; when
+   * i−1 answers the same prompt (a prompt's completions sit together in a micro-batch), the
+   * nearest earlier example with another prompt instead, so the pair really is mismatched.
+   */
   static List<int[]> mismatched(List<Example> ex, int[] starts) {
     List<int[]> out = list();
     int n = ex.size();
     for (int i = 0; i < n; i++) {
       Example p = ex.get(i);
-      Example c = ex.get((i + n - 1) % n);
+      int j = (i + n - 1) % n;
+      for (int k = 1; k < n && ex.get((i + n - k) % n).samePrompt(p); k++) {
+        j = (i + n - k - 1) % n;
+      }
+      Example c = ex.get(j);
       int[] s = Arrays.copyOf(p.ids(), p.start() + c.ids().length - c.start());
       System.arraycopy(c.ids(), c.start(), s, p.start(), c.ids().length - c.start());
       out.add(s);

@@ -4,7 +4,10 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import java.util.Random;
-import java.util.function.Predicate;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.function.Function;
 
 /**
  * The data order of one shard as a pure function of the global step: step s takes the next
@@ -18,21 +21,25 @@ public final class ShardTrainer<T> {
   private final long seed;
   private final int batchSize;
   private final int gradAccum;
-  private final Predicate<T> stratum;
+  private final Function<T, Object> group;
+  private final Comparator<T> within;
   private int cachedEpoch = -1;
   private List<T> order;
 
   public ShardTrainer(List<T> shard, int partition, long seed, int batchSize, int gradAccum) {
-    this(shard, partition, seed, batchSize, gradAccum, null);
+    this(shard, partition, seed, batchSize, gradAccum, null, null);
   }
 
   /**
-   * With a stratum (e.g. KTO's desirable label), each epoch shuffles the two classes separately
-   * and interleaves them evenly, so every window of consecutive examples - a micro-batch - holds
-   * both classes in the shard's proportion instead of a random draw (a batch of 4 drawn at random
-   * is all one class one time in eight, and 3:1 half the time).
+   * With a group key (KTO: the prompt), each epoch shuffles the groups and keeps the members of
+   * a group next to each other (in a shuffled order; within sorts them first so the result does
+   * not depend on the shard's order inside a group), so a micro-batch holds the desirable and
+   * undesirable completions of the same prompts where the data has both: their shared words then
+   * cancel in the gradient as a preference pair's do, instead of adding noise of the size of the
+   * whole vocabulary's shift.
    */
-  public ShardTrainer(List<T> shard, int partition, long seed, int batchSize, int gradAccum, Predicate<T> stratum) {
+  public ShardTrainer(List<T> shard, int partition, long seed, int batchSize, int gradAccum,
+      Function<T, Object> group, Comparator<T> within) {
     if (shard.isEmpty()) {
       throw new IllegalArgumentException("partition " + partition + " has no training examples");
     }
@@ -41,39 +48,31 @@ public final class ShardTrainer<T> {
     this.seed = seed;
     this.batchSize = batchSize;
     this.gradAccum = gradAccum;
-    this.stratum = stratum;
+    this.group = group;
+    this.within = within;
   }
 
   private List<T> epoch(int e) {
     if (e != cachedEpoch) {
       Random rnd = new Random(seed * 1_000_003L + partition * 7919L + e);
-      if (stratum == null) {
+      if (group == null) {
         order = new ArrayList<>(shard);
         Collections.shuffle(order, rnd);
       } else {
-        List<T> yes = new ArrayList<>();
-        List<T> no = new ArrayList<>();
-        shard.forEach(x -> (stratum.test(x) ? yes : no).add(x));
-        Collections.shuffle(yes, rnd);
-        Collections.shuffle(no, rnd);
-        order = interleave(yes, no);
+        Map<Object, List<T>> groups = new LinkedHashMap<>();
+        shard.forEach(x -> groups.computeIfAbsent(group.apply(x), k -> new ArrayList<>()).add(x));
+        List<List<T>> gs = new ArrayList<>(groups.values());
+        Collections.shuffle(gs, rnd);
+        order = new ArrayList<>(shard.size());
+        for (List<T> g : gs) {
+          g.sort(within);
+          Collections.shuffle(g, rnd);
+          order.addAll(g);
+        }
       }
       cachedEpoch = e;
     }
     return order;
-  }
-
-  /** a and b merged so that after every prefix each has been drawn in proportion (the lagging one next). */
-  static <T> List<T> interleave(List<T> a, List<T> b) {
-    List<T> out = new ArrayList<>(a.size() + b.size());
-    int i = 0;
-    int j = 0;
-    while (i < a.size() || j < b.size()) {
-      // compare (i+1)/|a| with (j+1)/|b| without division: take from the list that is further behind
-      boolean takeA = j >= b.size() || i < a.size() && (long) (i + 1) * b.size() <= (long) (j + 1) * a.size();
-      out.add(takeA ? a.get(i++) : b.get(j++));
-    }
-    return out;
   }
 
   /** The micro-batches of global step s. */
