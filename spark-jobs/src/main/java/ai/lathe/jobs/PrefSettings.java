@@ -22,7 +22,8 @@ public record PrefSettings(
     String adapter, String referenceAdapter, boolean referenceOnTheFly, int referenceBatch,
     LoraConfig lora, SftTrainer.Options train, int epochs, int maxSteps, int partitions, int averagingFrequency,
     int checkpointEvery, int evalEvery, String lossType, double beta, double labelSmoothing,
-    double desirableWeight, double undesirableWeight, String quant) implements Serializable {
+    double desirableWeight, double undesirableWeight, String quant, boolean averageOptimizerState,
+    ParameterAveraging.Outer outer) implements Serializable {
 
   public static PrefSettings from(Config c, String kind) throws IOException {
     String out = c.need("output");
@@ -63,13 +64,25 @@ public record PrefSettings(
         c.bool("reference.on_the_fly", false), c.integer("reference.batch_size", 8), lc, o,
         c.integer("train.epochs", 1), maxSteps, c.integer("distributed.partitions", 0), freq,
         c.integer("distributed.checkpoint_every", 1), c.integer("distributed.eval_every", 1), loss,
-        beta, eps, wd, wu, ExecutorModels.quantOf(c));
+        beta, eps, wd, wu, ExecutorModels.quantOf(c), c.bool("distributed.average_optimizer_state", true),
+        outer(c));
+  }
+
+  /** distributed.outer_optimizer (none | nesterov), outer_lr, outer_momentum: as in sft. */
+  static ParameterAveraging.Outer outer(Config c) {
+    try {
+      return new ParameterAveraging.Outer(c.str("distributed.outer_optimizer", "none"),
+          c.number("distributed.outer_lr", 0.7), c.number("distributed.outer_momentum", 0.9));
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(c.source() + ": " + e.getMessage());
+    }
   }
 
   public PrefSettings withTotalSteps(int total) {
     return new PrefSettings(kind, model, data, langs, output, checkpointDir, adapter, referenceAdapter,
         referenceOnTheFly, referenceBatch, lora, train.withTotalSteps(total), epochs, maxSteps, partitions, averagingFrequency, checkpointEvery,
-        evalEvery, lossType, beta, labelSmoothing, desirableWeight, undesirableWeight, quant);
+        evalEvery, lossType, beta, labelSmoothing, desirableWeight, undesirableWeight, quant, averageOptimizerState,
+        outer);
   }
 
   /** What a checkpoint must agree with to be resumed. */
@@ -77,7 +90,8 @@ public record PrefSettings(
     return Integer.toHexString(List.of(kind, model, data, langs, String.valueOf(adapter),
         adapter == null ? "" : RefLogpsJob.adapterSha(adapter), String.valueOf(referenceAdapter),
         referenceAdapter == null ? "" : RefLogpsJob.adapterSha(referenceAdapter), lora.toString(), train.toString(), epochs, maxSteps, partitions,
-        averagingFrequency, lossType, beta, labelSmoothing, desirableWeight, undesirableWeight, quant).toString()
+        averagingFrequency, lossType, beta, labelSmoothing, desirableWeight, undesirableWeight, quant,
+        averageOptimizerState, outer).toString()
         .hashCode());
   }
 }

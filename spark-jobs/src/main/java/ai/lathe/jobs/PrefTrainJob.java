@@ -45,23 +45,6 @@ import scala.Tuple2;
 public final class PrefTrainJob {
   private PrefTrainJob() {}
 
-  /** A partition's round: summed adapter state, metric sums, counts and timings (summed in partition order). */
-  record Round(AdapterState sum, int count, MetricSums metrics, long tokens, double gradNormSum, int steps,
-      double maxComputeSeconds, Map<String, Long> loads) implements Serializable {
-    Round plus(Round o) {
-      if (o.count == 0) {
-        return this;
-      }
-      if (count == 0) {
-        return o;
-      }
-      Map<String, Long> l = new LinkedHashMap<>(loads);
-      o.loads.forEach((k, v) -> l.merge(k, v, Math::max));
-      return new Round(sum.plus(o.sum), count + o.count, metrics.plus(o.metrics), tokens + o.tokens,
-          gradNormSum + o.gradNormSum, steps + o.steps, Math.max(maxComputeSeconds, o.maxComputeSeconds), l);
-    }
-  }
-
   public record Result(AdapterState state, List<ObjectNode> metrics) {}
 
   public static Result run(SparkSession spark, Config c, String kind) throws Exception {
@@ -96,46 +79,15 @@ public final class PrefTrainJob {
         kind, parts, sizes, total, rounds, s.averagingFrequency(), s.lossType(), s.beta(),
         s.referenceAdapter() == null ? "base (adapters disabled)" : s.referenceAdapter());
 
-    AdapterState state = AdapterState.of(init, new ai.lathe.model.train.AdamW(init.params(), 0.9, 0.999, 1e-8, 0));
     String fingerprint = s.fingerprint() + "-" + manifest.path("input_fingerprint").asText("").substring(0, 12);
-    int startRound = 0;
-    ObjectMapper om = new ObjectMapper();
-    List<ObjectNode> metrics = new ArrayList<>();
-    Checkpoints.Loaded ck = Checkpoints.latest(s.checkpointDir(), state.names(), SftTrainJob.sizes(state), fingerprint,
-        hconf);
-    if (ck != null) {
-      state = ck.state();
-      metrics.addAll(ck.metricsOrEmpty()); // metrics.jsonl keeps the rounds before the resume
-      startRound = ck.round() + 1;
-      System.out.printf("%s: resuming after round %d (step %d) from %s%n", kind, ck.round(), state.step(),
-          s.checkpointDir());
-    }
-    for (int r = startRound; r < rounds; r++) {
-      long t0 = System.nanoTime();
-      Broadcast<AdapterState> bc = jsc.broadcast(state);
-      final long startStep = state.step();
-      Round res = OrderedSum.of(Rounds.barrier(train, (p, it) -> runPartition(p, it, bc.value(), s, startStep, total)),
-          Round::plus, parts);
-      bc.destroy();
-      state = res.sum().times(1.0 / res.count()).withStep(Math.min(total, startStep + s.averagingFrequency()));
-      double sec = (System.nanoTime() - t0) / 1e9;
-      ObjectNode line = om.createObjectNode().put("round", r).put("step", state.step());
-      putMetrics(line, "", res.metrics());
-      line.put("grad_norm", res.gradNormSum() / Math.max(1, res.steps())).put("tokens", res.tokens())
-          .put("tokens_per_s", res.tokens() / sec).put("compute_s", res.maxComputeSeconds()).put("round_s", sec)
-          .put("executors", res.loads().size());
-      if (!val.isEmpty() && (s.evalEvery() > 0 && (r + 1) % s.evalEvery() == 0 || r == rounds - 1)) {
-        putMetrics(line, "eval_", evaluate(val, jsc.broadcast(state), s));
-      }
-      metrics.add(line);
-      System.out.printf("round %d/%d step %d: %s%s, %.0f tokens/s, %d executor JVMs%n", r + 1, rounds, state.step(),
-          summary(line, ""), line.has("eval_loss") ? ", eval " + summary(line, "eval_") : "",
-          line.get("tokens_per_s").asDouble(), res.loads().size());
-      if (s.checkpointEvery() > 0 && ((r + 1) % s.checkpointEvery() == 0 || r == rounds - 1)) {
-        Checkpoints.write(s.checkpointDir(), r, state, null, fingerprint, metrics, hconf);
-      }
-    }
-    List<ObjectNode> done = startRound >= rounds ? AdapterOutput.existing(s.output(), hconf) : null;
+    ParameterAveraging.Plan pp = new ParameterAveraging.Plan(kind, parts, total, s.averagingFrequency(), s.evalEvery(),
+        s.checkpointEvery(), s.checkpointDir(), fingerprint, s.averageOptimizerState(), s.outer(), s.train());
+    ParameterAveraging.Outcome o = ParameterAveraging.run(jsc, pp, AdapterState.of(init, s.train().adamW(
+        init.params())), train, val, new Objective(s), l -> summary(l, "") + (l.has("eval_loss") ? ", eval "
+        + summary(l, "eval_") : ""), hconf);
+    AdapterState state = o.state();
+    List<ObjectNode> metrics = o.metrics();
+    List<ObjectNode> done = o.alreadyDone() ? AdapterOutput.existing(s.output(), hconf) : null;
     if (done != null) {
       // every round was checkpointed and the output written by the run this one resumes: keep it
       System.out.printf("all %d rounds were already done (%s); kept %s%n", rounds, s.checkpointDir(), s.output());
@@ -170,16 +122,6 @@ public final class PrefTrainJob {
     return b.toString();
   }
 
-  /** Means of a round's metric sums, with KTO's margins derived from its two reward means. */
-  static void putMetrics(ObjectNode line, String prefix, MetricSums m) {
-    Map<String, Double> means = m.means();
-    if (!means.containsKey("rewards/margins") && means.containsKey("rewards/chosen")
-        && means.containsKey("rewards/rejected")) {
-      means.put("rewards/margins", means.get("rewards/chosen") - means.get("rewards/rejected"));
-    }
-    means.forEach((k, v) -> line.put(prefix + k, v));
-  }
-
   /** A named reference adapter must be readable for this model and adapt the same modules as the policy. */
   static void checkReference(PrefSettings s, LlamaConfig mc) throws java.io.IOException {
     if (s.referenceAdapter() == null) {
@@ -194,17 +136,6 @@ public final class PrefTrainJob {
     PeftAdapter.read(Path.of(s.referenceAdapter()), mc, DataType.FLOAT);
   }
 
-  private static final ThreadLocal<Map<String, Object[]>> ENGINES = ThreadLocal.withInitial(LinkedHashMap::new);
-
-  /** Per-thread policy engine and trainer for the settings (reused across rounds and tasks). */
-  static Object[] engine(PrefSettings s) {
-    return ENGINES.get().computeIfAbsent(s.model() + "|" + s.quant() + "|" + s.lora() + "|" + s.train().seqLen(), k -> {
-      LlamaWeights w = ExecutorModels.get(s.model(), s.quant());
-      AdapterSet a = AdapterSet.init(w, s.lora(), 0, DataType.FLOAT);
-      return new Object[] {new LlamaModel(w, a, DataType.FLOAT), a};
-    });
-  }
-
   static PreferenceTrainer<Object> trainer(PrefSettings s, LlamaModel m, SftTrainer.Options o) {
     @SuppressWarnings("unchecked")
     PreferenceTrainer<Object> t = (PreferenceTrainer<Object>) (PreferenceTrainer<?>) (s.kind().equals("kto")
@@ -214,33 +145,47 @@ public final class PrefTrainJob {
     return t;
   }
 
-  static Round runPartition(int p, Iterator<Object> it, AdapterState st, PrefSettings s, long startStep, int total) {
-    long t0 = System.nanoTime();
-    List<Object> shard = new ArrayList<>();
-    it.forEachRemaining(shard::add);
-    Object[] e = engine(s);
-    SftTrainer.Options o = s.train();
-    PreferenceTrainer<Object> trainer = trainer(s, (LlamaModel) e[0], new SftTrainer.Options(o.batchSize(),
-        o.gradAccum(), o.seqLen(), o.lr(), o.warmupSteps(), o.totalSteps(), o.minLrRatio(), o.weightDecay(),
-        o.maxGradNorm(), ShardTrainer.partitionSeed(o.seed(), p)));
-    st.withStep(startStep).applyTo((AdapterSet) e[1], trainer.optimizer());
-    // KTO: micro-batches hold desirable and undesirable completions in the shard's proportion
-    ShardTrainer<Object> sampler = s.kind().equals("kto") ? ktoSampler(shard, p, o)
-        : new ShardTrainer<>(shard, p, o.seed(), o.batchSize(), o.gradAccum());
-    MetricSums m = new MetricSums();
-    long tokens = 0;
-    double gn = 0;
-    int steps = 0;
-    for (long step = startStep; step < Math.min(total, startStep + s.averagingFrequency()); step++) {
-      PreferenceTrainer.Stats ss = trainer.step(sampler.microBatches(step));
-      m = m.plus(ss.metrics());
-      tokens += ss.tokens();
-      gn += ss.gradNorm();
-      steps++;
+  /** DPO's or KTO's part of the loop: the preference loss on the policy, reference log-probs from the data. */
+  record Objective(PrefSettings s) implements ParameterAveraging.Objective<Object> {
+    ParameterAveraging.Engine engine() {
+      return ParameterAveraging.engine("pref|" + s.model() + "|" + s.quant() + "|" + s.lora() + "|" + s.train().seqLen(),
+          () -> {
+            LlamaWeights w = ExecutorModels.get(s.model(), s.quant());
+            AdapterSet a = AdapterSet.init(w, s.lora(), 0, DataType.FLOAT);
+            return new ParameterAveraging.Engine(new LlamaModel(w, a, DataType.FLOAT), a);
+          });
     }
-    String exec = Rounds.executorId();
-    return new Round(AdapterState.of((AdapterSet) e[1], trainer.optimizer()), 1, m, tokens, gn, steps,
-        (System.nanoTime() - t0) / 1e9, Map.of(exec, ExecutorModels.loads(s.model(), s.quant())));
+
+    @Override
+    public ParameterAveraging.Partial round(int p, List<Object> shard, AdapterState st, long startStep, long endStep) {
+      long t0 = System.nanoTime();
+      ParameterAveraging.Engine e = engine();
+      SftTrainer.Options o = s.train();
+      PreferenceTrainer<Object> trainer = trainer(s, e.model(), o.withSeed(ShardTrainer.partitionSeed(o.seed(), p)));
+      st.withStep(startStep).applyTo(e.adapters(), trainer.optimizer());
+      ShardTrainer<Object> sampler = s.kind().equals("kto") ? ktoSampler(shard, p, o)
+          : new ShardTrainer<>(shard, p, o.seed(), o.batchSize(), o.gradAccum());
+      MetricSums m = new MetricSums();
+      long tokens = 0;
+      double gn = 0;
+      int steps = 0;
+      for (long step = startStep; step < endStep; step++) {
+        PreferenceTrainer.Stats ss = trainer.step(sampler.microBatches(step));
+        m = m.plus(ss.metrics());
+        tokens += ss.tokens();
+        gn += ss.gradNorm();
+        steps++;
+      }
+      return ParameterAveraging.Partial.of(AdapterState.of(e.adapters(), s.averageOptimizerState()
+          ? trainer.optimizer() : null), m, tokens, gn, steps, t0, ExecutorModels.loads(s.model(), s.quant()));
+    }
+
+    @Override
+    public MetricSums evaluate(List<Object> all, AdapterState st) {
+      ParameterAveraging.Engine e = engine();
+      st.applyTo(e.adapters(), null);
+      return trainer(s, e.model(), s.train()).evaluate(all, s.train().batchSize());
+    }
   }
 
   /** KTO: a prompt's completions sit together in the data order (see ShardTrainer). */
@@ -249,20 +194,5 @@ public final class PrefTrainJob {
     java.util.Comparator<Object> order = (java.util.Comparator) KtoTrainer.Example.ORDER;
     return new ShardTrainer<>(shard, p, o.seed(), o.batchSize(), o.gradAccum(),
         x -> ((KtoTrainer.Example) x).prompt(), order);
-  }
-
-  static MetricSums evaluate(JavaRDD<Object> val, Broadcast<AdapterState> bc, PrefSettings s) {
-    MetricSums m = val.mapPartitions(it -> {
-      List<Object> all = new ArrayList<>();
-      it.forEachRemaining(all::add);
-      if (all.isEmpty()) {
-        return List.of(new MetricSums()).iterator();
-      }
-      Object[] e = engine(s);
-      bc.value().applyTo((AdapterSet) e[1], null);
-      return List.of(trainer(s, (LlamaModel) e[0], s.train()).evaluate(all, s.train().batchSize())).iterator();
-    }).reduce(MetricSums::plus);
-    bc.destroy();
-    return m;
   }
 }

@@ -8,6 +8,7 @@ import ai.lathe.model.Version;
 import ai.lathe.model.adapter.AdapterSet;
 import ai.lathe.model.io.PeftAdapter;
 import ai.lathe.model.text.ChatTemplate.Tokens;
+import ai.lathe.model.train.MetricSums;
 import ai.lathe.model.train.ShardTrainer;
 import ai.lathe.model.train.SftTrainer;
 import ai.lathe.prep.HadoopIo;
@@ -85,86 +86,37 @@ public final class SftTrainJob {
     AdapterSet init = s.lora().useDora() // DoRA's magnitudes start at the (quantised) base's row norms
         ? AdapterSet.init(mc, s.lora(), s.train().seed(), DataType.FLOAT, ExecutorModels.rowNorms(s.model(), s.quant()))
         : AdapterSet.init(mc, s.lora(), s.train().seed(), DataType.FLOAT);
-    AdapterState state = AdapterState.of(init, s.averageOptimizerState()
-        ? new ai.lathe.model.train.AdamW(init.params(), 0.9, 0.999, 1e-8, 0) : null);
-    String[] names = state.names();
-    float[][] momentum = s.outerOptimizer().equals("nesterov") ? AdapterState.mul(state.params(), 0) : null;
-    int startRound = 0;
-    List<ObjectNode> metrics = new ArrayList<>();
     // a checkpoint resumes only the same settings on the same data
     String fingerprint = s.fingerprint() + "-" + manifest.path("input_fingerprint").asText("").substring(0, 12);
-    Checkpoints.Loaded ck = Checkpoints.latest(s.checkpointDir(), names, sizes(state), fingerprint, hconf);
-    if (ck != null) {
-      state = ck.state();
-      metrics.addAll(ck.metricsOrEmpty()); // metrics.jsonl keeps the rounds before the resume
-      momentum = ck.outerMomentum() != null ? ck.outerMomentum() : momentum;
-      startRound = ck.round() + 1;
-      System.out.printf("sft: resuming after round %d (step %d) from %s%n", ck.round(), state.step(),
-          s.checkpointDir());
-    }
-    ObjectMapper om = new ObjectMapper();
-    Map<String, Long> loads = new LinkedHashMap<>();
-    double lastVal = Double.NaN;
-    for (int r = startRound; r < rounds; r++) {
-      long t0 = System.nanoTime();
-      Broadcast<AdapterState> bc = jsc.broadcast(state);
-      final long startStep = state.step();
-      RoundResult res = OrderedSum.of(Rounds.barrier(train, (p, it) -> runPartition(p, it, bc.value(), s, startStep,
-          total)), RoundResult::plus, parts);
-      bc.destroy();
-      AdapterState avg = res.sum().times(1.0 / res.count()).withStep(Math.min(total, startStep + s.averagingFrequency()));
-      if (momentum != null) {
-        // DiLoCo outer step: δ = avg − θ, v ← μv + δ, θ ← θ + η(δ + μv) (Nesterov)
-        float[][] delta = AdapterState.add(avg.params(), AdapterState.mul(state.params(), -1));
-        momentum = AdapterState.add(AdapterState.mul(momentum, s.outerMomentum()), delta);
-        float[][] step = AdapterState.mul(AdapterState.add(delta, AdapterState.mul(momentum, s.outerMomentum())),
-            s.outerLr());
-        avg = new AdapterState(names, AdapterState.add(state.params(), step), avg.m(), avg.v(), avg.step());
-      }
-      state = s.averageOptimizerState() ? avg : avg.withoutMoments();
-      double roundSec = (System.nanoTime() - t0) / 1e9;
-      res.loadsByExecutor().forEach((k, v) -> loads.merge(k, v, Math::max));
-      ObjectNode line = om.createObjectNode().put("round", r).put("step", state.step())
-          .put("train_loss", res.lossSum() / Math.max(1, res.targetTokens())).put("tokens", res.tokens())
-          .put("tokens_per_s", res.tokens() / roundSec)
-          .put("lr", s.train().lr() > 0 ? new ai.lathe.model.train.LrSchedule(s.train().lr(), s.train().warmupSteps(),
-              total, s.train().minLrRatio()).at(state.step() - 1) : 0)
-          .put("grad_norm", res.gradNormSum() / Math.max(1, res.steps()))
-          .put("compute_s", res.maxComputeSeconds()).put("broadcast_aggregate_s", Math.max(0, roundSec - res.maxComputeSeconds()))
-          .put("round_s", roundSec).put("model_loads", loads.values().stream().mapToLong(Long::longValue).sum())
-          .put("executors", res.loadsByExecutor().size());
-      if (!val.isEmpty() && (s.evalEvery() > 0 && (r + 1) % s.evalEvery() == 0 || r == rounds - 1)) {
-        lastVal = validationLoss(val, jsc.broadcast(state), s);
-        line.put("val_loss", lastVal);
-      }
-      metrics.add(line);
-      System.out.printf("round %d/%d step %d: loss %.4f%s, %.0f tokens/s, compute %.2f s, broadcast+aggregate %.2f s, "
-          + "%d executor JVMs%n", r + 1, rounds, state.step(), line.get("train_loss").asDouble(),
-          line.has("val_loss") ? String.format(", val_loss %.4f", lastVal) : "", line.get("tokens_per_s").asDouble(),
-          res.maxComputeSeconds(), line.get("broadcast_aggregate_s").asDouble(), res.loadsByExecutor().size());
-      if (s.checkpointEvery() > 0 && ((r + 1) % s.checkpointEvery() == 0 || r == rounds - 1)) {
-        Checkpoints.write(s.checkpointDir(), r, state, momentum, fingerprint, metrics, hconf);
-      }
-      if (Integer.getInteger("lathe.test.crashAfterRound", -1) == r) {
-        throw new IllegalStateException("injected crash after round " + r + " (test)");
-      }
-    }
-    List<ObjectNode> done = startRound >= rounds ? AdapterOutput.existing(s.output(), hconf) : null;
+    ParameterAveraging.Plan plan2 = new ParameterAveraging.Plan("sft", parts, total, s.averagingFrequency(),
+        s.evalEvery(), s.checkpointEvery(), s.checkpointDir(), fingerprint, s.averageOptimizerState(),
+        new ParameterAveraging.Outer(s.outerOptimizer(), s.outerLr(), s.outerMomentum()), s.train());
+    ParameterAveraging.Outcome o = ParameterAveraging.run(jsc, plan2, AdapterState.of(init, s.train().adamW(
+        init.params())), train, val, new Objective(s), l -> String.format("loss %.4f%s, compute %.2f s, "
+        + "broadcast+aggregate %.2f s", l.get("train_loss").asDouble(), l.has("val_loss") ? String.format(
+        ", val_loss %.4f", l.get("val_loss").asDouble()) : "", l.get("compute_s").asDouble(),
+        l.get("broadcast_aggregate_s").asDouble()), hconf);
+    List<ObjectNode> done = o.alreadyDone() ? AdapterOutput.existing(s.output(), hconf) : null;
     if (done != null) {
       // every round was checkpointed and the output written by the run this one resumes: keep it
       System.out.printf("all %d rounds were already done (%s); kept %s%n", rounds, s.checkpointDir(), s.output());
       train.unpersist();
       val.unpersist();
-      return new Result(state, done, 0, 0);
+      return new Result(o.state(), done, 0, 0);
+    }
+    List<ObjectNode> metrics = o.metrics();
+    double lastVal = Double.NaN;
+    for (ObjectNode l : metrics) {
+      lastVal = l.has("val_loss") ? l.get("val_loss").asDouble() : lastVal;
     }
     AdapterSet out = AdapterSet.empty(mc, s.lora(), DataType.FLOAT);
-    state.applyTo(out, null);
+    o.state().applyTo(out, null);
     writeAdapter(s, out, manifest, c, metrics, lastVal, hconf);
     train.unpersist();
     val.unpersist();
-    long totalLoads = loads.values().stream().mapToLong(Long::longValue).sum();
-    System.out.printf("sft: wrote %s (%d executor JVMs, %d model loads)%n", s.output(), loads.size(), totalLoads);
-    return new Result(state, metrics, totalLoads, loads.size());
+    System.out.printf("sft: wrote %s (%d executor JVMs, %d model loads)%n", s.output(), o.loads().size(),
+        o.modelLoads());
+    return new Result(o.state(), metrics, o.modelLoads(), o.loads().size());
   }
 
   /** The length of each adapter tensor (a checkpoint must match them). */
@@ -176,50 +128,59 @@ public final class SftTrainJob {
     return out;
   }
 
-  /** Per-thread engine instances (activations are large): reused across rounds and tasks. */
-  private static final ThreadLocal<Map<String, Object[]>> ENGINES = ThreadLocal.withInitial(LinkedHashMap::new);
-
-  static Object[] engine(SftSettings s) {
-    String key = s.model() + "|" + s.quant() + "|" + s.lora() + "|" + s.train();
-    return ENGINES.get().computeIfAbsent(key, k -> {
-      LlamaWeights w = ExecutorModels.get(s.model(), s.quant());
-      AdapterSet a = AdapterSet.init(w, s.lora(), 0, DataType.FLOAT);
-      return new Object[] {new LlamaModel(w, a, DataType.FLOAT), a};
-    });
-  }
-
-  static RoundResult runPartition(int p, Iterator<Tokens> it, AdapterState st, SftSettings s, long startStep,
-      int total) {
-    long t0 = System.nanoTime();
-    haltOnceForTests(p, startStep);
-    List<Tokens> shard = new ArrayList<>();
-    it.forEachRemaining(shard::add);
-    Object[] e = engine(s);
-    LlamaModel model = (LlamaModel) e[0];
-    AdapterSet a = (AdapterSet) e[1];
-    SftTrainer.Options o = s.train();
-    SftTrainer trainer = new SftTrainer(model, new SftTrainer.Options(o.batchSize(), o.gradAccum(), o.seqLen(), o.lr(),
-        o.warmupSteps(), o.totalSteps(), o.minLrRatio(), o.weightDecay(), o.maxGradNorm(),
-        ShardTrainer.partitionSeed(o.seed(), p)));
-    st.withStep(startStep).applyTo(a, trainer.optimizer());
-    ShardTrainer<Tokens> sampler = new ShardTrainer<>(shard, p, o.seed(), o.batchSize(), o.gradAccum());
-    double loss = 0;
-    long targets = 0;
-    long tokens = 0;
-    double gn = 0;
-    int steps = 0;
-    for (long step = startStep; step < Math.min(total, startStep + s.averagingFrequency()); step++) {
-      SftTrainer.StepStats ss = trainer.step(sampler.microBatches(step));
-      loss += ss.loss() * ss.targetTokens();
-      targets += ss.targetTokens();
-      tokens += ss.tokens();
-      gn += ss.gradNorm();
-      steps++;
+  /** SFT's part of the loop: next-token loss on the completion tokens. */
+  record Objective(SftSettings s) implements ParameterAveraging.Objective<Tokens> {
+    ParameterAveraging.Engine engine() {
+      return ParameterAveraging.engine("sft|" + s.model() + "|" + s.quant() + "|" + s.lora() + "|" + s.train(), () -> {
+        LlamaWeights w = ExecutorModels.get(s.model(), s.quant());
+        AdapterSet a = AdapterSet.init(w, s.lora(), 0, DataType.FLOAT);
+        return new ParameterAveraging.Engine(new LlamaModel(w, a, DataType.FLOAT), a);
+      });
     }
-    AdapterState out = AdapterState.of(a, s.averageOptimizerState() ? trainer.optimizer() : null);
-    String exec = Rounds.executorId();
-    return new RoundResult(out, 1, loss, targets, tokens, gn, steps, (System.nanoTime() - t0) / 1e9,
-        Map.of(exec, ExecutorModels.loads(s.model(), s.quant())));
+
+    @Override
+    public ParameterAveraging.Partial round(int p, List<Tokens> shard, AdapterState st, long startStep, long endStep) {
+      long t0 = System.nanoTime();
+      haltOnceForTests(p, startStep);
+      ParameterAveraging.Engine e = engine();
+      SftTrainer trainer = new SftTrainer(e.model(), s.train().withSeed(ShardTrainer.partitionSeed(s.train().seed(), p)));
+      st.withStep(startStep).applyTo(e.adapters(), trainer.optimizer());
+      ShardTrainer<Tokens> sampler = new ShardTrainer<>(shard, p, s.train().seed(), s.train().batchSize(),
+          s.train().gradAccum());
+      MetricSums m = new MetricSums();
+      long tokens = 0;
+      double gn = 0;
+      int steps = 0;
+      for (long step = startStep; step < endStep; step++) {
+        SftTrainer.StepStats ss = trainer.step(sampler.microBatches(step));
+        m.add("train_loss", ss.loss(), ss.targetTokens());
+        tokens += ss.tokens();
+        gn += ss.gradNorm();
+        steps++;
+      }
+      return ParameterAveraging.Partial.of(AdapterState.of(e.adapters(), s.averageOptimizerState()
+          ? trainer.optimizer() : null), m, tokens, gn, steps, t0, ExecutorModels.loads(s.model(), s.quant()));
+    }
+
+    /** val_loss: the mean NLL over the completion tokens of the validation rows. */
+    @Override
+    public MetricSums evaluate(List<Tokens> all, AdapterState st) {
+      ParameterAveraging.Engine e = engine();
+      st.applyTo(e.adapters(), null);
+      double mean = SftTrainer.validationLoss(e.model(), all, s.train().batchSize(), s.train().seqLen());
+      long n = 0;
+      for (Tokens t : all) {
+        for (int i = 1; i < t.train().length; i++) {
+          n += t.train()[i] ? 1 : 0;
+        }
+      }
+      return new MetricSums().add("val_loss", mean, n);
+    }
+
+    @Override
+    public String evalPrefix() {
+      return "";
+    }
   }
 
   /** Test hook: kills this executor JVM once (marker file) in partition 1 after the first round. */
@@ -233,28 +194,6 @@ public final class SftTrainJob {
       }
       Runtime.getRuntime().halt(137);
     }
-  }
-
-  static double validationLoss(JavaRDD<Tokens> val, Broadcast<AdapterState> bc, SftSettings s) {
-    double[] sums = val.mapPartitions(it -> {
-      List<Tokens> all = new ArrayList<>();
-      it.forEachRemaining(all::add);
-      if (all.isEmpty()) {
-        return List.of(new double[2]).iterator();
-      }
-      Object[] e = engine(s);
-      bc.value().applyTo((AdapterSet) e[1], null);
-      double mean = SftTrainer.validationLoss((LlamaModel) e[0], all, s.train().batchSize(), s.train().seqLen());
-      long n = 0;
-      for (Tokens t : all) {
-        for (int i = 1; i < t.train().length; i++) {
-          n += t.train()[i] ? 1 : 0;
-        }
-      }
-      return List.of(new double[] {mean * n, n}).iterator();
-    }).reduce((x, y) -> new double[] {x[0] + y[0], x[1] + y[1]});
-    bc.destroy();
-    return sums[1] == 0 ? Double.NaN : sums[0] / sums[1];
   }
 
   static void writeAdapter(SftSettings s, AdapterSet out, JsonNode manifest, Config c, List<ObjectNode> metrics,

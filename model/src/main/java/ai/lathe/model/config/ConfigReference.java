@@ -53,20 +53,21 @@ public final class ConfigReference {
         KeySpec.of("train.min_lr_ratio", d.minLrRatio(), "cosine decay floor as a fraction of lr"),
         KeySpec.of("train.weight_decay", d.weightDecay(), "AdamW weight decay"),
         KeySpec.of("train.max_grad_norm", d.maxGradNorm(), "gradient clipping by global norm"),
-        KeySpec.of("train.seed", d.seed(), "adapter initialisation, dropout and data order")));
+        KeySpec.of("train.seed", d.seed(), "adapter initialisation, dropout and data order"),
+        KeySpec.of("train.adam_beta1", d.adamBeta1(), "AdamW's first-moment decay (TRL/PEFT adam_beta1)"),
+        KeySpec.of("train.adam_beta2", d.adamBeta2(), "AdamW's second-moment decay (adam_beta2)"),
+        KeySpec.of("train.adam_epsilon", d.adamEpsilon(), "AdamW's epsilon (adam_epsilon)")));
     return k;
   }
 
-  private static List<KeySpec> rounds(boolean sft) {
+  private static List<KeySpec> rounds() {
     List<KeySpec> k = new ArrayList<>();
     k.add(KeySpec.of("distributed.partitions", 0, "data shards = parallel tasks, one task slot each (barrier rounds); 0 = the task slots available"));
     k.add(KeySpec.of("distributed.averaging_frequency", 8, "local steps between averages (one round)"));
-    if (sft) {
-      k.add(KeySpec.of("distributed.average_optimizer_state", true, "average AdamW moments too (else reset each round)"));
-      k.add(KeySpec.of("distributed.outer_optimizer", "none", "none | nesterov (DiLoCo outer step)"));
-      k.add(KeySpec.of("distributed.outer_lr", 0.7, "outer Nesterov learning rate"));
-      k.add(KeySpec.of("distributed.outer_momentum", 0.9, "outer Nesterov momentum"));
-    }
+    k.add(KeySpec.of("distributed.average_optimizer_state", true, "average AdamW moments too (else reset each round)"));
+    k.add(KeySpec.of("distributed.outer_optimizer", "none", "none | nesterov (DiLoCo outer step)"));
+    k.add(KeySpec.of("distributed.outer_lr", 0.7, "outer Nesterov learning rate"));
+    k.add(KeySpec.of("distributed.outer_momentum", 0.9, "outer Nesterov momentum"));
     k.add(KeySpec.of("distributed.checkpoint_every", 1, "rounds between checkpoints"));
     k.add(KeySpec.of("distributed.eval_every", 1, "rounds between validation losses"));
     k.add(KeySpec.of("distributed.executor_wait_s", 120.0, "seconds to wait for the promised executors (one task slot per"
@@ -125,7 +126,7 @@ public final class ConfigReference {
 
   public static final JobKeys SFT = job("sft", "`conf/sft.yaml`: distributed LoRA SFT by parameter averaging.", Map.of(),
       List.of(io("output of lathe prep (manifest.json + data/)"), quant(), lora(""),
-          train(TRAIN_SFT, " per partition", false), rounds(true)));
+          train(TRAIN_SFT, " per partition", false), rounds()));
 
   private static List<KeySpec> pref(boolean kto) {
     List<KeySpec> k = new ArrayList<>(List.of(
@@ -146,11 +147,11 @@ public final class ConfigReference {
 
   public static final JobKeys DPO = job("dpo", "`conf/dpo.yaml`: DPO family by parameter averaging.", Map.of(),
       List.of(io("prep kind=preference, then ref-logps"), pref(false), quant(), lora(" (used only without adapter)"),
-          train(TRAIN_PREF, " (pairs) per partition", false), rounds(false)));
+          train(TRAIN_PREF, " (pairs) per partition", false), rounds()));
 
   public static final JobKeys KTO = job("kto", "`conf/kto.yaml`: KTO on labelled completions by parameter averaging.",
       Map.of(), List.of(io("prep kind=kto, then ref-logps"), pref(true), quant(), lora(" (used only without adapter)"),
-          train(TRAIN_PREF, " per partition", false), rounds(false)));
+          train(TRAIN_PREF, " per partition", false), rounds()));
 
   public static final JobKeys REF_LOGPS = job("ref-logps",
       "`conf/ref-logps.yaml`: reference log-probs added to prepared preference or KTO data.",

@@ -28,7 +28,7 @@ public abstract class PreferenceTrainer<E> {
     this.model = model;
     this.o = o;
     this.params = model.params();
-    this.opt = new AdamW(params, 0.9, 0.999, 1e-8, o.weightDecay());
+    this.opt = o.adamW(params);
     this.schedule = new LrSchedule(o.lr(), o.warmupSteps(), Math.max(1, o.totalSteps()), o.minLrRatio());
   }
 

@@ -15,12 +15,35 @@ import java.util.List;
 public final class SftTrainer {
   /** Optimisation settings. */
   public record Options(int batchSize, int gradAccum, int seqLen, double lr, int warmupSteps,
-      int totalSteps, double minLrRatio, double weightDecay, double maxGradNorm, long seed)
+      int totalSteps, double minLrRatio, double weightDecay, double maxGradNorm, long seed,
+      double adamBeta1, double adamBeta2, double adamEpsilon)
       implements java.io.Serializable {
     public Options {
       if (batchSize <= 0 || gradAccum <= 0 || seqLen <= 1) {
         throw new IllegalArgumentException("batch_size, grad_accum must be positive and seq_len > 1");
       }
+      if (!(adamBeta1 >= 0 && adamBeta1 < 1) || !(adamBeta2 >= 0 && adamBeta2 < 1) || !(adamEpsilon > 0)) {
+        throw new IllegalArgumentException("train.adam_beta1 and train.adam_beta2 must be in [0, 1) and "
+            + "train.adam_epsilon > 0");
+      }
+    }
+
+    /** With AdamW's usual betas (0.9, 0.999) and epsilon 1e-8 (PEFT/TRL defaults). */
+    public Options(int batchSize, int gradAccum, int seqLen, double lr, int warmupSteps, int totalSteps,
+        double minLrRatio, double weightDecay, double maxGradNorm, long seed) {
+      this(batchSize, gradAccum, seqLen, lr, warmupSteps, totalSteps, minLrRatio, weightDecay, maxGradNorm, seed, 0.9,
+          0.999, 1e-8);
+    }
+
+    /** The optimizer these options describe, over params. */
+    public AdamW adamW(List<Param> params) {
+      return new AdamW(params, adamBeta1, adamBeta2, adamEpsilon, weightDecay);
+    }
+
+    /** The same options with another seed (a partition's dropout and data order). */
+    public Options withSeed(long s) {
+      return new Options(batchSize, gradAccum, seqLen, lr, warmupSteps, totalSteps, minLrRatio, weightDecay,
+          maxGradNorm, s, adamBeta1, adamBeta2, adamEpsilon);
     }
 
     /**
@@ -33,19 +56,21 @@ public final class SftTrainer {
           c.integer("train.seq_len", dflt.seqLen()), c.number("train.lr", dflt.lr()),
           c.integer("train.warmup_steps", dflt.warmupSteps()), dflt.totalSteps(),
           c.number("train.min_lr_ratio", dflt.minLrRatio()), c.number("train.weight_decay", dflt.weightDecay()),
-          c.number("train.max_grad_norm", dflt.maxGradNorm()), c.integer("train.seed", (int) dflt.seed()));
+          c.number("train.max_grad_norm", dflt.maxGradNorm()), c.integer("train.seed", (int) dflt.seed()),
+          c.number("train.adam_beta1", dflt.adamBeta1()), c.number("train.adam_beta2", dflt.adamBeta2()),
+          c.number("train.adam_epsilon", dflt.adamEpsilon()));
     }
 
     /** The same options with the total step count fixed once the data is known. */
     public Options withTotalSteps(int total) {
       return new Options(batchSize, gradAccum, seqLen, lr, warmupSteps, total, minLrRatio, weightDecay, maxGradNorm,
-          seed);
+          seed, adamBeta1, adamBeta2, adamEpsilon);
     }
 
     /** The same options with another warmup (sft-local's default depends on the step count). */
     public Options withWarmup(int warmup) {
       return new Options(batchSize, gradAccum, seqLen, lr, warmup, totalSteps, minLrRatio, weightDecay, maxGradNorm,
-          seed);
+          seed, adamBeta1, adamBeta2, adamEpsilon);
     }
   }
 
@@ -66,7 +91,7 @@ public final class SftTrainer {
     if (params.isEmpty()) {
       throw new IllegalArgumentException("nothing to train: the model has no adapters");
     }
-    this.opt = new AdamW(params, 0.9, 0.999, 1e-8, o.weightDecay());
+    this.opt = o.adamW(params);
     this.schedule = new LrSchedule(o.lr(), o.warmupSteps(), Math.max(1, o.totalSteps()), o.minLrRatio());
   }
 
