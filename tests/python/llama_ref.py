@@ -1,12 +1,17 @@
 #!/usr/bin/env python3
 """An independent PyTorch implementation of transformers' Llama forward pass (and PEFT's LoRA),
-used to check Lathe's `score` command.
+used to check Lathe's `score` command. Also the other families Lathe runs, as transformers
+computes them: Llama 3 (rope_scaling llama3, tied head, explicit head_dim), Qwen2 (q/k/v
+biases), Qwen3 (RMSNorm per head on q and k before RoPE) and Mistral (sliding window).
 
   python3 llama_ref.py make OUT_DIR      writes a tiny checkpoint (GQA, untied head,
                                           rope_theta 500000, BF16), a PEFT adapter, rows.jsonl
                                           and expected.jsonl (log-probs with and without adapter)
   python3 llama_ref.py make-dora OUT_DIR  adds a PEFT DoRA adapter (use_dora, lora_magnitude_vector,
                                           rank_pattern) for OUT_DIR/model and expected-dora.jsonl
+  python3 llama_ref.py make-family FAMILY OUT_DIR
+                                          FAMILY in llama3, qwen2, qwen3, mistral: a tiny
+                                          BF16 checkpoint, a LoRA adapter, rows.jsonl, expected.jsonl
   python3 llama_ref.py score MODEL_DIR ROWS.jsonl [ADAPTER_DIR]
                                           prints one log-prob per row
 
@@ -65,6 +70,26 @@ def rotate_half(x):
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
 
 
+def rope_inv_freq(c, hd):
+    """transformers' inverse frequencies in float32, with rope_type llama3 scaling when configured."""
+    params = c.get("rope_parameters") or c.get("rope_scaling") or {}
+    theta = params.get("rope_theta", c.get("rope_theta", 10000.0))
+    inv = 1.0 / (theta ** (torch.arange(0, hd, 2, dtype=torch.int64).float() / hd))
+    kind = params.get("rope_type", params.get("type", "default"))
+    if kind == "default":
+        return inv
+    assert kind == "llama3", kind
+    factor, lo, hi = params["factor"], params["low_freq_factor"], params["high_freq_factor"]
+    old = params["original_max_position_embeddings"]
+    wavelen = 2 * math.pi / inv
+    low_wavelen, high_wavelen = old / lo, old / hi
+    scaled = torch.where(wavelen > low_wavelen, inv / factor, inv)
+    smooth = (old / wavelen - lo) / (hi - lo)
+    blended = (1 - smooth) * scaled / factor + smooth * scaled
+    medium = (wavelen >= high_wavelen) & (wavelen <= low_wavelen)
+    return torch.where(medium, blended, scaled)
+
+
 class Llama:
     def __init__(self, model_dir, adapter_dir=None):
         cfg = json.load(open(os.path.join(model_dir, "config.json")))
@@ -91,6 +116,8 @@ class Llama:
 
     def linear(self, x, name):
         y = x @ self.w[name + ".weight"].T
+        if name + ".bias" in self.w:  # Qwen2's q/k/v: the base layer's bias, LoRA/DoRA add on top
+            y = y + self.w[name + ".bias"]
         if name in self.lora:
             A, B, s, mag = self.lora[name]
             if mag is None:
@@ -109,27 +136,36 @@ class Llama:
     def logits(self, ids):
         c = self.cfg
         H, KV, D = c["num_attention_heads"], c["num_key_value_heads"], c["hidden_size"]
-        hd = D // H
+        hd = c.get("head_dim") or D // H
         eps = c["rms_norm_eps"]
         T = len(ids)
         x = self.w["model.embed_tokens.weight"][torch.tensor(ids)]
-        inv_freq = 1.0 / (c["rope_theta"] ** (torch.arange(0, hd, 2, dtype=torch.int64).float() / hd))
+        inv_freq = rope_inv_freq(c, hd)
         freqs = torch.outer(torch.arange(T).float(), inv_freq)
         emb = torch.cat((freqs, freqs), dim=-1)
         cos, sin = emb.cos().to(torch.float64), emb.sin().to(torch.float64)
         mask = torch.full((T, T), float("-inf"), dtype=torch.float64).triu(1)
+        window = c.get("sliding_window") if c["model_type"] == "mistral" else None
+        if window:  # key j visible to query i only when i - j < window
+            i = torch.arange(T).view(T, 1)
+            j = torch.arange(T).view(1, T)
+            mask = mask.masked_fill(i - j >= window, float("-inf"))
         for l in range(c["num_hidden_layers"]):
             p = f"model.layers.{l}."
             h = rms_norm(x, self.w[p + "input_layernorm.weight"], eps)
-            q = self.linear(h, p + "self_attn.q_proj").view(T, H, hd).transpose(0, 1)
-            k = self.linear(h, p + "self_attn.k_proj").view(T, KV, hd).transpose(0, 1)
+            q = self.linear(h, p + "self_attn.q_proj").view(T, H, hd)
+            k = self.linear(h, p + "self_attn.k_proj").view(T, KV, hd)
+            if c["model_type"] == "qwen3":  # per-head RMSNorm over head_dim, before RoPE
+                q = rms_norm(q, self.w[p + "self_attn.q_norm.weight"], eps)
+                k = rms_norm(k, self.w[p + "self_attn.k_norm.weight"], eps)
+            q, k = q.transpose(0, 1), k.transpose(0, 1)
             v = self.linear(h, p + "self_attn.v_proj").view(T, KV, hd).transpose(0, 1)
             q = q * cos + rotate_half(q) * sin
             k = k * cos + rotate_half(k) * sin
             k = k.repeat_interleave(H // KV, dim=0)
             v = v.repeat_interleave(H // KV, dim=0)
             att = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(hd) + mask, dim=-1)
-            o = (att @ v).transpose(0, 1).reshape(T, D)
+            o = (att @ v).transpose(0, 1).reshape(T, H * hd)
             x = x + self.linear(o, p + "self_attn.o_proj")
             h = rms_norm(x, self.w[p + "post_attention_layernorm.weight"], eps)
             g = self.linear(h, p + "mlp.gate_proj")
@@ -240,9 +276,93 @@ def make_dora(out):
                     + "\n")
 
 
+FAMILIES = {
+    # Llama 3.x: llama3 rope scaling, head_dim 24 != 64/4, tied head (no lm_head in the file)
+    "llama3": {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "head_dim": 24,
+               "rope_theta": 500000.0, "tie_word_embeddings": True, "attention_bias": False,
+               "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}},
+    # Qwen2: q/k/v biases; the sliding window is off (use_sliding_window false)
+    "qwen2": {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "rope_theta": 1000000.0,
+              "tie_word_embeddings": False, "use_sliding_window": False, "sliding_window": 32,
+              "max_window_layers": 2},
+    # Qwen3: q/k head norms, head_dim 24, tied head, rope_theta inside rope_parameters (transformers 5)
+    "qwen3": {"architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3", "head_dim": 24,
+              "attention_bias": False, "tie_word_embeddings": True, "use_sliding_window": False,
+              "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0}},
+    # Mistral: a sliding window of 8, shorter than most rows
+    "mistral": {"architectures": ["MistralForCausalLM"], "model_type": "mistral", "rope_theta": 10000.0,
+                "tie_word_embeddings": False, "sliding_window": 8},
+}
+
+
+def make_family(family, out):
+    g = torch.Generator().manual_seed(sum(map(ord, family)))
+    D, F, V, H, KV, L = 64, 96, 320, 4, 2, 2
+    cfg = {"vocab_size": V, "hidden_size": D, "num_hidden_layers": L, "num_attention_heads": H,
+           "num_key_value_heads": KV, "intermediate_size": F, "rms_norm_eps": 1e-6,
+           "max_position_embeddings": 128, "hidden_act": "silu", "torch_dtype": "bfloat16",
+           "bos_token_id": 1, "eos_token_id": 2}
+    cfg.update(FAMILIES[family])
+    hd = cfg.get("head_dim") or D // H
+    shapes = {"q_proj": (H * hd, D), "k_proj": (KV * hd, D), "v_proj": (KV * hd, D), "o_proj": (D, H * hd),
+              "gate_proj": (F, D), "up_proj": (F, D), "down_proj": (D, F)}
+    t = {"model.embed_tokens.weight": torch.randn(V, D, generator=g) * 0.5}
+    for l in range(L):
+        p = f"model.layers.{l}."
+        t[p + "input_layernorm.weight"] = 1 + 0.1 * torch.randn(D, generator=g)
+        t[p + "post_attention_layernorm.weight"] = 1 + 0.1 * torch.randn(D, generator=g)
+        for m, s in shapes.items():
+            blk = "mlp" if m in ("gate_proj", "up_proj", "down_proj") else "self_attn"
+            t[f"{p}{blk}.{m}.weight"] = torch.randn(*s, generator=g) * 0.15
+            if family == "qwen2" and m in ("q_proj", "k_proj", "v_proj"):
+                t[f"{p}{blk}.{m}.bias"] = torch.randn(s[0], generator=g) * 0.5
+        if family == "qwen3":
+            t[p + "self_attn.q_norm.weight"] = 1 + 0.3 * torch.randn(hd, generator=g)
+            t[p + "self_attn.k_norm.weight"] = 1 + 0.3 * torch.randn(hd, generator=g)
+    t["model.norm.weight"] = 1 + 0.1 * torch.randn(D, generator=g)
+    if not cfg["tie_word_embeddings"]:
+        t["lm_head.weight"] = torch.randn(V, D, generator=g) * 0.3
+    model_dir = os.path.join(out, "model")
+    os.makedirs(model_dir, exist_ok=True)
+    json.dump(cfg, open(os.path.join(model_dir, "config.json"), "w"), indent=1)
+    write_safetensors(os.path.join(model_dir, "model.safetensors"), t, "BF16")
+    adapter_dir = os.path.join(out, "adapter")
+    os.makedirs(adapter_dir, exist_ok=True)
+    targets = ["q_proj", "k_proj", "v_proj", "o_proj", "down_proj"]
+    acfg = {"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": 4, "lora_alpha": 8, "lora_dropout": 0.0,
+            "target_modules": targets, "use_rslora": False, "use_dora": False, "bias": "none",
+            "fan_in_fan_out": False, "base_model_name_or_path": family, "rank_pattern": {}, "alpha_pattern": {}}
+    json.dump(acfg, open(os.path.join(adapter_dir, "adapter_config.json"), "w"), indent=1)
+    at = {}
+    for l in range(L):
+        for m in targets:
+            blk = "mlp" if m == "down_proj" else "self_attn"
+            out_f, in_f = shapes[m]
+            key = f"base_model.model.model.layers.{l}.{blk}.{m}"
+            at[key + ".lora_A.weight"] = torch.randn(4, in_f, generator=g) * 0.2
+            at[key + ".lora_B.weight"] = torch.randn(out_f, 4, generator=g) * 0.2
+    write_safetensors(os.path.join(adapter_dir, "adapter_model.safetensors"), at, "F32")
+    rows = []
+    for i, n in enumerate([5, 17, 40, 100]):
+        ids = torch.randint(3, V, (n,), generator=g).tolist()
+        ids[0] = 1
+        rows.append({"id": i, "input_ids": ids, "completion_start": max(1, n // 3)})
+    with open(os.path.join(out, "rows.jsonl"), "w") as f:
+        for r in rows:
+            f.write(json.dumps(r) + "\n")
+    base, adapted = Llama(model_dir), Llama(model_dir, adapter_dir)
+    with open(os.path.join(out, "expected.jsonl"), "w") as f:
+        for r in rows:
+            f.write(json.dumps({"id": r["id"], "logprob": base.logprob(r["input_ids"], r["completion_start"]),
+                                "logprob_adapter": adapted.logprob(r["input_ids"], r["completion_start"])}) + "\n")
+
+
 def main():
     if sys.argv[1] == "make":
         make(sys.argv[2])
+    elif sys.argv[1] == "make-family":
+        make_family(sys.argv[2], sys.argv[3])
     elif sys.argv[1] == "make-dora":
         make_dora(sys.argv[2])
     elif sys.argv[1] == "score":

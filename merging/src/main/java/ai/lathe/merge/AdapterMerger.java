@@ -317,22 +317,8 @@ public final class AdapterMerger {
     Path base = Path.of(mc.baseModel());
     ObjectNode manifest = manifest(mc, sources, Map.of());
     try (HfCheckpoint ck = HfCheckpoint.open(base)) {
-      LinkedHashMap<String, long[]> shapes = new LinkedHashMap<>();
-      long d = model.hiddenSize();
-      shapes.put("model.embed_tokens.weight", new long[] {model.vocabSize(), d});
-      for (int l = 0; l < model.numLayers(); l++) {
-        String p = "model.layers." + l + ".";
-        shapes.put(p + "input_layernorm.weight", new long[] {d});
-        shapes.put(p + "post_attention_layernorm.weight", new long[] {d});
-        for (String m : LlamaWeights.MODULES) {
-          int[] s = model.moduleShape(m);
-          shapes.put(LlamaWeights.moduleKey(l, m), new long[] {s[0], s[1]});
-        }
-      }
-      shapes.put("model.norm.weight", new long[] {d});
-      if (!model.tieWordEmbeddings()) {
-        shapes.put("lm_head.weight", new long[] {model.vocabSize(), d});
-      }
+      // every tensor of the family (Qwen2 biases, Qwen3 head norms are copied like the norms)
+      LinkedHashMap<String, long[]> shapes = HfCheckpoint.shapes(model);
       ObjectMapper om = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
       AtomicDir.write(Path.of(mc.outputPath()), tmp -> {
         try (StreamingCheckpointWriter w = new StreamingCheckpointWriter(tmp, shapes, mc.outputDtype(), 4L << 30)) {

@@ -52,7 +52,7 @@ public final class LlamaModel {
       adapters.bindBase(w);
     }
     this.dt = dt;
-    this.rope = new Rope(c.headDim(), c.ropeTheta(), Math.max(c.maxPositionEmbeddings(), 1));
+    this.rope = new Rope(c.headDim(), c.ropeTheta(), Math.max(c.maxPositionEmbeddings(), 1), c.ropeScaling());
   }
 
   public LlamaConfig config() {
@@ -108,11 +108,15 @@ public final class LlamaModel {
     final Buf[] g; // [n, ffn] gate pre-activation
     final Buf[] u; // [n, ffn] up projection
     final Buf[] h; // [n, ffn] silu(g)·u
+    final Buf[] qRaw; // [n, qd] q_proj output before the per-head norm (Qwen3 only)
+    final Buf[] kRaw; // [n, kvd]
+    final Buf[] rstdQ; // [n·h] per-head rstd of q (Qwen3 only)
+    final Buf[] rstdK; // [n·kv]
     final INDArray[] qv; // attention views of qh, kh, vh, p (see Attention.queries/keys)
     final INDArray[] kv;
     final INDArray[] vv;
     final INDArray[] pv;
-    final Buf qLin; // [n, d]
+    final Buf qLin; // [n, qd] (qd = heads·headDim)
     final Buf kLin; // [n, kvd]
     final Buf vLin; // [n, kvd]
     final Buf oh; // [b·h·t, hd]
@@ -138,6 +142,8 @@ public final class LlamaModel {
     final Buf dq;
     final Buf dk;
     final Buf dv;
+    final Buf dqRaw; // [n, qd] gradient before the per-head norm (Qwen3 only)
+    final Buf dkRaw;
     final Buf dxnG;
     final INDArray dOv;
     final INDArray dQv;
@@ -157,12 +163,14 @@ public final class LlamaModel {
       this.n = bsz * seq;
       int d = c.hiddenSize();
       int kvd = c.kvDim();
+      int qd = c.qDim();
       int hd = c.headDim();
+      boolean qkNorm = c.qkNorm();
       int f = c.intermediateSize();
       int nl = c.numLayers();
       int bh = bsz * c.numHeads();
       int bkv = bsz * c.numKvHeads();
-      attn = new Attention(bsz, seq, c.numHeads(), c.numKvHeads(), hd);
+      attn = new Attention(bsz, seq, c.numHeads(), c.numKvHeads(), hd, c.slidingWindow());
       xs = new Buf[nl + 1];
       xn1 = new Buf[nl];
       rstd1 = new Buf[nl];
@@ -177,6 +185,10 @@ public final class LlamaModel {
       g = new Buf[nl];
       u = new Buf[nl];
       h = new Buf[nl];
+      qRaw = new Buf[nl];
+      kRaw = new Buf[nl];
+      rstdQ = new Buf[nl];
+      rstdK = new Buf[nl];
       qv = new INDArray[nl];
       kv = new INDArray[nl];
       vv = new INDArray[nl];
@@ -192,7 +204,13 @@ public final class LlamaModel {
         kh[l] = z((long) bkv * seq, hd);
         vh[l] = z((long) bkv * seq, hd);
         p[l] = z((long) bh * seq, seq);
-        att[l] = z(n, d);
+        att[l] = z(n, qd);
+        if (qkNorm) {
+          qRaw[l] = z(n, qd);
+          kRaw[l] = z(n, kvd);
+          rstdQ[l] = z((long) n * c.numHeads());
+          rstdK[l] = z((long) n * c.numKvHeads());
+        }
         mid[l] = z(n, d);
         xn2[l] = z(n, d);
         rstd2[l] = z(n);
@@ -212,7 +230,7 @@ public final class LlamaModel {
           }
         }
       }
-      qLin = z(n, d);
+      qLin = z(n, qd);
       kLin = z(n, kvd);
       vLin = z(n, kvd);
       oh = z((long) bh * seq, hd);
@@ -229,13 +247,15 @@ public final class LlamaModel {
       dh = z(n, f);
       dg = z(n, f);
       du = z(n, f);
-      datt = z(n, d);
+      datt = z(n, qd);
       dOh = z((long) bh * seq, hd);
       dQh = z((long) bh * seq, hd);
       dKh = z((long) bkv * seq, hd);
       dVh = z((long) bkv * seq, hd);
       dP = z((long) bh * seq, seq);
-      dq = z(n, d);
+      dq = z(n, qd);
+      dqRaw = qkNorm ? z(n, qd) : null;
+      dkRaw = qkNorm ? z(n, kvd) : null;
       dk = z(n, kvd);
       dv = z(n, kvd);
       dxnG = z(n, d);
@@ -331,9 +351,22 @@ public final class LlamaModel {
     for (int l = 0; l < c.numLayers(); l++) {
       LlamaWeights.Layer lw = w.layers[l];
       RmsNorm.forward(ws.xn1[l], ws.rstd1[l], ws.xs[l], lw.attnNorm(), n, d, eps);
-      proj(ws, l, 0, lw.q(), ws.xn1[l], ws.qLin, seed);
-      proj(ws, l, 1, lw.k(), ws.xn1[l], ws.kLin, seed);
+      boolean qkNorm = c.qkNorm();
+      Buf qOut = qkNorm ? ws.qRaw[l] : ws.qLin;
+      Buf kOut = qkNorm ? ws.kRaw[l] : ws.kLin;
+      proj(ws, l, 0, lw.q(), ws.xn1[l], qOut, seed);
+      proj(ws, l, 1, lw.k(), ws.xn1[l], kOut, seed);
       proj(ws, l, 2, lw.v(), ws.xn1[l], ws.vLin, seed);
+      // Qwen2: y = x·Wᵀ + b (+ adapter); the frozen bias adds after LoRA/DoRA as in PEFT
+      addBias(qOut, lw.qBias(), n);
+      addBias(kOut, lw.kBias(), n);
+      addBias(ws.vLin, lw.vBias(), n);
+      if (qkNorm) {
+        // Qwen3: every head of q and k RMS-normalised over head_dim (rows of width headDim)
+        int hd = c.headDim();
+        RmsNorm.forward(ws.qLin, ws.rstdQ[l], qOut, lw.qNorm(), n * c.numHeads(), hd, eps);
+        RmsNorm.forward(ws.kLin, ws.rstdK[l], kOut, lw.kNorm(), n * c.numKvHeads(), hd, eps);
+      }
       int[] pos = batch.positions();
       rope.toHeads(ws.qh[l], ws.qLin, bsz, seq, c.numHeads(), true, pos);
       rope.toHeads(ws.kh[l], ws.kLin, bsz, seq, c.numKvHeads(), true, pos);
@@ -403,6 +436,22 @@ public final class LlamaModel {
     });
     Timers.stop("softmax", ts);
     return nll;
+  }
+
+  /** y[i, :] += b for every row; nothing when b is null. */
+  private static void addBias(Buf y, Buf b, int rows) {
+    if (b == null) {
+      return;
+    }
+    int w = b.length();
+    Par.rows(rows, (lo, hi) -> {
+      for (int i = lo; i < hi; i++) {
+        int off = i * w;
+        for (int j = 0; j < w; j++) {
+          y.set(off + j, y.get(off + j) + b.get(j));
+        }
+      }
+    });
   }
 
   private static INDArray rowsView(INDArray a, int rows) {
@@ -488,8 +537,17 @@ public final class LlamaModel {
       rope.fromHeads(ws.dq, ws.dQh, bsz, seq, c.numHeads(), true, pos);
       rope.fromHeads(ws.dk, ws.dKh, bsz, seq, c.numKvHeads(), true, pos);
       rope.fromHeads(ws.dv, ws.dVh, bsz, seq, c.numKvHeads(), false);
-      projBack(ws, l, 0, lw.q(), ws.dq, ws.dxn, 0.0);
-      projBack(ws, l, 1, lw.k(), ws.dk, ws.dxn, 1.0);
+      Buf dqIn = ws.dq;
+      Buf dkIn = ws.dk;
+      if (c.qkNorm()) {
+        int hd = c.headDim();
+        RmsNorm.backward(ws.dqRaw, ws.dq, ws.qRaw[l], lw.qNorm(), ws.rstdQ[l], n * c.numHeads(), hd, false);
+        RmsNorm.backward(ws.dkRaw, ws.dk, ws.kRaw[l], lw.kNorm(), ws.rstdK[l], n * c.numKvHeads(), hd, false);
+        dqIn = ws.dqRaw;
+        dkIn = ws.dkRaw;
+      }
+      projBack(ws, l, 0, lw.q(), dqIn, ws.dxn, 0.0);
+      projBack(ws, l, 1, lw.k(), dkIn, ws.dxn, 1.0);
       projBack(ws, l, 2, lw.v(), ws.dv, ws.dxn, 1.0);
       ws.dres.arr.assign(ws.dmid.arr);
       RmsNorm.backward(ws.dres, ws.dxn, ws.xs[l], lw.attnNorm(), ws.rstd1[l], n, d, true);

@@ -7,7 +7,10 @@ import java.util.List;
 /** The frozen weights of a Llama-family model, in the engine's dtype. */
 public final class LlamaWeights {
 
-  /** One decoder layer's frozen weights. */
+  /**
+   * One decoder layer's frozen weights. qBias/kBias/vBias (Qwen2) and qNorm/kNorm (Qwen3, [headDim])
+   * are null where the family has none.
+   */
   public record Layer(
       Buf attnNorm, // [dim]
       FrozenLinear q, // [nHeads*headDim, dim]
@@ -17,7 +20,43 @@ public final class LlamaWeights {
       Buf mlpNorm, // [dim]
       FrozenLinear gate, // [ffn, dim]
       FrozenLinear up, // [ffn, dim]
-      FrozenLinear down) { // [dim, ffn]
+      FrozenLinear down, // [dim, ffn]
+      Buf qBias, // [nHeads*headDim] or null
+      Buf kBias, // [nKv*headDim] or null
+      Buf vBias, // [nKv*headDim] or null
+      Buf qNorm, // [headDim] or null
+      Buf kNorm) { // [headDim] or null
+
+    public Layer {
+      if ((qBias == null) != (kBias == null) || (qBias == null) != (vBias == null)) {
+        throw new IllegalArgumentException("q/k/v biases come together");
+      }
+      if ((qNorm == null) != (kNorm == null)) {
+        throw new IllegalArgumentException("q_norm and k_norm come together");
+      }
+    }
+
+    /** A Llama-2-style layer: no biases, no q/k norms. */
+    public Layer(Buf attnNorm, FrozenLinear q, FrozenLinear k, FrozenLinear v, FrozenLinear o, Buf mlpNorm,
+        FrozenLinear gate, FrozenLinear up, FrozenLinear down) {
+      this(attnNorm, q, k, v, o, mlpNorm, gate, up, down, null, null, null, null, null);
+    }
+
+    /** The same layer with other projections (in MODULES order), biases and norms kept. */
+    public Layer withModules(FrozenLinear[] m) {
+      return new Layer(attnNorm, m[0], m[1], m[2], m[3], mlpNorm, m[4], m[5], m[6], qBias, kBias, vBias, qNorm,
+          kNorm);
+    }
+
+    /** The bias of q_proj, k_proj or v_proj (module index 0..2), or null. */
+    public Buf bias(int moduleIndex) {
+      return switch (moduleIndex) {
+        case 0 -> qBias;
+        case 1 -> kBias;
+        case 2 -> vBias;
+        default -> null;
+      };
+    }
 
     public FrozenLinear module(String name) {
       return switch (name) {
@@ -43,6 +82,13 @@ public final class LlamaWeights {
   public final FrozenLinear lmHead; // [vocab, dim]; the embedding itself when tied
 
   public LlamaWeights(LlamaConfig config, Buf embed, Layer[] layers, Buf finalNorm, FrozenLinear lmHead) {
+    for (int i = 0; i < layers.length; i++) {
+      Layer l = layers[i];
+      if ((l.qBias() != null) != config.qkvBias() || (l.qNorm() != null) != config.qkNorm()) {
+        throw new IllegalArgumentException("layer " + i + ": q/k/v biases and q/k norms must match model_type "
+            + config.modelType());
+      }
+    }
     this.config = config;
     this.embed = embed;
     this.layers = layers;
@@ -55,6 +101,16 @@ public final class LlamaWeights {
     String block = module.endsWith("_proj") && List.of("gate_proj", "up_proj", "down_proj").contains(module)
         ? "mlp" : "self_attn";
     return "model.layers." + layer + "." + block + "." + module + ".weight";
+  }
+
+  /** Checkpoint key of a Qwen2 bias: model.layers.L.self_attn.{q,k,v}_proj.bias. */
+  public static String biasKey(int layer, String module) {
+    return "model.layers." + layer + ".self_attn." + module + ".bias";
+  }
+
+  /** Checkpoint key of a Qwen3 per-head norm: model.layers.L.self_attn.{q,k}_norm.weight. */
+  public static String headNormKey(int layer, String which) {
+    return "model.layers." + layer + ".self_attn." + which + "_norm.weight";
   }
 
   /**
@@ -71,7 +127,7 @@ public final class LlamaWeights {
         m[k] = f instanceof ai.lathe.model.nn.Nf4Linear ? f
             : ai.lathe.model.nn.Nf4Linear.quantize(f.dense(), doubleQuant, f.dense().dataType());
       }
-      q[i] = new Layer(l.attnNorm(), m[0], m[1], m[2], m[3], l.mlpNorm(), m[4], m[5], m[6]);
+      q[i] = l.withModules(m);
     }
     return new LlamaWeights(config, embed, q, finalNorm, lmHead);
   }
@@ -103,6 +159,9 @@ public final class LlamaWeights {
         b += l.module(m).bytes();
       }
       b += 2L * l.attnNorm().arr.length() * l.attnNorm().arr.dataType().width();
+      for (Buf x : new Buf[] {l.qBias(), l.kBias(), l.vBias(), l.qNorm(), l.kNorm()}) {
+        b += x == null ? 0 : x.arr.length() * x.arr.dataType().width();
+      }
     }
     if (!config.tieWordEmbeddings()) {
       b += lmHead.bytes();

@@ -13,7 +13,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * Seeded random Llama weights, initialised as transformers does (normal(0, initializer_range)
+ * Seeded random weights of any supported family, initialised as transformers does (normal(0, initializer_range)
  * for projections and embeddings, ones for norms), for demos, tests and benchmarks.
  */
 public final class RandomLlama {
@@ -25,10 +25,22 @@ public final class RandomLlama {
     Buf embed = Buf.of(normal(rng, std, dt, c.vocabSize(), d));
     LlamaWeights.Layer[] layers = new LlamaWeights.Layer[c.numLayers()];
     for (int l = 0; l < layers.length; l++) {
-      layers[l] = new LlamaWeights.Layer(
-          norm(rng, d, normJitter, dt), lin(rng, c, "q_proj", std, dt), lin(rng, c, "k_proj", std, dt),
-          lin(rng, c, "v_proj", std, dt), lin(rng, c, "o_proj", std, dt), norm(rng, d, normJitter, dt),
-          lin(rng, c, "gate_proj", std, dt), lin(rng, c, "up_proj", std, dt), lin(rng, c, "down_proj", std, dt));
+      Buf n1 = norm(rng, d, normJitter, dt);
+      FrozenLinear q = lin(rng, c, "q_proj", std, dt);
+      FrozenLinear k = lin(rng, c, "k_proj", std, dt);
+      FrozenLinear v = lin(rng, c, "v_proj", std, dt);
+      FrozenLinear o = lin(rng, c, "o_proj", std, dt);
+      Buf n2 = norm(rng, d, normJitter, dt);
+      FrozenLinear gate = lin(rng, c, "gate_proj", std, dt);
+      FrozenLinear up = lin(rng, c, "up_proj", std, dt);
+      FrozenLinear down = lin(rng, c, "down_proj", std, dt);
+      // Qwen2's biases: normal(0, std) so they matter (transformers zero-initialises them)
+      Buf qb = c.qkvBias() ? Buf.of(normal(rng, std, dt, 1, c.qDim()).reshape(c.qDim()).dup('c')) : null;
+      Buf kb = c.qkvBias() ? Buf.of(normal(rng, std, dt, 1, c.kvDim()).reshape(c.kvDim()).dup('c')) : null;
+      Buf vb = c.qkvBias() ? Buf.of(normal(rng, std, dt, 1, c.kvDim()).reshape(c.kvDim()).dup('c')) : null;
+      Buf qn = c.qkNorm() ? norm(rng, c.headDim(), normJitter, dt) : null;
+      Buf kn = c.qkNorm() ? norm(rng, c.headDim(), normJitter, dt) : null;
+      layers[l] = new LlamaWeights.Layer(n1, q, k, v, o, n2, gate, up, down, qb, kb, vb, qn, kn);
     }
     Buf fin = norm(rng, d, normJitter, dt);
     FrozenLinear head = c.tieWordEmbeddings()

@@ -33,8 +33,8 @@ import org.nd4j.linalg.api.buffer.DataType;
  */
 public final class BenchCommand {
   public static final String USAGE = """
-      usage: lathe bench [--dim 512] [--layers 4] [--heads 8] [--kv-heads 8] [--ffn 1376]
-                         [--vocab 32000] [--seq 256] [--batch 4] [--rank 16]
+      usage: lathe bench [--family llama|llama3|qwen2|qwen3|mistral] [--head-dim N] [--sliding-window N]
+                         [--dim 512] [--layers 4] [--heads 8] [--kv-heads 8] [--ffn 1376] [--vocab 32000] [--seq 256] [--batch 4] [--rank 16]
                          [--targets q_proj,k_proj,v_proj,o_proj] [--steps 5] [--warmup 2]
                          [--threads N] [--prompt-fraction 0] [--adapter lora|dora]
                          [--quantize nf4 [--double-quant]] [--matrix]
@@ -56,14 +56,17 @@ public final class BenchCommand {
   public static int run(String[] argv) throws Exception {
     Args a = new Args("bench", argv, Set.of("double-quant", "matrix")).allow(Set.of("dim", "layers", "heads",
         "kv-heads", "ffn", "vocab", "seq", "batch", "rank", "targets", "steps", "warmup", "threads", "prompt-fraction",
-        "adapter", "quantize"));
+        "adapter", "quantize", "family", "head-dim", "sliding-window"));
     int dim = a.integer("dim", 512);
     int heads = a.integer("heads", 8);
     int seq = a.integer("seq", 256);
     int bsz = a.integer("batch", 4);
     int threads = a.integer("threads", Runtime.getRuntime().availableProcessors());
-    LlamaConfig c = new LlamaConfig("llama", a.integer("vocab", 32000), dim, a.integer("layers", 4), heads,
-        a.integer("kv-heads", heads), a.integer("ffn", 1376), 1e-5, 10000.0, false, Math.max(seq, 2048), 1, 2);
+    String family = a.str("family", "llama");
+    LlamaConfig c = LlamaConfig.family(family, a.integer("vocab", 32000), dim, a.integer("layers", 4), heads,
+        a.integer("kv-heads", heads), a.integer("ffn", 1376), a.integer("head-dim", 0),
+        family.equals("llama3") ? 500000.0 : 10000.0, false, Math.max(seq, 2048),
+        family.equals("mistral") ? a.integer("sliding-window", 4096) : 0);
     List<String> targets = Arrays.asList(a.str("targets", "q_proj,k_proj,v_proj,o_proj").split(","));
     int rank = a.integer("rank", 16);
     String quantize = a.str("quantize", "none");

@@ -9,20 +9,24 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Set;
 
-/** {@code lathe init-model}: a seeded, random-initialised Llama in Hugging Face format. */
+/** {@code lathe init-model}: a seeded, random-initialised model of one family in Hugging Face format. */
 public final class InitModelCommand {
   public static final String USAGE = """
-      usage: lathe init-model --output DIR [--tokenizer tokenizer.json|DIR] [--dim 256] [--layers 4]
-                              [--heads 8] [--kv-heads 4] [--ffn 688] [--vocab N] [--rope-theta 10000]
-                              [--max-pos 2048] [--tie] [--dtype F32|BF16] [--seed 0]
+      usage: lathe init-model --output DIR [--tokenizer tokenizer.json|DIR] [--family llama] [--dim 256]
+                              [--layers 4] [--heads 8] [--kv-heads 4] [--head-dim dim/heads] [--ffn 688]
+                              [--vocab N] [--rope-theta 10000] [--max-pos 2048] [--sliding-window 4096]
+                              [--tie] [--dtype F32|BF16] [--seed 0]
         Writes config.json, model.safetensors and the tokenizer files (vocab defaults to the
-        tokenizer's size).""";
+        tokenizer's size). --family: llama (Llama 2), llama3 (llama3 rope scaling as Llama 3.1,
+        rope_theta 500000), qwen2 (q/k/v biases, rope_theta 1000000), qwen3 (q/k head norms,
+        rope_theta 1000000), mistral (sliding window).""";
 
   private InitModelCommand() {}
 
   public static int run(String[] argv) throws Exception {
     Args a = new Args("init-model", argv, Set.of("tie", "overwrite")).allow(Set.of("output", "tokenizer", "dim", "layers",
-        "heads", "kv-heads", "ffn", "vocab", "rope-theta", "max-pos", "dtype", "seed"));
+        "heads", "kv-heads", "ffn", "vocab", "rope-theta", "max-pos", "dtype", "seed", "family", "head-dim",
+        "sliding-window"));
     Path out = a.path("output");
     java.util.List<OutputGuard.Input> in = a.has("tokenizer")
         ? java.util.List.of(OutputGuard.Input.of("tokenizer", a.path("tokenizer").toString())) : java.util.List.of();
@@ -46,15 +50,30 @@ public final class InitModelCommand {
       throw new Args.UsageException("init-model: give --tokenizer or --vocab");
     }
     int heads = a.integer("heads", 8);
-    LlamaConfig c = new LlamaConfig("llama", vocab, a.integer("dim", 256), a.integer("layers", 4), heads,
-        a.integer("kv-heads", Math.max(1, heads / 2)), a.integer("ffn", 688), 1e-5,
-        a.number("rope-theta", 10000.0), a.flag("tie"), a.integer("max-pos", 2048), 1, 2);
+    String family = a.str("family", "llama");
+    double theta = switch (family) {
+      case "llama3" -> 500000.0;
+      case "qwen2", "qwen3" -> 1000000.0;
+      default -> 10000.0;
+    };
+    if (a.has("sliding-window") && !family.equals("mistral")) {
+      throw new Args.UsageException("init-model: --sliding-window is only for --family mistral");
+    }
+    LlamaConfig c;
+    try {
+      c = LlamaConfig.family(family, vocab, a.integer("dim", 256), a.integer("layers", 4), heads,
+          a.integer("kv-heads", Math.max(1, heads / 2)), a.integer("ffn", 688), a.integer("head-dim", 0),
+          a.number("rope-theta", theta), a.flag("tie"), a.integer("max-pos", 2048),
+          family.equals("mistral") ? a.integer("sliding-window", 4096) : 0);
+    } catch (IllegalArgumentException e) {
+      throw new Args.UsageException("init-model: " + e.getMessage());
+    }
     String dtype = a.str("dtype", "F32");
     try (var lease = OutputGuard.acquire(LocalStore.INSTANCE, spec)) {
       RandomLlama.write(out, c, a.integer("seed", 0), dtype, tokDir);
     }
-    System.out.printf("wrote %s: %,d parameters (%s), vocab %d, dim %d, %d layers%n", out, c.parameterCount(),
-        dtype, vocab, c.hiddenSize(), c.numLayers());
+    System.out.printf("wrote %s: %s, %,d parameters (%s), vocab %d, dim %d, %d layers%n", out, family,
+        c.parameterCount(), dtype, vocab, c.hiddenSize(), c.numLayers());
     return 0;
   }
 }

@@ -79,32 +79,30 @@ public final class QuantizeCommand {
         bytes[0] / 1048576.0, bytes[1] / 1048576.0, dq ? " + double quant" : "", 4.0 * bytes[1] / bytes[0]);
   }
 
-  /** Every tensor of the quantised checkpoint, in checkpoint order; bytes: fp32 vs NF4 projection bytes. */
+  /**
+   * Every tensor of the quantised checkpoint, in checkpoint order: the seven projections in NF4,
+   * everything else (embeddings, norms, biases, head) as F32; bytes: fp32 vs NF4 projection bytes.
+   */
   static Map<String, Safetensors.Raw> tensors(HfCheckpoint ck, boolean dq, long[] bytes) throws java.io.IOException {
     LlamaConfig c = ck.config();
-    long d = c.hiddenSize();
-    Map<String, Safetensors.Raw> t = new LinkedHashMap<>();
-    t.put("model.embed_tokens.weight", Safetensors.Raw.f32(new long[] {c.vocabSize(), d},
-        ck.read("model.embed_tokens.weight", c.vocabSize(), d)));
+    java.util.Set<String> projections = new java.util.HashSet<>();
     for (int l = 0; l < c.numLayers(); l++) {
-      String p = "model.layers." + l + ".";
-      for (String norm : List.of("input_layernorm.weight", "post_attention_layernorm.weight")) {
-        t.put(p + norm, Safetensors.Raw.f32(new long[] {d}, ck.read(p + norm, d)));
-      }
       for (String m : LlamaWeights.MODULES) {
-        int[] s = c.moduleShape(m);
-        String key = LlamaWeights.moduleKey(l, m);
-        Nf4Linear q = Nf4Linear.quantize(Nd4j.create(ck.read(key, s[0], s[1]), new long[] {s[0], s[1]}, 'c'), dq,
-            DataType.FLOAT);
-        t.putAll(BnbNf4.tensors(key, q));
-        bytes[0] += 4L * s[0] * s[1];
-        bytes[1] += q.bytes();
+        projections.add(LlamaWeights.moduleKey(l, m));
       }
     }
-    t.put("model.norm.weight", Safetensors.Raw.f32(new long[] {d}, ck.read("model.norm.weight", d)));
-    if (!c.tieWordEmbeddings()) {
-      t.put("lm_head.weight", Safetensors.Raw.f32(new long[] {c.vocabSize(), d}, ck.read("lm_head.weight",
-          c.vocabSize(), d)));
+    Map<String, Safetensors.Raw> t = new LinkedHashMap<>();
+    for (var e : HfCheckpoint.shapes(c).entrySet()) {
+      String key = e.getKey();
+      long[] s = e.getValue();
+      if (!projections.contains(key)) {
+        t.put(key, Safetensors.Raw.f32(s, ck.read(key, s)));
+        continue;
+      }
+      Nf4Linear q = Nf4Linear.quantize(Nd4j.create(ck.read(key, s), s, 'c'), dq, DataType.FLOAT);
+      t.putAll(BnbNf4.tensors(key, q));
+      bytes[0] += 4L * s[0] * s[1];
+      bytes[1] += q.bytes();
     }
     return t;
   }

@@ -162,16 +162,87 @@ public final class HfCheckpoint implements AutoCloseable {
           vec(read(p + "input_layernorm.weight", d), dtype),
           lin(i, "q_proj", dtype), lin(i, "k_proj", dtype), lin(i, "v_proj", dtype), lin(i, "o_proj", dtype),
           vec(read(p + "post_attention_layernorm.weight", d), dtype),
-          lin(i, "gate_proj", dtype), lin(i, "up_proj", dtype), lin(i, "down_proj", dtype));
+          lin(i, "gate_proj", dtype), lin(i, "up_proj", dtype), lin(i, "down_proj", dtype),
+          extra(c.qkvBias(), LlamaWeights.biasKey(i, "q_proj"), c.qDim(), dtype),
+          extra(c.qkvBias(), LlamaWeights.biasKey(i, "k_proj"), c.kvDim(), dtype),
+          extra(c.qkvBias(), LlamaWeights.biasKey(i, "v_proj"), c.kvDim(), dtype),
+          extra(c.qkNorm(), LlamaWeights.headNormKey(i, "q"), c.headDim(), dtype),
+          extra(c.qkNorm(), LlamaWeights.headNormKey(i, "k"), c.headDim(), dtype));
+      checkAbsent(LlamaWeights.biasKey(i, "o_proj"), "o_proj has no bias in any supported family");
     }
     Buf norm = vec(read("model.norm.weight", d), dtype);
     FrozenLinear head;
     if (c.tieWordEmbeddings()) {
+      // tied: the head is embed_tokens; a stored lm_head must at least agree in shape
+      if (has("lm_head.weight")) {
+        long[] s = file("lm_head.weight").entry("lm_head.weight").shape();
+        if (!java.util.Arrays.equals(s, new long[] {c.vocabSize(), d})) {
+          throw new IOException(file("lm_head.weight").file() + ": tensor 'lm_head.weight' has shape "
+              + java.util.Arrays.toString(s) + " but tie_word_embeddings is true in " + dir.resolve("config.json")
+              + " and embed_tokens is [" + c.vocabSize() + ", " + d + "]");
+        }
+      }
       head = new DenseLinear(embed.arr);
     } else {
       head = new DenseLinear(arr(read("lm_head.weight", c.vocabSize(), d), dtype, c.vocabSize(), d));
     }
     return new LlamaWeights(c, embed, layers, norm, head);
+  }
+
+  /**
+   * A family's extra vector (Qwen2 bias, Qwen3 head norm): required when the config's model_type
+   * has it, refused when it does not (the weights would otherwise be silently dropped).
+   */
+  private Buf extra(boolean wanted, String key, int len, DataType dtype) throws IOException {
+    if (!wanted) {
+      checkAbsent(key, "model_type " + config.modelType() + " has no such tensor");
+      return null;
+    }
+    if (!has(key)) {
+      throw new IOException(dir + ": tensor '" + key + "' not found in the checkpoint (model_type "
+          + config.modelType() + " in " + dir.resolve("config.json") + " needs it)");
+    }
+    return vec(read(key, len), dtype);
+  }
+
+  private void checkAbsent(String key, String why) throws IOException {
+    if (has(key)) {
+      throw new IOException(file(key).file() + ": unexpected tensor '" + key + "' (" + why + "; check model_type "
+          + "and attention_bias in " + dir.resolve("config.json") + ")");
+    }
+  }
+
+  /**
+   * Every tensor a checkpoint of this config holds, in writing order, with its shape: what a
+   * merged or re-encoded copy of the model must carry.
+   */
+  public static LinkedHashMap<String, long[]> shapes(LlamaConfig c) {
+    LinkedHashMap<String, long[]> shapes = new LinkedHashMap<>();
+    long d = c.hiddenSize();
+    shapes.put("model.embed_tokens.weight", new long[] {c.vocabSize(), d});
+    for (int l = 0; l < c.numLayers(); l++) {
+      String p = "model.layers." + l + ".";
+      shapes.put(p + "input_layernorm.weight", new long[] {d});
+      shapes.put(p + "post_attention_layernorm.weight", new long[] {d});
+      for (String m : LlamaWeights.MODULES) {
+        int[] s = c.moduleShape(m);
+        shapes.put(LlamaWeights.moduleKey(l, m), new long[] {s[0], s[1]});
+      }
+      if (c.qkvBias()) {
+        for (String m : List.of("q_proj", "k_proj", "v_proj")) {
+          shapes.put(LlamaWeights.biasKey(l, m), new long[] {c.moduleShape(m)[0]});
+        }
+      }
+      if (c.qkNorm()) {
+        shapes.put(LlamaWeights.headNormKey(l, "q"), new long[] {c.headDim()});
+        shapes.put(LlamaWeights.headNormKey(l, "k"), new long[] {c.headDim()});
+      }
+    }
+    shapes.put("model.norm.weight", new long[] {d});
+    if (!c.tieWordEmbeddings()) {
+      shapes.put("lm_head.weight", new long[] {c.vocabSize(), d});
+    }
+    return shapes;
   }
 
   private FrozenLinear lin(int layer, String module, DataType dtype) throws IOException {
@@ -218,6 +289,15 @@ public final class HfCheckpoint implements AutoCloseable {
       t.put(p + "post_attention_layernorm.weight", tensor(l.mlpNorm().arr));
       for (String m : LlamaWeights.MODULES) {
         t.put(LlamaWeights.moduleKey(i, m), tensor(l.module(m).dense()));
+      }
+      if (l.qBias() != null) {
+        t.put(LlamaWeights.biasKey(i, "q_proj"), tensor(l.qBias().arr));
+        t.put(LlamaWeights.biasKey(i, "k_proj"), tensor(l.kBias().arr));
+        t.put(LlamaWeights.biasKey(i, "v_proj"), tensor(l.vBias().arr));
+      }
+      if (l.qNorm() != null) {
+        t.put(LlamaWeights.headNormKey(i, "q"), tensor(l.qNorm().arr));
+        t.put(LlamaWeights.headNormKey(i, "k"), tensor(l.kNorm().arr));
       }
     }
     t.put("model.norm.weight", tensor(w.finalNorm.arr));

@@ -20,8 +20,14 @@ public final class Attention {
   private final int headDim;
   private final int group;
   private final double scale;
+  private final int window;
 
   public Attention(int batch, int seq, int heads, int kvHeads, int headDim) {
+    this(batch, seq, heads, kvHeads, headDim, 0);
+  }
+
+  /** window &gt; 0: sliding-window attention, query i sees key j only when i − j &lt; window (Mistral). */
+  public Attention(int batch, int seq, int heads, int kvHeads, int headDim, int window) {
     this.batch = batch;
     this.seq = seq;
     this.heads = heads;
@@ -29,6 +35,7 @@ public final class Attention {
     this.headDim = headDim;
     this.group = heads / kvHeads;
     this.scale = 1.0 / Math.sqrt(headDim);
+    this.window = window;
   }
 
   /** Query-side view [b·kv, group·seq, cols] of a [b·h·seq, cols] buffer. */
@@ -53,14 +60,18 @@ public final class Attention {
     forward(o, p, pBuf, q, k, v, null);
   }
 
-  /** First key a query row may see: 0, or the start of its packed example. */
+  /**
+   * First key a query row may see: 0, or the start of its packed example; with a sliding window
+   * no earlier than i − window + 1.
+   */
   private int first(int row, int[] positions) {
     int i = row % seq;
-    if (positions == null) {
-      return 0;
+    int f = 0;
+    if (positions != null) {
+      int b = row / (seq * heads);
+      f = i - positions[b * seq + i];
     }
-    int b = row / (seq * heads);
-    return i - positions[b * seq + i];
+    return window > 0 ? Math.max(f, i - window + 1) : f;
   }
 
   /** As above; with positions (packed rows) a query attends only within its own example. */

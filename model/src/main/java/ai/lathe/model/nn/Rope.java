@@ -3,7 +3,7 @@ package ai.lathe.model.nn;
 /**
  * Rotary position embedding in transformers' rotate-half layout: for i < half,
  * out[i] = x[i]·cos − x[i+half]·sin, out[i+half] = x[i+half]·cos + x[i]·sin, with angle
- * pos·θ^(−2i/headDim). Also moves projections between the row layout [b·t, heads·headDim] and
+ * pos·θ^(−2i/headDim) (each frequency optionally rescaled as Llama 3 does). Also moves projections between the row layout [b·t, heads·headDim] and
  * the per-head layout [b, heads, t, headDim] that attention multiplies.
  */
 public final class Rope {
@@ -14,6 +14,11 @@ public final class Rope {
   private final int maxPos;
 
   public Rope(int headDim, double theta, int maxPos) {
+    this(headDim, theta, maxPos, null);
+  }
+
+  /** With Llama 3's frequency scaling (null: none). */
+  public Rope(int headDim, double theta, int maxPos, ai.lathe.model.RopeScaling scaling) {
     this.headDim = headDim;
     this.half = headDim / 2;
     this.maxPos = maxPos;
@@ -21,7 +26,8 @@ public final class Rope {
     this.sin = new double[maxPos * half];
     for (int i = 0; i < half; i++) {
       // transformers computes inv_freq in fp32: 1 / theta^(arange(0, d, 2)/d)
-      float invFreq = (float) (1.0 / Math.pow(theta, (double) (2 * i) / headDim));
+      float base = (float) (1.0 / Math.pow(theta, (double) (2 * i) / headDim));
+      float invFreq = scaling == null ? base : scaling.scale(base);
       for (int p = 0; p < maxPos; p++) {
         float ang = (float) p * invFreq;
         cos[p * half + i] = Math.cos(ang);
