@@ -78,7 +78,7 @@ class MultiJvmSftTest {
     String script = Fixtures.ROOT.resolve("bin/lathe-standalone").toString();
     try {
       assertEquals(0, sh(env, script, "start", "2", "1", "1g"));
-      Config c = cfg(dir, model, data, "standalone");
+      Config c = cfg(dir, model, data, "standalone-out"); // not the cluster's state folder "standalone"
       List<String> args = new ArrayList<>(List.of(script, "submit", "sft"));
       c.root().fields().forEachRemaining(e -> {
         if (e.getValue().isObject()) {
@@ -96,9 +96,15 @@ class MultiJvmSftTest {
       assertTrue(out.contains("master spark://127.0.0.1:" + port), out);
       assertTrue(out.contains("(2 executor JVMs, 2 model loads)"), out);
       assertTrue(out.lines().filter(l -> l.startsWith("round ")).allMatch(l -> l.endsWith(", 2 executor JVMs")), out);
-      assertTrue(Files.readString(dir.resolve("standalone/logs/master.log")).contains("Registering app lathe-sft"),
-          "the Master's log shows the application");
-      assertTrue(maxDiff(params(dir.resolve("local"), model), params(dir.resolve("standalone"), model)) < 1e-6);
+      // the Workers launched the application's executors: one executor folder each under app-*
+      try (var apps = Files.list(dir.resolve("standalone/work"))) {
+        List<Path> app = apps.filter(x -> x.getFileName().toString().startsWith("app-")).toList();
+        assertEquals(1, app.size(), "one application ran on the cluster: " + app);
+        try (var execs = Files.list(app.get(0))) {
+          assertEquals(2, execs.count(), "two executors were launched by the Workers");
+        }
+      }
+      assertTrue(maxDiff(params(dir.resolve("local"), model), params(dir.resolve("standalone-out"), model)) < 1e-6);
       // more partitions than the cluster's slots: refused before any round, naming the setting
       Path log3 = dir.resolve("standalone-3.log");
       List<String> three = new ArrayList<>(args);
