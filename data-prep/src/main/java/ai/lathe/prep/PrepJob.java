@@ -42,6 +42,8 @@ public final class PrepJob {
       usage: lathe prep --config conf/prep.yaml [--set key=value ...]
              lathe prep --input PATH --format alpaca|messages|prompt-completion --tokenizer MODEL_DIR
                         --output DIR [--config prep.yaml] [--set key=value ...]
+        Input (input_type): jsonl, parquet, arrow (Arrow IPC stream or file) or hf-datasets
+        (a Hugging Face save_to_disk folder).
         Validates, normalises (NFC), deduplicates, splits (by a hash of the content id),
         chat-templates and tokenises instruction data into Parquet partitioned by lang and split,
         with manifest.json, rejects/ and _SUCCESS, committed atomically.""";
@@ -80,12 +82,28 @@ public final class PrepJob {
     return new String[] {tokFile.getFileName().toString(), sha};
   }
 
+  /**
+   * The input files of prep: for input_type hf-datasets the shards each save_to_disk folder's
+   * state.json lists, else the files of each path or glob. Arrow inputs (arrow, hf-datasets) are
+   * checked here on the driver, before anything runs: each file's structure and its schema against
+   * the format's columns; a bad one fails naming it.
+   */
   static List<FileStatus> listInputs(PrepOptions o, Configuration hconf) throws java.io.IOException {
     List<FileStatus> files = new ArrayList<>();
     for (String in : o.inputs()) {
-      files.addAll(HadoopIo.listInputs(in, hconf));
+      files.addAll(inputFiles(in, o.inputType(), hconf));
+    }
+    if (o.inputType().equals("arrow") || o.inputType().equals("hf-datasets")) {
+      for (FileStatus f : files) {
+        ArrowInput.check(f, hconf, o);
+      }
     }
     return files;
+  }
+
+  /** The files one input path stands for under an input type. */
+  static List<FileStatus> inputFiles(String path, String type, Configuration hconf) throws java.io.IOException {
+    return type.equals("hf-datasets") ? ArrowInput.hfShards(path, hconf) : HadoopIo.listInputs(path, hconf);
   }
 
   /** Fails the job, before anything is written, when too many rows were rejected. */
@@ -133,7 +151,9 @@ public final class PrepJob {
     for (FileStatus f : files) {
       String name = f.getPath().toString();
       JavaRDD<Line> part;
-      if (type.equals("parquet")) {
+      if (type.equals("arrow") || type.equals("hf-datasets")) {
+        continue; // below: one task per file
+      } else if (type.equals("parquet")) {
         part = spark.read().parquet(name).toJSON().javaRDD().zipWithIndex()
             .map(t -> new Line(name, t._2() + 1, t._1().getBytes(java.nio.charset.StandardCharsets.UTF_8)));
       } else {
@@ -141,6 +161,12 @@ public final class PrepJob {
             .map(t -> t._2().copyBytes()).zipWithIndex().map(t -> new Line(name, t._2() + 1, t._1()));
       }
       lines = lines == null ? part : lines.union(part);
+    }
+    if (type.equals("arrow") || type.equals("hf-datasets")) {
+      // Arrow rows become JSON objects, then take the JSON-lines path (validation, rejects, dedup, ...)
+      ArrowInput.Conf conf = new ArrowInput.Conf(jsc.hadoopConfiguration());
+      List<String> names = files.stream().map(f -> f.getPath().toString()).toList();
+      lines = jsc.parallelize(names, Math.max(1, names.size())).flatMap(f -> ArrowInput.lines(f, conf.get()));
     }
     return lines;
   }
@@ -166,7 +192,8 @@ public final class PrepJob {
       if (!path.matches(".*[*?\\[{].*")) {
         in.add(ai.lathe.model.io.OutputGuard.Input.of(label, path));
       }
-      for (FileStatus f : HadoopIo.listInputs(path, hconf)) {
+      String type = o.inputs().contains(path) ? o.inputType() : "jsonl";
+      for (FileStatus f : inputFiles(path, type, hconf)) {
         in.add(ai.lathe.model.io.OutputGuard.Input.of(label, f.getPath().toString()));
         bytes += f.getLen();
       }

@@ -9,7 +9,7 @@ import java.util.Map;
 /** The settings of the instruction-data prep stages, read from YAML (keys in comments). */
 public record PrepOptions(
     List<String> inputs, // input: one path or a list (local, hdfs://, any Hadoop URI)
-    String inputType, // input_type: jsonl | parquet
+    String inputType, // input_type: jsonl | parquet | arrow | hf-datasets
     String format, // format: alpaca | messages | prompt-completion
     Map<String, String> fields, // fields: renames, e.g. {instruction: question}
     String langField, // lang_field: the column holding the language (default lang)
@@ -49,6 +49,11 @@ public record PrepOptions(
       throw new IllegalArgumentException(c.source() + ": kind '" + kind + "' cannot be made from format '" + format
           + "' (preference pairs can be built from instruction formats)");
     }
+    String inputType = c.str("input_type", "jsonl");
+    if (!List.of("jsonl", "parquet", "arrow", "hf-datasets").contains(inputType)) {
+      throw new IllegalArgumentException(c.source() + ": input_type must be jsonl, parquet, arrow or hf-datasets, got "
+          + inputType);
+    }
     String over = c.str("over_length", "truncate");
     if (!over.equals("truncate") && !over.equals("drop")) {
       throw new IllegalArgumentException(c.source() + ": over_length must be truncate or drop, got " + over);
@@ -63,7 +68,7 @@ public record PrepOptions(
       throw new IllegalArgumentException(c.source() + ": pair_rejected must be other or shuffled, got " + rejected);
     }
     return new PrepOptions(c.strings("input", null) == null ? List.of(c.need("input")) : c.strings("input", null),
-        c.str("input_type", "jsonl"), format, fields, c.str("lang_field", "lang"), c.str("template", "llama2"),
+        inputType, format, fields, c.str("lang_field", "lang"), c.str("template", "llama2"),
         c.integer("max_length", 1024), over, val, maxReject, c.need("output"), c.need("tokenizer"),
         c.integer("partitions", 1), c.integer("max_chars", 1_000_000), c.bool("near_dedup.enabled", false),
         c.number("near_dedup.threshold", 0.8), c.integer("near_dedup.num_perm", 128),

@@ -13,6 +13,7 @@ public final class Lathe {
     all.put("prep", new Main.Command(ai.lathe.prep.PrepJob.USAGE,
         a -> ai.lathe.prep.JobMain.run("prep", a, ai.lathe.prep.PrepJob.USAGE, ai.lathe.prep.PrepJob::outputs,
             ai.lathe.prep.PrepJob::run)));
+    all.put("export-hf", new Main.Command(ai.lathe.prep.HfExport.USAGE, ai.lathe.prep.HfExport::run));
     all.put("sft", new Main.Command(SftTrainJob.USAGE,
         a -> ai.lathe.prep.JobMain.run("sft", a, SftTrainJob.USAGE, JobOutputs::sft, SftTrainJob::run)));
     all.put("merge", new Main.Command(ai.lathe.merge.MergeCommand.USAGE, ai.lathe.merge.MergeCommand::run));

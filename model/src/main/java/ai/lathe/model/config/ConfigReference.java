@@ -100,7 +100,7 @@ public final class ConfigReference {
   public static final JobKeys PREP = job("prep", "`conf/prep.yaml`: instruction, preference or KTO data → tokenised Parquet.",
       Map.of(), List.of(List.of(
           KeySpec.required("input", "a path, glob or list; local, hdfs://, s3a://"),
-          KeySpec.of("input_type", "jsonl", "jsonl | parquet"),
+          KeySpec.of("input_type", "jsonl", "jsonl | parquet | arrow (IPC stream or file) | hf-datasets (save_to_disk folder)"),
           KeySpec.of("format", "alpaca", "alpaca | messages | prompt-completion | preference | kto"),
           KeySpec.map("fields", "renames of input fields, e.g. {instruction: question}; keys not checked"),
           KeySpec.of("lang_field", "lang", "the field holding the language"),
