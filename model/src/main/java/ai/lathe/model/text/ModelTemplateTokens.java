@@ -23,7 +23,8 @@ final class ModelTemplateTokens {
    * when that is a prefix of the whole; templates that rewrite earlier turns once later ones exist
    * (Qwen3 drops reasoning from history) end it at the first eos_token after its start instead.
    */
-  static Tokens tokenize(HfTokenizer tok, List<Message> ms) {
+  static Tokens tokenize(HfTokenizer tok, List<Message> conversation) {
+    List<Message> ms = mergeInputs(conversation);
     JinjaChatTemplate t = tok.chatTemplate();
     if (t == null) {
       throw new IllegalArgumentException(tok.file() + ": template 'model' needs a tokenizer_config.json"
@@ -77,6 +78,20 @@ final class ModelTemplateTokens {
       lastEnd = end;
     }
     return new Tokens(enc.ids(), train);
+  }
+
+  /** Alpaca's "input" turn joins the user turn before it (instruction, blank line, input): templates know no such role. */
+  static List<Message> mergeInputs(List<Message> ms) {
+    List<Message> out = new java.util.ArrayList<>();
+    for (Message m : ms) {
+      int last = out.size() - 1;
+      if (m.role().equals("input") && last >= 0 && out.get(last).role().equals("user")) {
+        out.set(last, new Message("user", out.get(last).content() + "\n\n" + m.content()));
+      } else {
+        out.add(m);
+      }
+    }
+    return out;
   }
 
   private static int firstDiff(String a, String b) {
