@@ -13,7 +13,7 @@ public record PrepOptions(
     String format, // format: alpaca | messages | prompt-completion
     Map<String, String> fields, // fields: renames, e.g. {instruction: question}
     String langField, // lang_field: the column holding the language (default lang)
-    String template, // template: llama2 | chatml | alpaca | none
+    String template, // template: model | llama2 | chatml | alpaca | none (default: model when the tokenizer has a chat_template)
     int maxLength, // max_length: tokens
     String overLength, // over_length: truncate | drop
     double valFraction, // val_fraction
@@ -68,7 +68,8 @@ public record PrepOptions(
       throw new IllegalArgumentException(c.source() + ": pair_rejected must be other or shuffled, got " + rejected);
     }
     return new PrepOptions(c.strings("input", null) == null ? List.of(c.need("input")) : c.strings("input", null),
-        inputType, format, fields, c.str("lang_field", "lang"), c.str("template", "llama2"),
+        inputType, format, fields, c.str("lang_field", "lang"),
+        c.str("template", ai.lathe.model.text.ChatTemplate.defaultName(java.nio.file.Path.of(c.need("tokenizer")), "llama2")),
         c.integer("max_length", 1024), over, val, maxReject, c.need("output"), c.need("tokenizer"),
         c.integer("partitions", 1), c.integer("max_chars", 1_000_000), c.bool("near_dedup.enabled", false),
         c.number("near_dedup.threshold", 0.8), c.integer("near_dedup.num_perm", 128),

@@ -27,7 +27,7 @@ import org.nd4j.linalg.api.buffer.DataType;
 public final class ScoreCommand {
   public static final String USAGE = """
       usage: lathe score --model DIR [--adapter DIR] --input rows.jsonl --output out.jsonl
-                         [--template none|llama2|chatml|alpaca] [--batch 8] [--precision float|double]
+                         [--template model|none|llama2|chatml|alpaca] [--batch 8] [--precision float|double]
                          [--threads N] [--quantize nf4 [--double-quant]]
         --quantize nf4 holds the base's projections in bitsandbytes' NF4 (QLoRA; an adapter trained
         on an NF4 base should be scored on one). PEFT LoRA and DoRA adapters both load.
@@ -59,7 +59,7 @@ public final class ScoreCommand {
   private static int score(Args a, Path input, Path output) throws Exception {
     DataType dt = a.str("precision", "float").equals("double") ? DataType.DOUBLE : DataType.FLOAT;
     Par.setThreads(a.integer("threads", Runtime.getRuntime().availableProcessors()));
-    ChatTemplate template = ChatTemplate.of(a.str("template", "none"));
+    ChatTemplate template = ChatTemplate.of(a.str("template", ChatTemplate.defaultName(a.path("model"), "none")));
     int bsz = a.integer("batch", 8);
     try (Loaded l = Loaded.open(a.path("model"), a.has("adapter") ? a.path("adapter") : null, dt, false,
         a.str("quantize", "none"), a.flag("double-quant"))) {

@@ -70,7 +70,7 @@ public final class SftCommand {
       SftTrainer.Options train = SftTrainer.Options.fromConfig(c, ConfigReference.TRAIN_LOCAL);
       return new Settings(Path.of(c.need("model")), Path.of(c.need("data")), Path.of(c.need("output")),
           c.integer("train.threads", 0), LoraConfig.fromConfig(c), quant, c.str("format", "alpaca"), fields,
-          c.str("template", "llama2"), c.number("val_fraction", 0.1), new HashSet<>(c.strings("data_langs", List.of())),
+          c.str("template", ChatTemplate.defaultName(Path.of(c.need("model")), "llama2")), c.number("val_fraction", 0.1), new HashSet<>(c.strings("data_langs", List.of())),
           c.integer("max_rows", 0), c.integer("train.epochs", 1), c.integer("train.max_steps", 0),
           c.integer("distributed.eval_every", 0), train, c.has("train.warmup_steps"));
     }

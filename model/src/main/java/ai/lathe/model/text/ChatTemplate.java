@@ -7,18 +7,32 @@ import java.util.List;
  * Renders a conversation into text and marks which characters are trained on (the assistant
  * turns, with their end-of-turn marker). Templates follow the published formats: Llama-2
  * {@code [INST]}, ChatML and Alpaca; {@code none} concatenates prompt and completion after BOS.
+ * {@code model} renders the tokenizer's own Jinja chat_template ({@link JinjaChatTemplate}).
  */
 public enum ChatTemplate {
-  LLAMA2, CHATML, ALPACA, NONE;
+  LLAMA2, CHATML, ALPACA, NONE, MODEL;
+
+  /**
+   * The template to use when none is configured: {@code model} when the tokenizer (a model folder
+   * or its tokenizer.json) has a tokenizer_config.json with a chat_template, else {@code fallback}.
+   */
+  public static String defaultName(java.nio.file.Path tokenizer, String fallback) {
+    try {
+      return JinjaChatTemplate.load(tokenizer) != null ? "model" : fallback;
+    } catch (java.io.IOException | RuntimeException e) {
+      return fallback; // an unreadable config fails later, where the tokenizer is opened
+    }
+  }
 
   public static ChatTemplate of(String name) {
     return switch (name.toLowerCase(java.util.Locale.ROOT)) {
+      case "model" -> MODEL;
       case "llama2", "llama-2" -> LLAMA2;
       case "chatml" -> CHATML;
       case "alpaca" -> ALPACA;
       case "none", "raw" -> NONE;
       default -> throw new IllegalArgumentException("unknown chat template '" + name
-          + "' (llama2, chatml, alpaca, none)");
+          + "' (model, llama2, chatml, alpaca, none)");
     };
   }
 
@@ -40,6 +54,9 @@ public enum ChatTemplate {
    * "input" role) is the input.
    */
   public Rendered render(List<Message> messages, String bos, String eos) {
+    if (this == MODEL) {
+      throw new IllegalStateException("template 'model' renders with its tokenizer: use tokenize(tok, messages)");
+    }
     StringBuilder sb = new StringBuilder();
     List<int[]> train = new ArrayList<>();
     switch (this) {
@@ -114,6 +131,7 @@ public enum ChatTemplate {
           train.add(new int[] {s, sb.length()});
         }
       }
+      case MODEL -> { }
       case NONE -> {
         sb.append(bos);
         for (Message m : messages) {
@@ -146,8 +164,14 @@ public enum ChatTemplate {
     }
   }
 
-  /** Renders and tokenises; a token is trained when its first character lies in a trained range. */
+  /**
+   * Renders and tokenises; a token is trained when its first character lies in a trained range.
+   * MODEL: the tokenizer's chat_template, masked per assistant turn ({@link ModelTemplateTokens}).
+   */
   public Tokens tokenize(HfTokenizer tok, List<Message> messages) {
+    if (this == MODEL) {
+      return ModelTemplateTokens.tokenize(tok, messages);
+    }
     Rendered r = render(messages, tok.bosToken(), tok.eosToken());
     HfTokenizer.Encoded e = tok.encode(r.text());
     boolean[] train = new boolean[e.ids().length];

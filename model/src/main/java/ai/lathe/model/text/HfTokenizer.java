@@ -23,6 +23,7 @@ public final class HfTokenizer implements AutoCloseable {
   private final int bosId;
   private final int eosId;
   private final String sha256;
+  private final JinjaChatTemplate chatTemplate;
 
   private HfTokenizer(Path file) throws IOException {
     this.file = file;
@@ -66,6 +67,7 @@ public final class HfTokenizer implements AutoCloseable {
     this.bosId = (int) tok.encode(bos, false, false).getIds()[0];
     this.eosId = (int) tok.encode(eos, false, false).getIds()[0];
     this.sha256 = ai.lathe.model.io.Hashing.sha256(file);
+    this.chatTemplate = JinjaChatTemplate.load(file);
   }
 
   private static String tokenText(JsonNode n, String dflt) {
@@ -88,7 +90,15 @@ public final class HfTokenizer implements AutoCloseable {
   public record Encoded(int[] ids, int[] charStart) {}
 
   public Encoded encode(String text) {
-    Encoding enc = tok.encode(text, false, false);
+    return encode(text, false);
+  }
+
+  /**
+   * Tokens of text; with addSpecialTokens the tokenizer's post-processor adds what it defines
+   * (Llama 3: BOS first; Qwen: nothing). An added token covers no text (a leading BOS starts at 0).
+   */
+  public Encoded encode(String text, boolean addSpecialTokens) {
+    Encoding enc = tok.encode(text, addSpecialTokens, false);
     long[] ids = enc.getIds();
     CharSpan[] spans = enc.getCharTokenSpans();
     int[] out = new int[ids.length];
@@ -113,6 +123,11 @@ public final class HfTokenizer implements AutoCloseable {
       l[i] = ids[i];
     }
     return tok.decode(l, false);
+  }
+
+  /** The chat_template of tokenizer_config.json beside tokenizer.json, or null when it has none. */
+  public JinjaChatTemplate chatTemplate() {
+    return chatTemplate;
   }
 
   public int vocabSize() {
