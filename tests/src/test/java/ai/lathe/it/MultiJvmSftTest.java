@@ -108,7 +108,7 @@ class MultiJvmSftTest {
       // more partitions than the cluster's slots: refused before any round, naming the setting
       Path log3 = dir.resolve("standalone-3.log");
       List<String> three = new ArrayList<>(args);
-      three.addAll(List.of("--set", "distributed.partitions=3", "--set", "distributed.executor_wait_s=3", "--set",
+      three.addAll(List.of("--set", "distributed.partitions=3", "--set", "distributed.executor_wait_s=30", "--set",
           "output=" + dir.resolve("three")));
       assertEquals(1, sh(env, log3, three.toArray(new String[0])));
       assertTrue(Files.readString(log3).contains("distributed.partitions=3 but the cluster"), Files.readString(log3));
