@@ -222,8 +222,88 @@ public final class AdapterMerger {
     }
   }
 
+  /**
+   * Threads that merge modules at once (each with its own {@link ModuleWorkspace}): the system
+   * property lathe.merge.threads, else the cores.
+   */
+  static int threads() {
+    return Math.max(1, Integer.getInteger("lathe.merge.threads", Runtime.getRuntime().availableProcessors()));
+  }
+
   static List<ModuleFactors> factorModules(MergeConfig mc, LlamaConfig model, List<Source> sources, List<int[]> which)
       throws IOException {
+    int t = Math.max(1, Math.min(threads(), which.size()));
+    java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(t, r -> {
+      Thread th = new Thread(r, "lathe-merge");
+      th.setDaemon(true);
+      return th;
+    });
+    ThreadLocal<ModuleWorkspace> work = ThreadLocal.withInitial(ModuleWorkspace::new);
+    try {
+      List<java.util.concurrent.Future<ModuleFactors>> futures = new ArrayList<>();
+      for (int[] lm : which) {
+        futures.add(pool.submit(() -> factorModule(mc, model, sources, work.get(), lm[0], lm[1])));
+      }
+      List<ModuleFactors> out = new ArrayList<>();
+      for (var f : futures) {
+        ModuleFactors mf = join(f);
+        if (mf != null) {
+          out.add(mf);
+        }
+      }
+      return out;
+    } finally {
+      pool.shutdownNow();
+    }
+  }
+
+  /** One module merged in a workspace and re-factored; null when no adapter targets it. */
+  static ModuleFactors factorModule(MergeConfig mc, LlamaConfig model, List<Source> sources, ModuleWorkspace ws,
+      int layer, int moduleIndex) throws IOException {
+    String m = LlamaWeights.MODULES.get(moduleIndex);
+    int[] shape = model.moduleShape(m);
+    float[] merged = ws.merge(mc, sources, layer, m, shape[0], shape[1], null);
+    Runnable hook = moduleHook;
+    if (hook != null) {
+      hook.run();
+    }
+    if (merged == null) {
+      return null;
+    }
+    long t0 = System.nanoTime();
+    LowRank.Factors f = LowRank.factor(merged, shape[0], shape[1], mc.outputRank(), layer * 16L + 1);
+    ModuleWorkspace.MATH_NANOS.add(System.nanoTime() - t0);
+    return new ModuleFactors(layer, m, f.a(), f.b(), f.rank(), f.relativeError());
+  }
+
+  /** A task's result, with its IOException or unchecked exception rethrown as itself. */
+  static <T> T join(java.util.concurrent.Future<T> f) throws IOException {
+    try {
+      return f.get();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IOException("merge interrupted", e);
+    } catch (java.util.concurrent.ExecutionException e) {
+      Throwable c = e.getCause();
+      if (c instanceof IOException io) {
+        throw io;
+      }
+      if (c instanceof RuntimeException re) {
+        throw re;
+      }
+      if (c instanceof Error er) {
+        throw er;
+      }
+      throw new IOException(c);
+    }
+  }
+
+  /**
+   * The reference path (one module at a time, fresh arrays, {@link #mergeModule}): what
+   * {@link #factorModules} must reproduce; kept for the equivalence test.
+   */
+  static List<ModuleFactors> factorModulesReference(MergeConfig mc, LlamaConfig model, List<Source> sources,
+      List<int[]> which) throws IOException {
     List<ModuleFactors> out = new ArrayList<>();
     for (int[] lm : which) {
       String m = LlamaWeights.MODULES.get(lm[1]);

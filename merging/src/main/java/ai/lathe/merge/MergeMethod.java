@@ -120,4 +120,58 @@ public enum MergeMethod {
     });
     return out;
   }
+
+  /**
+   * The same merge as {@link #merge}, in place and on one thread (callers run modules in
+   * parallel instead): deltas[i][0, n) are overwritten by the sparsified, weighted updates and
+   * the result goes to out[0, n). Every value is computed by the same arithmetic in the same
+   * order as {@link #merge}, so the two agree exactly (a test checks it); hist is scratch of
+   * {@link Sparsify#HIST} ints. Nothing is allocated.
+   */
+  public void mergeInto(float[][] deltas, int n, double[] w, double[] d, Params p, long moduleSeed, float[] out,
+      int[] hist) {
+    int k = w.length;
+    for (int i = 0; i < k; i++) {
+      switch (sparsification) {
+        case NONE -> Sparsify.scale(deltas[i], n, w[i]);
+        case MAGNITUDE -> Sparsify.magnitudeInPlace(deltas[i], n, d[i], w[i], hist);
+        case RANDOM -> Sparsify.randomInPlace(deltas[i], n, d[i], p.seed() * 1_000_003L + moduleSeed * 31 + i, w[i]);
+      }
+    }
+    boolean byTotal = p.sign().equals("total");
+    double plainDivisor = 0;
+    for (int i = 0; i < k; i++) {
+      plainDivisor += w[i];
+    }
+    if (Math.abs(plainDivisor) < 1e-8) {
+      plainDivisor = 1;
+    }
+    for (int j = 0; j < n; j++) {
+      double mixed = 0;
+      double divisor = plainDivisor;
+      if (signConsensus) {
+        double vote = 0;
+        for (int i = 0; i < k; i++) {
+          vote += byTotal ? deltas[i][j] : Math.signum(deltas[i][j]);
+        }
+        double elected = vote >= 0 ? 1 : -1;
+        divisor = 0;
+        for (int i = 0; i < k; i++) {
+          float v = deltas[i][j];
+          if (Math.signum(v) == elected) {
+            mixed += v;
+            divisor += w[i];
+          }
+        }
+        if (divisor == 0) {
+          divisor = 1;
+        }
+      } else {
+        for (int i = 0; i < k; i++) {
+          mixed += deltas[i][j];
+        }
+      }
+      out[j] = (float) ((p.normalize() ? mixed / divisor : mixed) * p.lambda());
+    }
+  }
 }

@@ -78,6 +78,88 @@ public final class Sparsify {
     return a[target];
   }
 
+  /**
+   * TIES's trim and the weighting in place on x[0, n): keeps the k = floor(density·n) entries of
+   * largest |x| (ties at the threshold to the lower index, as {@link #magnitude}) and multiplies
+   * them by w as (float) (x·w); the rest become 0. The threshold is found by a two-pass radix
+   * select on the bits of |x| (for finite floats the order of the bits is the order of |x|), so
+   * the cost is linear in n and independent of the data; hist is scratch of {@link #HIST} ints.
+   */
+  static void magnitudeInPlace(float[] x, int n, double density, double w, int[] hist) {
+    int k = density >= 1 ? n : (int) (density * n);
+    if (k >= n) {
+      scale(x, n, w);
+      return;
+    }
+    if (k <= 0) {
+      java.util.Arrays.fill(x, 0, n, 0f);
+      return;
+    }
+    int t = kthLargestBits(x, n, k, hist);
+    int above = 0;
+    for (int i = 0; i < n; i++) {
+      if ((Float.floatToRawIntBits(x[i]) & 0x7fffffff) > t) {
+        above++;
+      }
+    }
+    int equalLeft = k - above; // entries equal to the threshold that still fit, lowest index first
+    for (int i = 0; i < n; i++) {
+      int b = Float.floatToRawIntBits(x[i]) & 0x7fffffff;
+      x[i] = b > t || b == t && equalLeft-- > 0 ? (float) (x[i] * w) : 0f;
+    }
+  }
+
+  /** Scratch size for {@link #magnitudeInPlace}. */
+  static final int HIST = 1 << 16;
+
+  /**
+   * The bits of the k-th largest |x| (1-based) over x[0, n): a histogram of the high 16 bits picks
+   * the bucket holding it, a histogram of the low 16 bits within that bucket picks the value.
+   */
+  static int kthLargestBits(float[] x, int n, int k, int[] hist) {
+    java.util.Arrays.fill(hist, 0);
+    for (int i = 0; i < n; i++) {
+      hist[(Float.floatToRawIntBits(x[i]) & 0x7fffffff) >>> 16]++;
+    }
+    int rank = k; // rank of the wanted value among those not yet passed, from the top
+    int hi = HIST - 1;
+    while (hist[hi] < rank) {
+      rank -= hist[hi--];
+    }
+    java.util.Arrays.fill(hist, 0);
+    for (int i = 0; i < n; i++) {
+      int b = Float.floatToRawIntBits(x[i]) & 0x7fffffff;
+      if (b >>> 16 == hi) {
+        hist[b & 0xffff]++;
+      }
+    }
+    int lo = HIST - 1;
+    while (hist[lo] < rank) {
+      rank -= hist[lo--];
+    }
+    return hi << 16 | lo;
+  }
+
+  /** DARE's drop in place on x[0, n), weighted by w: the same seeded stream and arithmetic as {@link #random}. */
+  static void randomInPlace(float[] x, int n, double density, long seed, double w) {
+    if (density >= 1) {
+      scale(x, n, w);
+      return;
+    }
+    SplittableRandom rng = new SplittableRandom(seed);
+    double s = 1.0 / density;
+    for (int i = 0; i < n; i++) {
+      x[i] = rng.nextDouble() < density ? (float) ((float) (x[i] * s) * w) : 0f;
+    }
+  }
+
+  /** x[i] = (float) (x[i]·w) over x[0, n). */
+  static void scale(float[] x, int n, double w) {
+    for (int i = 0; i < n; i++) {
+      x[i] = (float) (x[i] * w);
+    }
+  }
+
   public static float[] random(float[] x, double density, long seed, boolean rescale) {
     if (density >= 1) {
       return x.clone();
