@@ -413,33 +413,47 @@ public final class AdapterMerger {
       if (!model.tieWordEmbeddings()) {
         shapes.put("lm_head.weight", new long[] {model.vocabSize(), d});
       }
+      // the output is sharded like the input: the same files holding the same tensors, in file order
+      LinkedHashMap<String, long[]> ordered = new LinkedHashMap<>();
+      List<List<String>> shards = new ArrayList<>();
+      for (List<String> file : ck.layout()) {
+        List<String> g = new ArrayList<>();
+        for (String name : file) {
+          if (shapes.containsKey(name) && !ordered.containsKey(name)) {
+            g.add(name);
+            ordered.put(name, shapes.get(name));
+          }
+        }
+        if (!g.isEmpty()) {
+          shards.add(g);
+        }
+      }
+      for (String name : shapes.keySet()) {
+        if (!ordered.containsKey(name)) {
+          throw new IOException(base + ": tensor '" + name + "' not found in the checkpoint");
+        }
+      }
       ObjectMapper om = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+      ModuleWorkspace ws = new ModuleWorkspace();
       AtomicDir.write(Path.of(mc.outputPath()), tmp -> {
-        try (StreamingCheckpointWriter w = new StreamingCheckpointWriter(tmp, shapes, mc.outputDtype(), 4L << 30)) {
-          for (var e : shapes.entrySet()) {
+        try (StreamingCheckpointWriter w = new StreamingCheckpointWriter(tmp, ordered, mc.outputDtype(), shards)) {
+          for (var e : ordered.entrySet()) {
             String name = e.getKey();
             String[] parts = name.split("\\.");
             boolean proj = parts.length == 6 && name.startsWith("model.layers.") && name.endsWith("_proj.weight");
-            // a pre-quantised base is dequantised; an adapter trained on NF4 meets its NF4 round trip
-            float[] v = proj && ck.isQuantized(name) ? ck.readWeight(name, (int) e.getValue()[0], (int) e.getValue()[1])
-                : ck.read(name, e.getValue());
             if (proj) {
-              int layer = Integer.parseInt(parts[2]);
-              String m = parts[4];
-              if (!ck.isQuantized(name)) {
-                v = dequantized(v, (int) e.getValue()[0], (int) e.getValue()[1], mc.baseQuantize());
+              mergeProjection(mc, sources, ck, ws, w, name, Integer.parseInt(parts[2]), parts[4]);
+            } else {
+              // everything else (embeddings, norms, lm_head) streams through in slices, never whole
+              long t0 = System.nanoTime();
+              if (!java.util.Arrays.equals(ck.entry(name).shape(), e.getValue())) {
+                throw new IOException(base + ": tensor '" + name + "' has shape "
+                    + java.util.Arrays.toString(ck.entry(name).shape()) + ", expected "
+                    + java.util.Arrays.toString(e.getValue()));
               }
-              float[] merged = mergeModule(mc, sources, layer, m, (int) e.getValue()[0], (int) e.getValue()[1], v);
-              if (merged != null) {
-                for (int i = 0; i < v.length; i++) {
-                  v[i] += merged[i];
-                  if (!Float.isFinite(v[i])) {
-                    throw new IllegalArgumentException(name + ": merged weight is not finite");
-                  }
-                }
-              }
+              w.put(name, (start, dst, count) -> ck.readSlice(name, start, dst, count));
+              ModuleWorkspace.IO_NANOS.add(System.nanoTime() - t0);
             }
-            w.put(name, v);
           }
         }
         ObjectNode cfg = model.toJson();
@@ -454,6 +468,37 @@ public final class AdapterMerger {
       });
     }
     return new Result(Map.of(), manifest);
+  }
+
+  /**
+   * One projection of the merged model: its base weight (a pre-quantised one dequantised; with
+   * quantize: nf4 its NF4 round trip, which the adapters saw) plus the merged update.
+   */
+  static void mergeProjection(MergeConfig mc, List<Source> sources, HfCheckpoint ck, ModuleWorkspace ws,
+      StreamingCheckpointWriter w, String name, int layer, String module) throws IOException {
+    int[] shape = ck.config().moduleShape(module);
+    long t0 = System.nanoTime();
+    float[] v = ck.isQuantized(name) ? ck.readWeight(name, shape[0], shape[1]) : ck.read(name, shape[0], shape[1]);
+    ModuleWorkspace.IO_NANOS.add(System.nanoTime() - t0);
+    if (!ck.isQuantized(name)) {
+      v = dequantized(v, shape[0], shape[1], mc.baseQuantize());
+    }
+    float[] merged = ws.merge(mc, sources, layer, module, shape[0], shape[1], v);
+    Runnable hook = moduleHook;
+    if (hook != null) {
+      hook.run();
+    }
+    if (merged != null) {
+      for (int i = 0; i < v.length; i++) {
+        v[i] += merged[i];
+        if (!Float.isFinite(v[i])) {
+          throw new IllegalArgumentException(name + ": merged weight is not finite");
+        }
+      }
+    }
+    long t1 = System.nanoTime();
+    w.put(name, v);
+    ModuleWorkspace.IO_NANOS.add(System.nanoTime() - t1);
   }
 
   static ObjectNode manifest(MergeConfig mc, List<Source> sources, Map<String, Double> errors) throws IOException {

@@ -44,7 +44,9 @@ final class ModuleWorkspace {
       float[] base) throws IOException {
     int n = out * in;
     int k = sources.size();
-    boolean any = false;
+    if (sources.stream().noneMatch(s -> s.file().adapts(layer, module))) {
+      return null; // (no buffer is sized for a module nobody adapts, e.g. the MLP of an attention merge)
+    }
     float[][] bufs = new float[k][];
     for (int i = 0; i < k; i++) {
       bufs[i] = buffer(i, n);
@@ -53,10 +55,6 @@ final class ModuleWorkspace {
         float[] w = base != null ? base : AdapterMerger.baseWeight(mc, layer, module, out, in);
         dora(sources.get(i), layer, module, out, in, w, bufs[i]);
       }
-      any |= has;
-    }
-    if (!any) {
-      return null;
     }
     long t0 = System.nanoTime();
     double[] w = new double[k];

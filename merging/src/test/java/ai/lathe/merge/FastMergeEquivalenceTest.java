@@ -148,4 +148,46 @@ class FastMergeEquivalenceTest {
       }
     }
   }
+
+  /**
+   * Merging into a sharded base: the output has the input's files with the same tensors each, and
+   * every projection is exactly base + the reference path's merged update; other tensors copy.
+   */
+  @Test
+  void mergeIntoAShardedBaseStreamsLikeTheInputAndMatchesTheReference(@TempDir Path tmp) throws Exception {
+    new AdapterMergerTest().setUp(tmp);
+    var c = AdapterMergerTest.C;
+    var w = ai.lathe.model.RandomLlama.create(c, 1, 0.3, 0.1, org.nd4j.linalg.api.buffer.DataType.FLOAT);
+    Path base = tmp.resolve("sharded");
+    ai.lathe.model.io.HfCheckpoint.write(base, c, ai.lathe.model.io.HfCheckpoint.tensors(w), "F32", 6000, null);
+    ai.lathe.model.Config cfg = AdapterMergerTest.cfg(tmp, "ties", "model", 16, "parameters.density=0.5",
+        "base_model=" + base);
+    MergeConfig mc = MergeConfig.from(cfg);
+    AdapterMerger.run(mc, base);
+    Path out = Path.of(mc.outputPath());
+    try (var in = ai.lathe.model.io.HfCheckpoint.open(base); var got = ai.lathe.model.io.HfCheckpoint.open(out)) {
+      assertEquals(true, in.layout().size() > 3, "the base is sharded");
+      assertEquals(in.layout(), got.layout(), "same files, same tensors in each");
+      List<AdapterMerger.Source> sources = AdapterMerger.open(mc, c);
+      try {
+        for (List<String> file : in.layout()) {
+          for (String name : file) {
+            float[] expect = in.read(name, in.entry(name).shape());
+            String[] parts = name.split("\\.");
+            if (name.endsWith("_proj.weight")) {
+              int[] shape = c.moduleShape(parts[4]);
+              float[] m = AdapterMerger.mergeModule(mc, sources, Integer.parseInt(parts[2]), parts[4], shape[0],
+                  shape[1], expect.clone());
+              for (int i = 0; m != null && i < expect.length; i++) {
+                expect[i] += m[i];
+              }
+            }
+            assertArrayEquals(expect, got.read(name, in.entry(name).shape()), name);
+          }
+        }
+      } finally {
+        AdapterMerger.close(sources);
+      }
+    }
+  }
 }
