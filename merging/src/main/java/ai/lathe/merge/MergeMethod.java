@@ -146,32 +146,50 @@ public enum MergeMethod {
     if (Math.abs(plainDivisor) < 1e-8) {
       plainDivisor = 1;
     }
-    for (int j = 0; j < n; j++) {
-      double mixed = 0;
-      double divisor = plainDivisor;
+    // in blocks, adapter by adapter within a block (sequential streams); each entry still sums
+    // over the adapters in order from 0, as merge does
+    int block = 2048;
+    double[] vote = new double[block];
+    double[] mixed = new double[block];
+    double[] divisor = new double[block];
+    for (int j0 = 0; j0 < n; j0 += block) {
+      int len = Math.min(block, n - j0);
+      java.util.Arrays.fill(mixed, 0);
       if (signConsensus) {
-        double vote = 0;
+        java.util.Arrays.fill(vote, 0);
+        java.util.Arrays.fill(divisor, 0);
         for (int i = 0; i < k; i++) {
-          vote += byTotal ? deltas[i][j] : Math.signum(deltas[i][j]);
-        }
-        double elected = vote >= 0 ? 1 : -1;
-        divisor = 0;
-        for (int i = 0; i < k; i++) {
-          float v = deltas[i][j];
-          if (Math.signum(v) == elected) {
-            mixed += v;
-            divisor += w[i];
+          float[] x = deltas[i];
+          for (int t = 0; t < len; t++) {
+            vote[t] += byTotal ? x[j0 + t] : Math.signum(x[j0 + t]);
           }
         }
-        if (divisor == 0) {
-          divisor = 1;
+        for (int i = 0; i < k; i++) {
+          float[] x = deltas[i];
+          double wi = w[i];
+          for (int t = 0; t < len; t++) {
+            float v = x[j0 + t];
+            if (Math.signum(v) == (vote[t] >= 0 ? 1.0 : -1.0)) {
+              mixed[t] += v;
+              divisor[t] += wi;
+            }
+          }
+        }
+        for (int t = 0; t < len; t++) {
+          double dv = divisor[t] == 0 ? 1 : divisor[t];
+          out[j0 + t] = (float) ((p.normalize() ? mixed[t] / dv : mixed[t]) * p.lambda());
         }
       } else {
         for (int i = 0; i < k; i++) {
-          mixed += deltas[i][j];
+          float[] x = deltas[i];
+          for (int t = 0; t < len; t++) {
+            mixed[t] += x[j0 + t];
+          }
+        }
+        for (int t = 0; t < len; t++) {
+          out[j0 + t] = (float) ((p.normalize() ? mixed[t] / plainDivisor : mixed[t]) * p.lambda());
         }
       }
-      out[j] = (float) ((p.normalize() ? mixed / divisor : mixed) * p.lambda());
     }
   }
 }

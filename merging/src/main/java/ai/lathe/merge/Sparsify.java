@@ -95,14 +95,9 @@ public final class Sparsify {
       java.util.Arrays.fill(x, 0, n, 0f);
       return;
     }
-    int t = kthLargestBits(x, n, k, hist);
-    int above = 0;
-    for (int i = 0; i < n; i++) {
-      if ((Float.floatToRawIntBits(x[i]) & 0x7fffffff) > t) {
-        above++;
-      }
-    }
-    int equalLeft = k - above; // entries equal to the threshold that still fit, lowest index first
+    long sel = kthLargestBits(x, n, k, hist);
+    int t = (int) (sel >>> 32);
+    int equalLeft = (int) sel; // entries equal to the threshold that still fit, lowest index first
     for (int i = 0; i < n; i++) {
       int b = Float.floatToRawIntBits(x[i]) & 0x7fffffff;
       x[i] = b > t || b == t && equalLeft-- > 0 ? (float) (x[i] * w) : 0f;
@@ -113,10 +108,12 @@ public final class Sparsify {
   static final int HIST = 1 << 16;
 
   /**
-   * The bits of the k-th largest |x| (1-based) over x[0, n): a histogram of the high 16 bits picks
-   * the bucket holding it, a histogram of the low 16 bits within that bucket picks the value.
+   * The bits t of the k-th largest |x| (1-based) over x[0, n) in the high word, and in the low
+   * word how many entries equal to t are among the k largest (k minus those above t): a
+   * histogram of the high 16 bits picks the bucket holding it, a histogram of the low 16 bits
+   * within that bucket picks the value.
    */
-  static int kthLargestBits(float[] x, int n, int k, int[] hist) {
+  static long kthLargestBits(float[] x, int n, int k, int[] hist) {
     java.util.Arrays.fill(hist, 0);
     for (int i = 0; i < n; i++) {
       hist[(Float.floatToRawIntBits(x[i]) & 0x7fffffff) >>> 16]++;
@@ -137,7 +134,7 @@ public final class Sparsify {
     while (hist[lo] < rank) {
       rank -= hist[lo--];
     }
-    return hi << 16 | lo;
+    return (long) (hi << 16 | lo) << 32 | rank;
   }
 
   /** DARE's drop in place on x[0, n), weighted by w: the same seeded stream and arithmetic as {@link #random}. */
