@@ -28,7 +28,9 @@ import org.nd4j.linalg.factory.Nd4j;
  * Merges LoRA adapters one module at a time on their dense updates ΔW = s·B·A (never on A and B
  * separately): a module an adapter does not target counts as zero there. The result is a rank-r
  * adapter (truncated SVD, error reported per module) or the base model with the update added, as
- * a Hugging Face checkpoint. Peak memory is one module's updates, whatever the depth.
+ * a Hugging Face checkpoint. Modules are merged in {@link ModuleWorkspace}s (one per thread,
+ * buffers reused across modules), so peak memory is threads × one module's updates, whatever the
+ * depth; merging into the base streams tensor by tensor, sharded like the input.
  */
 public final class AdapterMerger {
   /** What a merge produced: per-module truncation errors (adapter output) and provenance. */
@@ -210,13 +212,14 @@ public final class AdapterMerger {
 
   /**
    * Merges and re-factors the given (layer, module index) pairs, opening the adapters itself: the
-   * unit of work a Spark task runs when modules are spread over executors.
+   * unit of work a Spark task runs when modules are spread over executors. One thread: the
+   * executor's task slots are the parallelism there (and each slot holds one workspace).
    */
   public static List<ModuleFactors> factorModules(MergeConfig mc, LlamaConfig model, List<int[]> which)
       throws IOException {
     List<Source> sources = open(mc, model);
     try {
-      return factorModules(mc, model, sources, which);
+      return factorModules(mc, model, sources, which, 1);
     } finally {
       close(sources);
     }
@@ -232,7 +235,13 @@ public final class AdapterMerger {
 
   static List<ModuleFactors> factorModules(MergeConfig mc, LlamaConfig model, List<Source> sources, List<int[]> which)
       throws IOException {
-    int t = Math.max(1, Math.min(threads(), which.size()));
+    return factorModules(mc, model, sources, which, threads());
+  }
+
+  /** Merges and re-factors modules on the given number of threads, each with its own workspace. */
+  static List<ModuleFactors> factorModules(MergeConfig mc, LlamaConfig model, List<Source> sources, List<int[]> which,
+      int threads) throws IOException {
+    int t = Math.max(1, Math.min(threads, which.size()));
     java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(t, r -> {
       Thread th = new Thread(r, "lathe-merge");
       th.setDaemon(true);
@@ -318,7 +327,11 @@ public final class AdapterMerger {
   }
 
   static Result mergeToAdapter(MergeConfig mc, LlamaConfig model, List<Source> sources) throws IOException {
-    return writeAdapter(mc, model, factorModules(mc, model, sources, allModules(model)));
+    List<ModuleFactors> factors = factorModules(mc, model, sources, allModules(model));
+    long t0 = System.nanoTime();
+    Result r = writeAdapter(mc, model, factors);
+    ModuleWorkspace.IO_NANOS.add(System.nanoTime() - t0);
+    return r;
   }
 
   /** Writes factored modules (from this JVM or from executors) as a PEFT adapter, atomically. */

@@ -160,19 +160,32 @@ public enum MergeMethod {
         java.util.Arrays.fill(divisor, 0);
         for (int i = 0; i < k; i++) {
           float[] x = deltas[i];
-          for (int t = 0; t < len; t++) {
-            vote[t] += byTotal ? x[j0 + t] : Math.signum(x[j0 + t]);
+          if (byTotal) {
+            for (int t = 0; t < len; t++) {
+              vote[t] += x[j0 + t];
+            }
+          } else {
+            for (int t = 0; t < len; t++) {
+              float v = x[j0 + t]; // signum without branches (a signed zero adds nothing either way)
+              vote[t] += (v > 0 ? 1f : 0f) - (v < 0 ? 1f : 0f);
+            }
           }
+        }
+        for (int t = 0; t < len; t++) {
+          vote[t] = vote[t] >= 0 ? 1.0 : -1.0; // the elected sign
         }
         for (int i = 0; i < k; i++) {
           float[] x = deltas[i];
           double wi = w[i];
           for (int t = 0; t < len; t++) {
             float v = x[j0 + t];
-            if (Math.signum(v) == (vote[t] >= 0 ? 1.0 : -1.0)) {
-              mixed[t] += v;
-              divisor[t] += wi;
-            }
+            // signum(v) == elected iff v·elected > 0; keep is 1 then, else 0, without a
+            // branch (+0.0 folds -0.0 into +0.0, whose bits minus one are negative). Adding ±0 to
+            // a sum that started at +0.0 changes nothing, so this equals merge's conditional adds.
+            double prod = v * vote[t] + 0.0;
+            double keep = ((Double.doubleToRawLongBits(prod) - 1) >>> 63) ^ 1;
+            mixed[t] += v * keep;
+            divisor[t] += wi * keep;
           }
         }
         for (int t = 0; t < len; t++) {

@@ -99,13 +99,19 @@ public final class Sparsify {
     int t = (int) (sel >>> 32);
     int equalLeft = (int) sel; // entries equal to the threshold that still fit, lowest index first
     for (int i = 0; i < n; i++) {
-      int b = Float.floatToRawIntBits(x[i]) & 0x7fffffff;
-      x[i] = b > t || b == t && equalLeft-- > 0 ? (float) (x[i] * w) : 0f;
+      float v = x[i];
+      int b = Float.floatToRawIntBits(v) & 0x7fffffff;
+      if (b == t) { // rare: a tie with the threshold
+        x[i] = equalLeft-- > 0 ? (float) (v * w) : 0f;
+      } else { // without a branch: all-ones mask when b > t (both are non-negative ints), else +0
+        int keep = (t - b) >> 31;
+        x[i] = Float.intBitsToFloat(Float.floatToRawIntBits((float) (v * w)) & keep);
+      }
     }
   }
 
-  /** Scratch size for {@link #magnitudeInPlace}. */
-  static final int HIST = 1 << 16;
+  /** Scratch size for {@link #magnitudeInPlace}: four histograms of 2^15 buckets, or one of 2^16. */
+  static final int HIST = 1 << 17;
 
   /**
    * The bits t of the k-th largest |x| (1-based) over x[0, n) in the high word, and in the low
@@ -114,23 +120,36 @@ public final class Sparsify {
    * within that bucket picks the value.
    */
   static long kthLargestBits(float[] x, int n, int k, int[] hist) {
+    // four interleaved histograms of the high bits (15 of them: the sign is cleared), so that
+    // runs of equal buckets do not serialise on one counter; then summed into the first
+    int q = 1 << 15;
     java.util.Arrays.fill(hist, 0);
-    for (int i = 0; i < n; i++) {
+    int i = 0;
+    for (; i + 3 < n; i += 4) {
+      hist[(Float.floatToRawIntBits(x[i]) & 0x7fffffff) >>> 16]++;
+      hist[q + ((Float.floatToRawIntBits(x[i + 1]) & 0x7fffffff) >>> 16)]++;
+      hist[2 * q + ((Float.floatToRawIntBits(x[i + 2]) & 0x7fffffff) >>> 16)]++;
+      hist[3 * q + ((Float.floatToRawIntBits(x[i + 3]) & 0x7fffffff) >>> 16)]++;
+    }
+    for (; i < n; i++) {
       hist[(Float.floatToRawIntBits(x[i]) & 0x7fffffff) >>> 16]++;
     }
+    for (int b = 0; b < q; b++) {
+      hist[b] += hist[q + b] + hist[2 * q + b] + hist[3 * q + b];
+    }
     int rank = k; // rank of the wanted value among those not yet passed, from the top
-    int hi = HIST - 1;
+    int hi = q - 1;
     while (hist[hi] < rank) {
       rank -= hist[hi--];
     }
     java.util.Arrays.fill(hist, 0);
-    for (int i = 0; i < n; i++) {
+    for (i = 0; i < n; i++) {
       int b = Float.floatToRawIntBits(x[i]) & 0x7fffffff;
       if (b >>> 16 == hi) {
         hist[b & 0xffff]++;
       }
     }
-    int lo = HIST - 1;
+    int lo = (1 << 16) - 1;
     while (hist[lo] < rank) {
       rank -= hist[lo--];
     }
