@@ -3,13 +3,12 @@ package ai.lathe.merge;
 import ai.lathe.model.Config;
 import ai.lathe.model.LlamaConfig;
 import ai.lathe.model.LlamaWeights;
-import ai.lathe.model.adapter.AdapterSet;
 import ai.lathe.model.adapter.LoraConfig;
-import ai.lathe.model.adapter.Param;
 import ai.lathe.model.cli.Args;
 import ai.lathe.model.config.ConfigReference;
 import ai.lathe.model.io.AtomicDir;
 import ai.lathe.model.io.PeftAdapter;
+import ai.lathe.model.io.Safetensors;
 import ai.lathe.model.io.StreamingCheckpointWriter;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -19,9 +18,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 import java.util.Set;
-import org.nd4j.linalg.api.buffer.DataType;
 
 /**
  * {@code lathe bench-merge}: a TIES merge of N random rank-r adapters on q, k, v, o of a model
@@ -109,11 +108,11 @@ public final class BenchMergeCommand {
         double io = ModuleWorkspace.IO_NANOS.sum() / 1e9;
         double math = ModuleWorkspace.MATH_NANOS.sum() / 1e9;
         double err = res.truncationErrors().values().stream().mapToDouble(Double::doubleValue).max().orElse(0);
-        System.out.printf("%s of %d rank-%d adapters to %s, %s%d layers (%d merged modules), %d threads: %.1f s wall "
+        System.out.printf("%s of %d rank-%d adapters to %s, %s%d layers (%d merged modules), %d merge threads: %.1f s wall "
             + "(%.2f s per module), %.1f s CPU; arithmetic %.0f%%, tensor I/O %.0f%% of thread time; peak RSS %.0f MiB "
             + "(%s; RSS before the merge %.0f MiB)%s%n", mc.method().id, n, rank, output,
             a.str("preset", "").isEmpty() ? "dim " + c.hiddenSize() + ", " : a.str("preset", "") + ", ", layers, modules,
-            AdapterMerger.threads(), sec, sec / modules, cpu, 100 * math / (math + io), 100 * io / (math + io),
+            output.equals("adapter") ? AdapterMerger.threads() : 1, sec, sec / modules, cpu, 100 * math / (math + io), 100 * io / (math + io),
             hwm / 1024.0, reset ? "reset before the merge" : "process peak, not reset", rssBefore / 1024.0,
             output.equals("adapter") ? String.format(", max truncation error %.4f", err) : "");
         String p = "layers_" + layers + "_";
@@ -132,21 +131,37 @@ public final class BenchMergeCommand {
     return 0;
   }
 
-  /** A random rank-r adapter on q, k, v, o (B non-zero, so every update is). */
+  /**
+   * A random rank-r adapter on q, k, v, o (B non-zero, so every update is), written from plain
+   * arrays one adapter at a time so that making the inputs does not inflate the RSS measured.
+   */
   static void writeAdapter(Path dir, LlamaConfig c, int rank, int seed) throws IOException {
-    AdapterSet s = AdapterSet.init(c, LoraConfig.of(rank, 2.0 * rank, List.of("q_proj", "k_proj", "v_proj", "o_proj")),
-        seed, DataType.FLOAT);
+    List<String> targets = List.of("q_proj", "k_proj", "v_proj", "o_proj");
+    LoraConfig lc = LoraConfig.of(rank, 2.0 * rank, targets);
     Random r = new Random(seed);
-    for (Param p : s.params()) {
-      if (p.name().contains("lora_B")) {
-        float[] v = new float[(int) p.value().length()];
-        for (int j = 0; j < v.length; j++) {
-          v[j] = (float) (0.01 * r.nextGaussian());
+    Map<String, Safetensors.Tensor> tensors = new LinkedHashMap<>();
+    for (int l = 0; l < c.numLayers(); l++) {
+      for (String m : targets) {
+        int[] s = c.moduleShape(m);
+        float[] a = new float[rank * s[1]];
+        float[] b = new float[s[0] * rank];
+        float bound = (float) (1 / Math.sqrt(s[1]));
+        for (int j = 0; j < a.length; j++) {
+          a[j] = (2 * r.nextFloat() - 1) * bound;
         }
-        p.value().assign(org.nd4j.linalg.factory.Nd4j.create(v, p.value().shape(), 'c'));
+        for (int j = 0; j < b.length; j++) {
+          b[j] = (float) (0.01 * r.nextGaussian());
+        }
+        String p = "base_model.model." + LoraConfig.modulePath(l, m);
+        tensors.put(p + ".lora_A.weight", new Safetensors.Tensor(new long[] {rank, s[1]}, a));
+        tensors.put(p + ".lora_B.weight", new Safetensors.Tensor(new long[] {s[0], rank}, b));
       }
     }
-    PeftAdapter.write(dir, s, "bench", null);
+    ObjectMapper om = new ObjectMapper();
+    AtomicDir.write(dir, tmp -> {
+      om.writeValue(tmp.resolve(PeftAdapter.CONFIG).toFile(), lc.toPeftJson("bench"));
+      Safetensors.write(tmp.resolve(PeftAdapter.WEIGHTS), tensors, "F32", Map.of("format", "pt"));
+    });
   }
 
   /**

@@ -126,7 +126,7 @@ public enum MergeMethod {
    * parallel instead): deltas[i][0, n) are overwritten by the sparsified, weighted updates and
    * the result goes to out[0, n). Every value is computed by the same arithmetic in the same
    * order as {@link #merge}, so the two agree exactly (a test checks it); hist is scratch of
-   * {@link Sparsify#HIST} ints. Nothing is allocated.
+   * {@link Sparsify#HIST} ints. Nothing of the module's size is allocated.
    */
   public void mergeInto(float[][] deltas, int n, double[] w, double[] d, Params p, long moduleSeed, float[] out,
       int[] hist) {
