@@ -168,6 +168,14 @@ class FastMergeEquivalenceTest {
     try (var in = ai.lathe.model.io.HfCheckpoint.open(base); var got = ai.lathe.model.io.HfCheckpoint.open(out)) {
       assertEquals(true, in.layout().size() > 3, "the base is sharded");
       assertEquals(in.layout(), got.layout(), "same files, same tensors in each");
+      // slices read what the whole read does; one past the end is refused naming the tensor
+      float[] whole = in.read("model.embed_tokens.weight", c.vocabSize(), c.hiddenSize());
+      float[] slice = new float[7];
+      in.readSlice("model.embed_tokens.weight", 100, slice, 7);
+      assertArrayEquals(Arrays.copyOfRange(whole, 100, 107), slice);
+      var bad = org.junit.jupiter.api.Assertions.assertThrows(java.io.IOException.class,
+          () -> in.readSlice("model.embed_tokens.weight", whole.length - 3, slice, 7));
+      org.junit.jupiter.api.Assertions.assertTrue(bad.getMessage().contains("model.embed_tokens.weight"), bad.getMessage());
       List<AdapterMerger.Source> sources = AdapterMerger.open(mc, c);
       try {
         for (List<String> file : in.layout()) {
