@@ -28,7 +28,9 @@ import org.nd4j.linalg.factory.Nd4j;
  * Merges LoRA adapters one module at a time on their dense updates ΔW = s·B·A (never on A and B
  * separately): a module an adapter does not target counts as zero there. The result is a rank-r
  * adapter (truncated SVD, error reported per module) or the base model with the update added, as
- * a Hugging Face checkpoint. Peak memory is one module's updates, whatever the depth.
+ * a Hugging Face checkpoint. Modules are merged in {@link ModuleWorkspace}s (one per thread,
+ * buffers reused across modules), so peak memory is threads × one module's updates, whatever the
+ * depth; merging into the base streams tensor by tensor, sharded like the input.
  */
 public final class AdapterMerger {
   /** What a merge produced: per-module truncation errors (adapter output) and provenance. */
@@ -210,20 +212,107 @@ public final class AdapterMerger {
 
   /**
    * Merges and re-factors the given (layer, module index) pairs, opening the adapters itself: the
-   * unit of work a Spark task runs when modules are spread over executors.
+   * unit of work a Spark task runs when modules are spread over executors. One thread: the
+   * executor's task slots are the parallelism there (and each slot holds one workspace).
    */
   public static List<ModuleFactors> factorModules(MergeConfig mc, LlamaConfig model, List<int[]> which)
       throws IOException {
     List<Source> sources = open(mc, model);
     try {
-      return factorModules(mc, model, sources, which);
+      return factorModules(mc, model, sources, which, 1);
     } finally {
       close(sources);
     }
   }
 
+  /**
+   * Threads that merge modules at once (each with its own {@link ModuleWorkspace}): the system
+   * property lathe.merge.threads, else the cores.
+   */
+  static int threads() {
+    return Math.max(1, Integer.getInteger("lathe.merge.threads", Runtime.getRuntime().availableProcessors()));
+  }
+
   static List<ModuleFactors> factorModules(MergeConfig mc, LlamaConfig model, List<Source> sources, List<int[]> which)
       throws IOException {
+    return factorModules(mc, model, sources, which, threads());
+  }
+
+  /** Merges and re-factors modules on the given number of threads, each with its own workspace. */
+  static List<ModuleFactors> factorModules(MergeConfig mc, LlamaConfig model, List<Source> sources, List<int[]> which,
+      int threads) throws IOException {
+    int t = Math.max(1, Math.min(threads, which.size()));
+    java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(t, r -> {
+      Thread th = new Thread(r, "lathe-merge");
+      th.setDaemon(true);
+      return th;
+    });
+    ThreadLocal<ModuleWorkspace> work = ThreadLocal.withInitial(ModuleWorkspace::new);
+    try {
+      List<java.util.concurrent.Future<ModuleFactors>> futures = new ArrayList<>();
+      for (int[] lm : which) {
+        futures.add(pool.submit(() -> factorModule(mc, model, sources, work.get(), lm[0], lm[1])));
+      }
+      List<ModuleFactors> out = new ArrayList<>();
+      for (var f : futures) {
+        ModuleFactors mf = join(f);
+        if (mf != null) {
+          out.add(mf);
+        }
+      }
+      return out;
+    } finally {
+      pool.shutdownNow();
+    }
+  }
+
+  /** One module merged in a workspace and re-factored; null when no adapter targets it. */
+  static ModuleFactors factorModule(MergeConfig mc, LlamaConfig model, List<Source> sources, ModuleWorkspace ws,
+      int layer, int moduleIndex) throws IOException {
+    String m = LlamaWeights.MODULES.get(moduleIndex);
+    int[] shape = model.moduleShape(m);
+    float[] merged = ws.merge(mc, sources, layer, m, shape[0], shape[1], null);
+    Runnable hook = moduleHook;
+    if (hook != null) {
+      hook.run();
+    }
+    if (merged == null) {
+      return null;
+    }
+    long t0 = System.nanoTime();
+    LowRank.Factors f = LowRank.factor(merged, shape[0], shape[1], mc.outputRank(), layer * 16L + 1);
+    ModuleWorkspace.MATH_NANOS.add(System.nanoTime() - t0);
+    return new ModuleFactors(layer, m, f.a(), f.b(), f.rank(), f.relativeError());
+  }
+
+  /** A task's result, with its IOException or unchecked exception rethrown as itself. */
+  static <T> T join(java.util.concurrent.Future<T> f) throws IOException {
+    try {
+      return f.get();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IOException("merge interrupted", e);
+    } catch (java.util.concurrent.ExecutionException e) {
+      Throwable c = e.getCause();
+      if (c instanceof IOException io) {
+        throw io;
+      }
+      if (c instanceof RuntimeException re) {
+        throw re;
+      }
+      if (c instanceof Error er) {
+        throw er;
+      }
+      throw new IOException(c);
+    }
+  }
+
+  /**
+   * The reference path (one module at a time, fresh arrays, {@link #mergeModule}): what
+   * {@link #factorModules} must reproduce; kept for the equivalence test.
+   */
+  static List<ModuleFactors> factorModulesReference(MergeConfig mc, LlamaConfig model, List<Source> sources,
+      List<int[]> which) throws IOException {
     List<ModuleFactors> out = new ArrayList<>();
     for (int[] lm : which) {
       String m = LlamaWeights.MODULES.get(lm[1]);
@@ -238,7 +327,11 @@ public final class AdapterMerger {
   }
 
   static Result mergeToAdapter(MergeConfig mc, LlamaConfig model, List<Source> sources) throws IOException {
-    return writeAdapter(mc, model, factorModules(mc, model, sources, allModules(model)));
+    List<ModuleFactors> factors = factorModules(mc, model, sources, allModules(model));
+    long t0 = System.nanoTime();
+    Result r = writeAdapter(mc, model, factors);
+    ModuleWorkspace.IO_NANOS.add(System.nanoTime() - t0);
+    return r;
   }
 
   /** Writes factored modules (from this JVM or from executors) as a PEFT adapter, atomically. */
@@ -319,33 +412,47 @@ public final class AdapterMerger {
     try (HfCheckpoint ck = HfCheckpoint.open(base)) {
       // every tensor of the family (Qwen2 biases, Qwen3 head norms are copied like the norms)
       LinkedHashMap<String, long[]> shapes = HfCheckpoint.shapes(model);
+      // the output is sharded like the input: the same files holding the same tensors, in file order
+      LinkedHashMap<String, long[]> ordered = new LinkedHashMap<>();
+      List<List<String>> shards = new ArrayList<>();
+      for (List<String> file : ck.layout()) {
+        List<String> g = new ArrayList<>();
+        for (String name : file) {
+          if (shapes.containsKey(name) && !ordered.containsKey(name)) {
+            g.add(name);
+            ordered.put(name, shapes.get(name));
+          }
+        }
+        if (!g.isEmpty()) {
+          shards.add(g);
+        }
+      }
+      for (String name : shapes.keySet()) {
+        if (!ordered.containsKey(name)) {
+          throw new IOException(base + ": tensor '" + name + "' not found in the checkpoint");
+        }
+      }
       ObjectMapper om = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+      ModuleWorkspace ws = new ModuleWorkspace();
       AtomicDir.write(Path.of(mc.outputPath()), tmp -> {
-        try (StreamingCheckpointWriter w = new StreamingCheckpointWriter(tmp, shapes, mc.outputDtype(), 4L << 30)) {
-          for (var e : shapes.entrySet()) {
+        try (StreamingCheckpointWriter w = new StreamingCheckpointWriter(tmp, ordered, mc.outputDtype(), shards)) {
+          for (var e : ordered.entrySet()) {
             String name = e.getKey();
             String[] parts = name.split("\\.");
             boolean proj = parts.length == 6 && name.startsWith("model.layers.") && name.endsWith("_proj.weight");
-            // a pre-quantised base is dequantised; an adapter trained on NF4 meets its NF4 round trip
-            float[] v = proj && ck.isQuantized(name) ? ck.readWeight(name, (int) e.getValue()[0], (int) e.getValue()[1])
-                : ck.read(name, e.getValue());
             if (proj) {
-              int layer = Integer.parseInt(parts[2]);
-              String m = parts[4];
-              if (!ck.isQuantized(name)) {
-                v = dequantized(v, (int) e.getValue()[0], (int) e.getValue()[1], mc.baseQuantize());
+              mergeProjection(mc, sources, ck, ws, w, name, Integer.parseInt(parts[2]), parts[4]);
+            } else {
+              // everything else (embeddings, norms, lm_head) streams through in slices, never whole
+              long t0 = System.nanoTime();
+              if (!java.util.Arrays.equals(ck.entry(name).shape(), e.getValue())) {
+                throw new IOException(base + ": tensor '" + name + "' has shape "
+                    + java.util.Arrays.toString(ck.entry(name).shape()) + ", expected "
+                    + java.util.Arrays.toString(e.getValue()));
               }
-              float[] merged = mergeModule(mc, sources, layer, m, (int) e.getValue()[0], (int) e.getValue()[1], v);
-              if (merged != null) {
-                for (int i = 0; i < v.length; i++) {
-                  v[i] += merged[i];
-                  if (!Float.isFinite(v[i])) {
-                    throw new IllegalArgumentException(name + ": merged weight is not finite");
-                  }
-                }
-              }
+              w.put(name, (start, dst, count) -> ck.readSlice(name, start, dst, count));
+              ModuleWorkspace.IO_NANOS.add(System.nanoTime() - t0);
             }
-            w.put(name, v);
           }
         }
         ObjectNode cfg = model.toJson();
@@ -360,6 +467,37 @@ public final class AdapterMerger {
       });
     }
     return new Result(Map.of(), manifest);
+  }
+
+  /**
+   * One projection of the merged model: its base weight (a pre-quantised one dequantised; with
+   * quantize: nf4 its NF4 round trip, which the adapters saw) plus the merged update.
+   */
+  static void mergeProjection(MergeConfig mc, List<Source> sources, HfCheckpoint ck, ModuleWorkspace ws,
+      StreamingCheckpointWriter w, String name, int layer, String module) throws IOException {
+    int[] shape = ck.config().moduleShape(module);
+    long t0 = System.nanoTime();
+    float[] v = ck.isQuantized(name) ? ck.readWeight(name, shape[0], shape[1]) : ck.read(name, shape[0], shape[1]);
+    ModuleWorkspace.IO_NANOS.add(System.nanoTime() - t0);
+    if (!ck.isQuantized(name)) {
+      v = dequantized(v, shape[0], shape[1], mc.baseQuantize());
+    }
+    float[] merged = ws.merge(mc, sources, layer, module, shape[0], shape[1], v);
+    Runnable hook = moduleHook;
+    if (hook != null) {
+      hook.run();
+    }
+    if (merged != null) {
+      for (int i = 0; i < v.length; i++) {
+        v[i] += merged[i];
+        if (!Float.isFinite(v[i])) {
+          throw new IllegalArgumentException(name + ": merged weight is not finite");
+        }
+      }
+    }
+    long t1 = System.nanoTime();
+    w.put(name, v);
+    ModuleWorkspace.IO_NANOS.add(System.nanoTime() - t1);
   }
 
   static ObjectNode manifest(MergeConfig mc, List<Source> sources, Map<String, Double> errors) throws IOException {

@@ -19,7 +19,15 @@ public final class LowRank {
 
   public static Factors factor(float[] dw, int out, int in, int rank, long seed) {
     int r = Math.min(rank, Math.min(out, in));
-    INDArray w = Nd4j.create(dw, new long[] {out, in}, 'c').castTo(DataType.DOUBLE);
+    // float -> double element by element into the off-heap array (exact; no float copy, no cast op)
+    INDArray w = Nd4j.create(DataType.DOUBLE, new long[] {out, in}, 'c');
+    java.nio.DoubleBuffer wb = w.data().asNioDouble();
+    double sq0 = 0;
+    for (int i = 0; i < out * in; i++) {
+      wb.put(i, dw[i]);
+      sq0 += (double) dw[i] * dw[i];
+    }
+    double norm = Math.sqrt(sq0);
     INDArray u;
     INDArray s;
     INDArray vt;
@@ -41,10 +49,14 @@ public final class LowRank {
       b.getColumn(i).assign(u.getColumn(i).mul(sq));
       a.getRow(i).assign(vt.getRow(i).mul(sq));
     }
-    INDArray resid = w.dup('c');
-    Nd4j.gemm(b, a, resid, false, false, -1.0, 1.0); // ΔW − B·A
-    double norm = w.norm2Number().doubleValue();
-    double err = norm == 0 ? 0 : resid.norm2Number().doubleValue() / norm;
+    Nd4j.gemm(b, a, w, false, false, -1.0, 1.0); // w ← ΔW − B·A (w is not needed after)
+    wb = w.data().asNioDouble();
+    double sq = 0;
+    for (int i = 0; i < out * in; i++) {
+      double v = wb.get(i);
+      sq += v * v;
+    }
+    double err = norm == 0 ? 0 : Math.sqrt(sq) / norm;
     return new Factors(a.castTo(DataType.FLOAT).dup('c').data().asFloat(), b.castTo(DataType.FLOAT).dup('c').data().asFloat(),
         r, err);
   }

@@ -120,4 +120,89 @@ public enum MergeMethod {
     });
     return out;
   }
+
+  /**
+   * The same merge as {@link #merge}, in place and on one thread (callers run modules in
+   * parallel instead): deltas[i][0, n) are overwritten by the sparsified, weighted updates and
+   * the result goes to out[0, n). Every value is computed by the same arithmetic in the same
+   * order as {@link #merge}, so the two agree exactly (a test checks it); hist is scratch of
+   * {@link Sparsify#HIST} ints. Nothing of the module's size is allocated.
+   */
+  public void mergeInto(float[][] deltas, int n, double[] w, double[] d, Params p, long moduleSeed, float[] out,
+      int[] hist) {
+    int k = w.length;
+    for (int i = 0; i < k; i++) {
+      switch (sparsification) {
+        case NONE -> Sparsify.scale(deltas[i], n, w[i]);
+        case MAGNITUDE -> Sparsify.magnitudeInPlace(deltas[i], n, d[i], w[i], hist);
+        case RANDOM -> Sparsify.randomInPlace(deltas[i], n, d[i], p.seed() * 1_000_003L + moduleSeed * 31 + i, w[i]);
+      }
+    }
+    boolean byTotal = p.sign().equals("total");
+    double plainDivisor = 0;
+    for (int i = 0; i < k; i++) {
+      plainDivisor += w[i];
+    }
+    if (Math.abs(plainDivisor) < 1e-8) {
+      plainDivisor = 1;
+    }
+    // in blocks, adapter by adapter within a block (sequential streams); each entry still sums
+    // over the adapters in order from 0, as merge does
+    int block = 2048;
+    double[] vote = new double[block];
+    double[] mixed = new double[block];
+    double[] divisor = new double[block];
+    for (int j0 = 0; j0 < n; j0 += block) {
+      int len = Math.min(block, n - j0);
+      java.util.Arrays.fill(mixed, 0);
+      if (signConsensus) {
+        java.util.Arrays.fill(vote, 0);
+        java.util.Arrays.fill(divisor, 0);
+        for (int i = 0; i < k; i++) {
+          float[] x = deltas[i];
+          if (byTotal) {
+            for (int t = 0; t < len; t++) {
+              vote[t] += x[j0 + t];
+            }
+          } else {
+            for (int t = 0; t < len; t++) {
+              float v = x[j0 + t]; // signum without branches (a signed zero adds nothing either way)
+              vote[t] += (v > 0 ? 1f : 0f) - (v < 0 ? 1f : 0f);
+            }
+          }
+        }
+        for (int t = 0; t < len; t++) {
+          vote[t] = vote[t] >= 0 ? 1.0 : -1.0; // the elected sign
+        }
+        for (int i = 0; i < k; i++) {
+          float[] x = deltas[i];
+          double wi = w[i];
+          for (int t = 0; t < len; t++) {
+            float v = x[j0 + t];
+            // signum(v) == elected iff v·elected > 0; keep is 1 then, else 0, without a
+            // branch (+0.0 folds -0.0 into +0.0, whose bits minus one are negative). Adding ±0 to
+            // a sum that started at +0.0 changes nothing, so this equals merge's conditional adds.
+            double prod = v * vote[t] + 0.0;
+            double keep = ((Double.doubleToRawLongBits(prod) - 1) >>> 63) ^ 1;
+            mixed[t] += v * keep;
+            divisor[t] += wi * keep;
+          }
+        }
+        for (int t = 0; t < len; t++) {
+          double dv = divisor[t] == 0 ? 1 : divisor[t];
+          out[j0 + t] = (float) ((p.normalize() ? mixed[t] / dv : mixed[t]) * p.lambda());
+        }
+      } else {
+        for (int i = 0; i < k; i++) {
+          float[] x = deltas[i];
+          for (int t = 0; t < len; t++) {
+            mixed[t] += x[j0 + t];
+          }
+        }
+        for (int t = 0; t < len; t++) {
+          out[j0 + t] = (float) ((p.normalize() ? mixed[t] / plainDivisor : mixed[t]) * p.lambda());
+        }
+      }
+    }
+  }
 }

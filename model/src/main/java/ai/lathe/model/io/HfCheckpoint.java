@@ -106,6 +106,37 @@ public final class HfCheckpoint implements AutoCloseable {
     return st.readFloats(name, shape);
   }
 
+  /** Elements [start, start + count) of a tensor as floats into dst (see {@link Safetensors#readFloats(String, long, float[], int)}). */
+  public void readSlice(String name, long start, float[] dst, int count) throws IOException {
+    file(name).readFloats(name, start, dst, count);
+  }
+
+  /** A tensor's header entry (dtype, shape, offsets). */
+  public Safetensors.Entry entry(String name) throws IOException {
+    return file(name).entry(name);
+  }
+
+  /**
+   * The checkpoint's layout: the tensor names of each file (files by name, so shards in order),
+   * each file's tensors by their position in the file.
+   */
+  public List<List<String>> layout() {
+    List<Safetensors> byName = new ArrayList<>(files);
+    byName.sort(java.util.Comparator.comparing(st -> st.file().getFileName().toString()));
+    List<List<String>> out = new ArrayList<>();
+    for (Safetensors st : byName) {
+      List<String> names = new ArrayList<>();
+      for (Safetensors.Entry e : st.entries().values()) {
+        if (byTensor.get(e.name()) == st) {
+          names.add(e.name());
+        }
+      }
+      names.sort(java.util.Comparator.comparingLong(n -> st.entries().get(n).begin()));
+      out.add(names);
+    }
+    return out;
+  }
+
   /** A [out, in] weight as floats; a pre-quantised (bitsandbytes NF4) one is dequantised. */
   public float[] readWeight(String name, int out, int in) throws IOException {
     if (byTensor.containsKey(name + BnbNf4.STATE)) {

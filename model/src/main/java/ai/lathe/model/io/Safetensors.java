@@ -152,6 +152,39 @@ public final class Safetensors implements AutoCloseable {
     return out;
   }
 
+  /**
+   * Reads elements [start, start + count) of an F32, BF16 or F16 tensor into dst[0, count), so a
+   * tensor larger than memory (an 8B model's embedding as floats) can be streamed in slices.
+   */
+  public void readFloats(String name, long start, float[] dst, int count) throws IOException {
+    Entry e = entry(name);
+    if (start < 0 || count < 0 || start + count > e.numel() || count > dst.length) {
+      throw new IOException(file + ": tensor '" + name + "': slice [" + start + ", " + (start + count)
+          + ") outside its " + e.numel() + " elements");
+    }
+    if (!(e.dtype().equals("F32") || e.dtype().equals("BF16") || e.dtype().equals("F16"))) {
+      throw new IOException(file + ": tensor '" + name + "' has unsupported dtype " + e.dtype()
+          + " (supported: F32, BF16, F16)");
+    }
+    int width = bytesPer(e.dtype());
+    ByteBuffer buf = ByteBuffer.allocate(count * width).order(ByteOrder.LITTLE_ENDIAN);
+    readFully(buf, dataStart + e.begin() + start * width);
+    buf.flip();
+    switch (e.dtype()) {
+      case "F32" -> buf.asFloatBuffer().get(dst, 0, count);
+      case "BF16" -> {
+        for (int i = 0; i < count; i++) {
+          dst[i] = bf16ToFloat(buf.getShort(2 * i));
+        }
+      }
+      default -> {
+        for (int i = 0; i < count; i++) {
+          dst[i] = f16ToFloat(buf.getShort(2 * i));
+        }
+      }
+    }
+  }
+
   /** Reads a U8 tensor's bytes (e.g. bitsandbytes' packed 4-bit codes and its quant_state blob). */
   public byte[] readBytes(String name) throws IOException {
     Entry e = entry(name);

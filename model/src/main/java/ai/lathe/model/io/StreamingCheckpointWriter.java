@@ -35,24 +35,31 @@ public final class StreamingCheckpointWriter implements AutoCloseable {
 
   public StreamingCheckpointWriter(Path dir, LinkedHashMap<String, long[]> shapes, String dtype, long maxShardBytes)
       throws IOException {
+    this(dir, shapes, dtype, bySize(shapes, dtype, maxShardBytes));
+  }
+
+  /**
+   * Shards as given (for example the layout of the checkpoint a merge starts from): each group is
+   * one file, in order; together they must list every declared tensor once, in declared order.
+   */
+  public StreamingCheckpointWriter(Path dir, LinkedHashMap<String, long[]> shapes, String dtype,
+      List<List<String>> shardGroups) throws IOException {
     this.dir = dir;
     this.dtype = dtype;
     this.width = dtype.equals("BF16") ? 2 : 4;
     this.shapes = shapes;
     this.order = new ArrayList<>(shapes.keySet());
-    List<String> cur = new ArrayList<>();
-    long bytes = 0;
-    for (String n : order) {
-      long b = numel(shapes.get(n)) * width;
-      if (!cur.isEmpty() && bytes + b > maxShardBytes) {
-        shards.add(cur);
-        cur = new ArrayList<>();
-        bytes = 0;
+    List<String> flat = new ArrayList<>();
+    for (List<String> g : shardGroups) {
+      if (g.isEmpty()) {
+        throw new IllegalArgumentException("empty shard in the checkpoint layout");
       }
-      cur.add(n);
-      bytes += b;
+      shards.add(new ArrayList<>(g));
+      flat.addAll(g);
     }
-    shards.add(cur);
+    if (!flat.equals(order)) {
+      throw new IllegalArgumentException("shards must list the declared tensors once each, in declared order");
+    }
     if (shards.size() > 1) {
       ObjectMapper om = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
       ObjectNode index = om.createObjectNode();
@@ -70,6 +77,26 @@ public final class StreamingCheckpointWriter implements AutoCloseable {
     }
   }
 
+  /** Greedy grouping in declared order, a new file when the next tensor would pass maxShardBytes. */
+  private static List<List<String>> bySize(LinkedHashMap<String, long[]> shapes, String dtype, long maxShardBytes) {
+    int width = dtype.equals("BF16") ? 2 : 4;
+    List<List<String>> shards = new ArrayList<>();
+    List<String> cur = new ArrayList<>();
+    long bytes = 0;
+    for (String n : shapes.keySet()) {
+      long b = numel(shapes.get(n)) * width;
+      if (!cur.isEmpty() && bytes + b > maxShardBytes) {
+        shards.add(cur);
+        cur = new ArrayList<>();
+        bytes = 0;
+      }
+      cur.add(n);
+      bytes += b;
+    }
+    shards.add(cur);
+    return shards;
+  }
+
   private String fileName(int s) {
     return shards.size() == 1 ? HfCheckpoint.SINGLE : String.format("model-%05d-of-%05d.safetensors", s + 1, shards.size());
   }
@@ -82,16 +109,28 @@ public final class StreamingCheckpointWriter implements AutoCloseable {
     return n;
   }
 
+  /** Elements [start, start + count) of a tensor into dst[0, count). */
+  public interface Slices {
+    void fill(long start, float[] dst, int count) throws IOException;
+  }
+
+  private static final int SLICE = 1 << 20;
+
   /** Writes the next tensor; its name must be the next declared one. */
   public void put(String name, float[] data) throws IOException {
-    if (next >= order.size() || !order.get(next).equals(name)) {
-      throw new IllegalStateException("expected tensor " + (next < order.size() ? order.get(next) : "(none)")
-          + ", got " + name);
-    }
-    if (data.length != numel(shapes.get(name))) {
+    if (data.length != numel(checkNext(name))) {
       throw new IllegalArgumentException(name + ": " + data.length + " values for shape "
           + Arrays.toString(shapes.get(name)));
     }
+    put(name, (start, dst, count) -> System.arraycopy(data, (int) start, dst, 0, count));
+  }
+
+  /**
+   * Writes the next tensor slice by slice (1M elements at a time), so a tensor is never held
+   * whole: an 8B model's embedding streams from the input checkpoint to the output.
+   */
+  public void put(String name, Slices src) throws IOException {
+    long n = numel(checkNext(name));
     int s = 0;
     while (!shards.get(s).contains(name)) {
       s++;
@@ -99,16 +138,30 @@ public final class StreamingCheckpointWriter implements AutoCloseable {
     if (s != shard) {
       openShard(s);
     }
-    ByteBuffer bb = ByteBuffer.allocate(data.length * width).order(ByteOrder.LITTLE_ENDIAN);
-    for (float f : data) {
-      if (width == 4) {
-        bb.putFloat(f);
-      } else {
-        bb.putShort(Safetensors.floatToBf16(f));
+    float[] slice = new float[(int) Math.min(SLICE, n)];
+    ByteBuffer bb = ByteBuffer.allocate(slice.length * width).order(ByteOrder.LITTLE_ENDIAN);
+    for (long start = 0; start < n; start += SLICE) {
+      int cnt = (int) Math.min(SLICE, n - start);
+      src.fill(start, slice, cnt);
+      bb.clear();
+      for (int i = 0; i < cnt; i++) {
+        if (width == 4) {
+          bb.putFloat(slice[i]);
+        } else {
+          bb.putShort(Safetensors.floatToBf16(slice[i]));
+        }
       }
+      out.write(bb.array(), 0, bb.position());
     }
-    out.write(bb.array());
     next++;
+  }
+
+  private long[] checkNext(String name) {
+    if (next >= order.size() || !order.get(next).equals(name)) {
+      throw new IllegalStateException("expected tensor " + (next < order.size() ? order.get(next) : "(none)")
+          + ", got " + name);
+    }
+    return shapes.get(name);
   }
 
   private void openShard(int s) throws IOException {
