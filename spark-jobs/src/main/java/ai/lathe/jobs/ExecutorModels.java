@@ -102,4 +102,15 @@ public final class ExecutorModels {
     }
     return dst;
   }
+
+  /**
+   * A path as executors must see it: a relative local path is made absolute on the driver
+   * (executor JVMs run in their Workers' folders); URIs (hdfs://, s3a://, file:) stay as given.
+   */
+  static String forExecutors(String p) {
+    if (p == null || p.matches("^[A-Za-z][A-Za-z0-9+.-]*:.*")) {
+      return p;
+    }
+    return java.nio.file.Path.of(p).toAbsolutePath().normalize().toString();
+  }
 }

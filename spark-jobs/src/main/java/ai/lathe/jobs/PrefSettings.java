@@ -59,8 +59,8 @@ public record PrefSettings(
     if (kind.equals("kto") && o.batchSize() < 2) {
       System.out.println("kto: train.batch_size 1 has no mismatched pairs, so the KL term is 0");
     }
-    return new PrefSettings(kind, c.need("model"), c.need("data"), c.strings("data_langs", List.of()), out,
-        c.str("checkpoint_dir", out + ".checkpoints"), adapter, c.str("reference.adapter", null),
+    return new PrefSettings(kind, ExecutorModels.forExecutors(c.need("model")), c.need("data"), c.strings("data_langs", List.of()), out,
+        c.str("checkpoint_dir", out + ".checkpoints"), adapter, ExecutorModels.forExecutors(c.str("reference.adapter", null)),
         c.bool("reference.on_the_fly", false), c.integer("reference.batch_size", 8), lc, o,
         c.integer("train.epochs", 1), maxSteps, c.integer("distributed.partitions", 0), freq,
         c.integer("distributed.checkpoint_every", 1), c.integer("distributed.eval_every", 1), loss,

@@ -64,7 +64,8 @@ public final class RefLogpsJob {
   /** The job's keys (ConfigReference.REF_LOGPS; the old reference_adapter is renamed by validate). */
   public record Settings(String model, String data, String output, String adapter, String quant, int batch) {
     public static Settings from(Config c) {
-      return new Settings(c.need("model"), c.need("data"), c.need("output"), c.str("reference.adapter", null),
+      return new Settings(ExecutorModels.forExecutors(c.need("model")), c.need("data"), c.need("output"),
+          ExecutorModels.forExecutors(c.str("reference.adapter", null)),
           ExecutorModels.quantOf(c), c.integer("batch_size", 8));
     }
   }

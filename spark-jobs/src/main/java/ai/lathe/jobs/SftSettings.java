@@ -30,7 +30,7 @@ public record SftSettings(
     if (freq <= 0) {
       throw new IllegalArgumentException(c.source() + ": distributed.averaging_frequency must be positive");
     }
-    return new SftSettings(c.need("model"), c.need("data"), c.strings("data_langs", List.of()), out, c.str("checkpoint_dir", out + ".checkpoints"), lc, o,
+    return new SftSettings(ExecutorModels.forExecutors(c.need("model")), c.need("data"), c.strings("data_langs", List.of()), out, c.str("checkpoint_dir", out + ".checkpoints"), lc, o,
         c.integer("train.epochs", 1), maxSteps, c.integer("distributed.partitions", 0), freq,
         c.bool("distributed.average_optimizer_state", true), outer, c.number("distributed.outer_lr", 0.7),
         c.number("distributed.outer_momentum", 0.9), c.integer("distributed.checkpoint_every", 1),
