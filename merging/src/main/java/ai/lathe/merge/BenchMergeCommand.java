@@ -2,11 +2,11 @@ package ai.lathe.merge;
 
 import ai.lathe.model.Config;
 import ai.lathe.model.LlamaConfig;
-import ai.lathe.model.LlamaWeights;
 import ai.lathe.model.adapter.LoraConfig;
 import ai.lathe.model.cli.Args;
 import ai.lathe.model.config.ConfigReference;
 import ai.lathe.model.io.AtomicDir;
+import ai.lathe.model.io.HfCheckpoint;
 import ai.lathe.model.io.PeftAdapter;
 import ai.lathe.model.io.Safetensors;
 import ai.lathe.model.io.StreamingCheckpointWriter;
@@ -169,20 +169,7 @@ public final class BenchMergeCommand {
    * hash, not a real model: the merge's cost does not depend on them).
    */
   static void writeBase(Path dir, LlamaConfig c, String dtype) throws IOException {
-    LinkedHashMap<String, long[]> shapes = new LinkedHashMap<>();
-    long d = c.hiddenSize();
-    shapes.put("model.embed_tokens.weight", new long[] {c.vocabSize(), d});
-    for (int l = 0; l < c.numLayers(); l++) {
-      String p = "model.layers." + l + ".";
-      shapes.put(p + "input_layernorm.weight", new long[] {d});
-      shapes.put(p + "post_attention_layernorm.weight", new long[] {d});
-      for (String m : LlamaWeights.MODULES) {
-        int[] s = c.moduleShape(m);
-        shapes.put(LlamaWeights.moduleKey(l, m), new long[] {s[0], s[1]});
-      }
-    }
-    shapes.put("model.norm.weight", new long[] {d});
-    shapes.put("lm_head.weight", new long[] {c.vocabSize(), d});
+    LinkedHashMap<String, long[]> shapes = HfCheckpoint.shapes(c);
     try (StreamingCheckpointWriter w = new StreamingCheckpointWriter(dir, shapes, dtype, 2L << 30)) {
       for (String name : shapes.keySet()) {
         int salt = name.hashCode();
