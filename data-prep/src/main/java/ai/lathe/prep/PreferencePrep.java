@@ -4,7 +4,6 @@ import ai.lathe.model.Config;
 import ai.lathe.model.text.ChatTemplate;
 import ai.lathe.model.text.HfTokenizer;
 import java.io.Serializable;
-import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -14,10 +13,8 @@ import org.apache.hadoop.fs.FileStatus;
 import org.apache.spark.SparkFiles;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
-import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
-import org.apache.spark.sql.SaveMode;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.storage.StorageLevel;
 import scala.Tuple2;
@@ -110,7 +107,7 @@ public final class PreferencePrep {
     }
     String kind = o.kind();
     JavaRDD<Object> tokenised = unique.mapPartitions(it -> {
-      HfTokenizer tok = Executors.tokenizer(SparkFiles.get(tokName));
+      HfTokenizer tok = ExecutorCache.tokenizer(SparkFiles.get(tokName));
       List<Object> out = new ArrayList<>();
       while (it.hasNext()) {
         Item i = it.next();

@@ -1,6 +1,7 @@
 package ai.lathe.prep;
 
 import ai.lathe.model.Config;
+import ai.lathe.model.Faults;
 import ai.lathe.model.Version;
 import ai.lathe.model.text.ChatTemplate;
 import ai.lathe.model.text.HfTokenizer;
@@ -132,9 +133,7 @@ public final class PrepJob {
           .mode(SaveMode.ErrorIfExists).parquet(tmp + "/rejects");
       HadoopIo.writeString(tmp + "/manifest.json", manifest, hconf);
       HadoopIo.writeString(tmp + "/_SUCCESS", "", hconf);
-      if (Boolean.getBoolean("lathe.test.failBeforeCommit")) {
-        throw new IllegalStateException("injected failure before commit (test)");
-      }
+      Faults.at(Faults.PREP_BEFORE_COMMIT, 0, 0);
       HadoopIo.commit(tmp, o.output(), hconf);
     } catch (Exception e) {
       HadoopIo.deleteQuietly(tmp, hconf);
@@ -293,7 +292,7 @@ public final class PrepJob {
         long available = replay.count();
         double p = available == 0 ? 0 : Math.min(1.0, o.replayFraction() * trainRows / available);
         JavaPairRDD<String, Stage> chosen = replay.filter(t ->
-            ai.lathe.model.train.SftData.isValidation("replay:" + t._1(), p))
+            ai.lathe.model.text.DataSplit.below("replay:" + t._1(), p))
             .mapValues(st -> new Stage(st.file(), st.line(), st.clean(), null, REPLAY));
         replayRows = chosen.count();
         unique = unique.union(chosen);
@@ -308,7 +307,7 @@ public final class PrepJob {
     var tokCount = spark.sparkContext().longAccumulator("tokens");
     JavaRDD<Object> tokenised = unique.values().mapPartitions(it -> {
       long t0 = System.nanoTime();
-      var tok = Executors.tokenizer(SparkFiles.get(tokName));
+      var tok = ExecutorCache.tokenizer(SparkFiles.get(tokName));
       List<Object> out = new ArrayList<>();
       while (it.hasNext()) {
         Stage s = it.next();

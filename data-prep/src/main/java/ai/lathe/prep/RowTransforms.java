@@ -2,6 +2,7 @@ package ai.lathe.prep;
 
 import ai.lathe.model.text.ChatTemplate;
 import ai.lathe.model.text.ChatTemplate.Message;
+import ai.lathe.model.text.DataSplit;
 import ai.lathe.model.text.Examples;
 import ai.lathe.model.text.HfTokenizer;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -10,10 +11,7 @@ import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
-import java.text.Normalizer;
 import java.util.ArrayList;
-import java.util.HexFormat;
 import java.util.List;
 
 /**
@@ -57,10 +55,9 @@ public final class RowTransforms {
     }
   }
 
-  /** NFC, \r\n and \r to \n, runs of 3+ newlines to 2, stripped. */
+  /** NFC, \r\n and \r to \n, runs of 3+ newlines to 2, stripped (see DataSplit). */
   public static String normalize(String s) {
-    String t = Normalizer.normalize(s, Normalizer.Form.NFC).replace("\r\n", "\n").replace('\r', '\n');
-    return t.replaceAll("\n{3,}", "\n\n").strip();
+    return DataSplit.normalize(s);
   }
 
   /** Validates and normalises one row of an instruction format. */
@@ -123,23 +120,12 @@ public final class RowTransforms {
 
   /** SHA-256 over roles and normalised contents (first 16 bytes, hex): equal content, equal id. */
   public static String contentId(List<Message> ms) {
-    try {
-      MessageDigest md = MessageDigest.getInstance("SHA-256");
-      for (Message m : ms) {
-        md.update(m.role().getBytes(StandardCharsets.UTF_8));
-        md.update((byte) 0);
-        md.update(m.content().getBytes(StandardCharsets.UTF_8));
-        md.update((byte) 0);
-      }
-      return HexFormat.of().formatHex(md.digest(), 0, 16);
-    } catch (java.security.NoSuchAlgorithmException e) {
-      throw new IllegalStateException(e);
-    }
+    return DataSplit.contentId(ms);
   }
 
   /** validation when the first 7 bytes of SHA-256("split:" + id) fall below the fraction. */
   public static String split(String id, double valFraction) {
-    return ai.lathe.model.train.SftData.isValidation("split:" + id, valFraction) ? "validation" : "train";
+    return DataSplit.split(id, valFraction);
   }
 
   /** Tokenised example, or null when over-length rows are dropped. */

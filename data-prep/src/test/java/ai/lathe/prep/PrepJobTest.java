@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.lathe.model.Config;
+import ai.lathe.model.Faults;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.nio.charset.StandardCharsets;
@@ -100,11 +101,12 @@ class PrepJobTest extends SparkTestBase {
     PrepJob.run(spark, config(SAMPLE, out, "max_length=128"));
     List<String> before = rows(out);
     String manifest = Files.readString(out.resolve("manifest.json"));
-    System.setProperty("lathe.test.failBeforeCommit", "true");
-    try {
+    try (AutoCloseable fail = Faults.install((point, a, b) -> {
+      if (point.equals(Faults.PREP_BEFORE_COMMIT)) {
+        throw new IllegalStateException("injected failure before commit (test)");
+      }
+    })) {
       assertThrows(IllegalStateException.class, () -> PrepJob.run(spark, config(SAMPLE, out, "max_length=64")));
-    } finally {
-      System.clearProperty("lathe.test.failBeforeCommit");
     }
     assertEquals(before, rows(out));
     assertEquals(manifest, Files.readString(out.resolve("manifest.json")));

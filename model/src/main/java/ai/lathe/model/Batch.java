@@ -6,7 +6,7 @@ import java.util.List;
 /**
  * A padded batch of token sequences, [batch, seq] row-major. targets[i] is the token that
  * position i must predict, or -1 where no loss applies (prompt tokens, padding, the last token).
- * seqOf maps each position to its sequence.
+ * positions, when not null (packed rows), holds each token's position inside its own sequence.
  */
 public record Batch(int batch, int seq, int[] tokens, int[] targets, int[] positions) {
   public static final int IGNORE = -1;

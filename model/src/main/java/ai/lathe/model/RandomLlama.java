@@ -1,7 +1,6 @@
 package ai.lathe.model;
 
 import ai.lathe.model.io.HfCheckpoint;
-import ai.lathe.model.io.Safetensors;
 import ai.lathe.model.nn.Buf;
 import ai.lathe.model.nn.DenseLinear;
 import ai.lathe.model.nn.FrozenLinear;
@@ -81,10 +80,5 @@ public final class RandomLlama {
   public static void write(Path out, LlamaConfig c, long seed, String dtype, Path tokenizerDir) throws IOException {
     LlamaWeights w = create(c, seed, 0.02, 0.0, DataType.FLOAT);
     HfCheckpoint.write(out, c, HfCheckpoint.tensors(w), dtype, 2L << 30, tokenizerDir);
-  }
-
-  /** For Safetensors users that build tensors directly. */
-  public static Safetensors.Tensor tensor(INDArray a) {
-    return new Safetensors.Tensor(a.shape(), a.castTo(DataType.FLOAT).dup('c').data().asFloat());
   }
 }

@@ -10,7 +10,6 @@ import ai.lathe.model.io.HfCheckpoint;
 import ai.lathe.model.io.Safetensors;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;

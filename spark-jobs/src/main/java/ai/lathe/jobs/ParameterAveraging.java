@@ -1,5 +1,6 @@
 package ai.lathe.jobs;
 
+import ai.lathe.model.Faults;
 import ai.lathe.model.LlamaModel;
 import ai.lathe.model.adapter.AdapterSet;
 import ai.lathe.model.train.LrSchedule;
@@ -172,9 +173,7 @@ final class ParameterAveraging {
       if (p.checkpointEvery() > 0 && ((r + 1) % p.checkpointEvery() == 0 || r == rounds - 1)) {
         Checkpoints.write(p.checkpointDir(), r, state, momentum, p.fingerprint(), metrics, hconf);
       }
-      if (Integer.getInteger("lathe.test.crashAfterRound", -1) == r) {
-        throw new IllegalStateException("injected crash after round " + r + " (test)");
-      }
+      Faults.at(Faults.ROUND_DONE, r, 0);
     }
     return new Outcome(state, metrics, startRound >= rounds, loads);
   }

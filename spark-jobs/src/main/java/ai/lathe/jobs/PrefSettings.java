@@ -9,7 +9,6 @@ import java.io.IOException;
 import java.io.Serializable;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.Map;
 
 /**
  * Settings of the preference jobs (conf/dpo.yaml, conf/kto.yaml), validated on the driver.

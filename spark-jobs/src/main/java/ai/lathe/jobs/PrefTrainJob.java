@@ -11,16 +11,12 @@ import ai.lathe.model.train.DpoTrainer;
 import ai.lathe.model.train.KtoTrainer;
 import ai.lathe.model.train.MetricSums;
 import ai.lathe.model.train.PreferenceTrainer;
-import ai.lathe.model.train.ShardTrainer;
+import ai.lathe.model.train.ShardSampler;
 import ai.lathe.model.train.SftTrainer;
 import ai.lathe.prep.Schemas;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import java.io.Serializable;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -28,7 +24,6 @@ import org.apache.hadoop.conf.Configuration;
 import org.apache.spark.HashPartitioner;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
-import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
@@ -161,10 +156,10 @@ public final class PrefTrainJob {
       long t0 = System.nanoTime();
       ParameterAveraging.Engine e = engine();
       SftTrainer.Options o = s.train();
-      PreferenceTrainer<Object> trainer = trainer(s, e.model(), o.withSeed(ShardTrainer.partitionSeed(o.seed(), p)));
+      PreferenceTrainer<Object> trainer = trainer(s, e.model(), o.withSeed(ShardSampler.partitionSeed(o.seed(), p)));
       st.withStep(startStep).applyTo(e.adapters(), trainer.optimizer());
-      ShardTrainer<Object> sampler = s.kind().equals("kto") ? ktoSampler(shard, p, o)
-          : new ShardTrainer<>(shard, p, o.seed(), o.batchSize(), o.gradAccum());
+      ShardSampler<Object> sampler = s.kind().equals("kto") ? ktoSampler(shard, p, o)
+          : new ShardSampler<>(shard, p, o.seed(), o.batchSize(), o.gradAccum());
       MetricSums m = new MetricSums();
       long tokens = 0;
       double gn = 0;
@@ -188,11 +183,11 @@ public final class PrefTrainJob {
     }
   }
 
-  /** KTO: a prompt's completions sit together in the data order (see ShardTrainer). */
+  /** KTO: a prompt's completions sit together in the data order (see ShardSampler). */
   @SuppressWarnings({"unchecked", "rawtypes"})
-  static ShardTrainer<Object> ktoSampler(List<Object> shard, int p, SftTrainer.Options o) {
+  static ShardSampler<Object> ktoSampler(List<Object> shard, int p, SftTrainer.Options o) {
     java.util.Comparator<Object> order = (java.util.Comparator) KtoTrainer.Example.ORDER;
-    return new ShardTrainer<>(shard, p, o.seed(), o.batchSize(), o.gradAccum(),
+    return new ShardSampler<>(shard, p, o.seed(), o.batchSize(), o.gradAccum(),
         x -> ((KtoTrainer.Example) x).prompt(), order);
   }
 }

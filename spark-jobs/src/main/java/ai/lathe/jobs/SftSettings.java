@@ -6,7 +6,6 @@ import ai.lathe.model.config.ConfigReference;
 import ai.lathe.model.train.SftTrainer;
 import java.io.Serializable;
 import java.util.List;
-import java.util.Map;
 
 /** The distributed SFT job's settings (conf/sft.yaml; keys: ConfigReference.SFT), validated on the driver. */
 public record SftSettings(

@@ -1,35 +1,24 @@
 package ai.lathe.jobs;
 
 import ai.lathe.model.Config;
+import ai.lathe.model.Faults;
 import ai.lathe.model.LlamaConfig;
 import ai.lathe.model.LlamaModel;
 import ai.lathe.model.LlamaWeights;
-import ai.lathe.model.Version;
 import ai.lathe.model.adapter.AdapterSet;
-import ai.lathe.model.io.PeftAdapter;
 import ai.lathe.model.text.ChatTemplate.Tokens;
 import ai.lathe.model.train.MetricSums;
-import ai.lathe.model.train.ShardTrainer;
+import ai.lathe.model.train.ShardSampler;
 import ai.lathe.model.train.SftTrainer;
-import ai.lathe.prep.HadoopIo;
 import ai.lathe.prep.JobMain;
-import ai.lathe.prep.PreparedRow;
-import ai.lathe.prep.Schemas;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.Iterator;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.spark.HashPartitioner;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
-import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.storage.StorageLevel;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -141,11 +130,11 @@ public final class SftTrainJob {
     @Override
     public ParameterAveraging.Partial round(int p, List<Tokens> shard, AdapterState st, long startStep, long endStep) {
       long t0 = System.nanoTime();
-      haltOnceForTests(p, startStep);
+      Faults.at(Faults.SFT_ROUND_START, p, startStep);
       ParameterAveraging.Engine e = engine();
-      SftTrainer trainer = new SftTrainer(e.model(), s.train().withSeed(ShardTrainer.partitionSeed(s.train().seed(), p)));
+      SftTrainer trainer = new SftTrainer(e.model(), s.train().withSeed(ShardSampler.partitionSeed(s.train().seed(), p)));
       st.withStep(startStep).applyTo(e.adapters(), trainer.optimizer());
-      ShardTrainer<Tokens> sampler = new ShardTrainer<>(shard, p, s.train().seed(), s.train().batchSize(),
+      ShardSampler<Tokens> sampler = new ShardSampler<>(shard, p, s.train().seed(), s.train().batchSize(),
           s.train().gradAccum());
       MetricSums m = new MetricSums();
       long tokens = 0;
@@ -180,19 +169,6 @@ public final class SftTrainJob {
     @Override
     public String evalPrefix() {
       return "";
-    }
-  }
-
-  /** Test hook: kills this executor JVM once (marker file) in partition 1 after the first round. */
-  private static void haltOnceForTests(int p, long startStep) {
-    String marker = System.getProperty("lathe.test.haltOnceMarker");
-    if (marker != null && p == 1 && startStep > 0) {
-      try {
-        Files.createFile(Path.of(marker));
-      } catch (java.io.IOException e) {
-        return; // already killed once
-      }
-      Runtime.getRuntime().halt(137);
     }
   }
 

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.lathe.model.Config;
+import ai.lathe.model.Faults;
 import ai.lathe.model.LlamaConfig;
 import ai.lathe.model.LlamaModel;
 import ai.lathe.model.RandomLlama;
@@ -13,7 +14,7 @@ import ai.lathe.model.adapter.AdapterSet;
 import ai.lathe.model.io.HfCheckpoint;
 import ai.lathe.model.io.PeftAdapter;
 import ai.lathe.model.text.ChatTemplate.Tokens;
-import ai.lathe.model.train.ShardTrainer;
+import ai.lathe.model.train.ShardSampler;
 import ai.lathe.model.train.SftTrainer;
 import ai.lathe.prep.PrepJob;
 import ai.lathe.prep.PreparedRow;
@@ -92,7 +93,7 @@ class SftTrainJobTest {
     var w = HfCheckpoint.load(model, DataType.FLOAT);
     AdapterSet a = AdapterSet.init(w.config, s.lora(), s.train().seed(), DataType.FLOAT);
     SftTrainer t = new SftTrainer(new LlamaModel(w, a, DataType.FLOAT), s.train());
-    ShardTrainer<Tokens> sampler = new ShardTrainer<>(shard, 0, s.train().seed(), 2, 1);
+    ShardSampler<Tokens> sampler = new ShardSampler<>(shard, 0, s.train().seed(), 2, 1);
     for (int step = 0; step < 4; step++) {
       t.step(sampler.microBatches(step));
     }
@@ -111,11 +112,12 @@ class SftTrainJobTest {
   void resumesAfterACrashWithTheSameResult() throws Exception {
     SftTrainJob.Result full = SftTrainJob.run(spark, cfg("full", "distributed.partitions=2"));
     assertEquals(1, full.modelLoads(), "one executor JVM loads the base model once");
-    System.setProperty("lathe.test.crashAfterRound", "0");
-    try {
+    try (AutoCloseable crash = Faults.install((point, round, unused) -> {
+      if (point.equals(Faults.ROUND_DONE) && round == 0) {
+        throw new IllegalStateException("injected crash after round 0 (test)");
+      }
+    })) {
       assertThrows(IllegalStateException.class, () -> SftTrainJob.run(spark, cfg("crash", "distributed.partitions=2")));
-    } finally {
-      System.clearProperty("lathe.test.crashAfterRound");
     }
     assertFalse(Files.exists(dir.resolve("crash")));
     assertTrue(Files.exists(dir.resolve("crash.checkpoints/round-000000/state.json")));

@@ -15,10 +15,9 @@ import ai.lathe.model.nn.Par;
 import ai.lathe.model.text.ChatTemplate;
 import ai.lathe.model.text.HfTokenizer;
 import ai.lathe.model.train.SftData;
-import ai.lathe.model.train.ShardTrainer;
+import ai.lathe.model.train.ShardSampler;
 import ai.lathe.model.train.SftTrainer;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -130,7 +129,7 @@ public final class SftCommand {
     }
     // examples in content order, so the single-machine run equals a one-partition Spark run
     List<ChatTemplate.Tokens> shard = new ArrayList<>(data.train);
-    ShardTrainer<ai.lathe.model.text.ChatTemplate.Tokens> sampler = new ShardTrainer<>(shard, 0, seed, bsz, accum);
+    ShardSampler<ai.lathe.model.text.ChatTemplate.Tokens> sampler = new ShardSampler<>(shard, 0, seed, bsz, accum);
     double lastLoss = Double.NaN;
     double lastVal = val0;
     long tokens = 0;

@@ -1,13 +1,12 @@
 package ai.lathe.model.train;
 
 import ai.lathe.model.text.ChatTemplate;
+import ai.lathe.model.text.DataSplit;
 import ai.lathe.model.text.Examples;
 import ai.lathe.model.text.HfTokenizer;
 import ai.lathe.model.text.JsonlData;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -15,8 +14,8 @@ import java.util.Set;
 
 /**
  * Instruction data for the local trainer, read from JSON lines and tokenised with a chat template.
- * Rows go to validation by a hash of their id (or content), so the split is stable across reruns
- * and when rows are added. Bad rows are errors naming file, line and field.
+ * Rows go to validation by {@link DataSplit} (a hash of their normalised content, as in prep), so
+ * the split is stable across reruns, when rows are added, and between prep and sft-local. Bad rows are errors naming file, line and field.
  */
 public final class SftData {
   public final List<ChatTemplate.Tokens> train = new ArrayList<>();
@@ -49,27 +48,11 @@ public final class SftData {
         d.dropped++;
         return;
       }
-      String key = r.json().has("id") ? r.json().path("lang").asText("") + "/" + r.json().get("id").asText()
-          : r.json().toString();
-      (isValidation(key, valFraction) ? d.validation : d.train).add(t);
+      // the split prep gives the same conversation: by its normalised content id
+      boolean val = DataSplit.split(DataSplit.normalizedContentId(ms), valFraction).equals(DataSplit.VALIDATION);
+      (val ? d.validation : d.train).add(t);
     });
     return d;
   }
 
-  /** Deterministic split: the first 8 bytes of SHA-256(key) as a fraction in [0, 1). */
-  public static boolean isValidation(String key, double fraction) {
-    if (fraction <= 0) {
-      return false;
-    }
-    try {
-      byte[] h = MessageDigest.getInstance("SHA-256").digest(key.getBytes(StandardCharsets.UTF_8));
-      long v = 0;
-      for (int i = 0; i < 7; i++) {
-        v = (v << 8) | (h[i] & 0xff);
-      }
-      return v / (double) (1L << 56) < fraction;
-    } catch (java.security.NoSuchAlgorithmException e) {
-      throw new IllegalStateException(e);
-    }
-  }
 }

@@ -51,7 +51,7 @@ class KtoTrainerTest {
     assertFalse(before.means().containsKey("rewards/accuracies"), "KTO defines no accuracies");
     // the job's data order: a prompt's completions together, prompts shuffled
     @SuppressWarnings({"unchecked", "rawtypes"})
-    ShardTrainer<KtoTrainer.Example> sampler = new ShardTrainer<>(train, 0, o.seed(), 8, 1,
+    ShardSampler<KtoTrainer.Example> sampler = new ShardSampler<>(train, 0, o.seed(), 8, 1,
         x -> x.prompt(), KtoTrainer.Example.ORDER);
     double first = t.step(sampler.microBatches(0)).metrics().mean("loss");
     List<Double> margins = new ArrayList<>();

@@ -7,10 +7,10 @@ import java.nio.file.Path;
 import java.util.concurrent.ConcurrentHashMap;
 
 /** Per-JVM caches of what executors load once (tokenizers). */
-public final class Executors {
+public final class ExecutorCache {
   private static final ConcurrentHashMap<String, HfTokenizer> TOKENIZERS = new ConcurrentHashMap<>();
 
-  private Executors() {}
+  private ExecutorCache() {}
 
   public static HfTokenizer tokenizer(String localPath) {
     return TOKENIZERS.computeIfAbsent(localPath, p -> {

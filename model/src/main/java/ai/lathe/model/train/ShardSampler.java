@@ -15,7 +15,7 @@ import java.util.function.Function;
  * of distributed training, a resumed run and the single-machine trainer all draw the same
  * batches for the same step, so they need no data-position state beyond the step count.
  */
-public final class ShardTrainer<T> {
+public final class ShardSampler<T> {
   private final List<T> shard;
   private final int partition;
   private final long seed;
@@ -26,7 +26,7 @@ public final class ShardTrainer<T> {
   private int cachedEpoch = -1;
   private List<T> order;
 
-  public ShardTrainer(List<T> shard, int partition, long seed, int batchSize, int gradAccum) {
+  public ShardSampler(List<T> shard, int partition, long seed, int batchSize, int gradAccum) {
     this(shard, partition, seed, batchSize, gradAccum, null, null);
   }
 
@@ -38,7 +38,7 @@ public final class ShardTrainer<T> {
    * cancel in the gradient as a preference pair's do, instead of adding noise of the size of the
    * whole vocabulary's shift.
    */
-  public ShardTrainer(List<T> shard, int partition, long seed, int batchSize, int gradAccum,
+  public ShardSampler(List<T> shard, int partition, long seed, int batchSize, int gradAccum,
       Function<T, Object> group, Comparator<T> within) {
     if (shard.isEmpty()) {
       throw new IllegalArgumentException("partition " + partition + " has no training examples");
