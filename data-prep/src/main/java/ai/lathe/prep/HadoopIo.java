@@ -1,12 +1,12 @@
 package ai.lathe.prep;
 
+import ai.lathe.model.io.AtomicCommit;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.UUID;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
@@ -70,30 +70,42 @@ public final class HadoopIo {
   /** A fresh hidden sibling of target for writing; commit() renames it into place. */
   public static String tempSibling(String target) {
     Path t = new Path(target);
-    return new Path(t.getParent(), "." + t.getName() + ".tmp-" + UUID.randomUUID().toString().substring(0, 8))
-        .toString();
+    return new Path(t.getParent(), AtomicCommit.tempName(t.getName(), AtomicCommit.tag())).toString();
   }
 
-  /** Renames tmp onto target, keeping the old target until the new one is in place. */
+  /** Renames tmp onto target ({@link AtomicCommit}: the old target is kept until the new one is in place). */
   public static void commit(String tmp, String target, Configuration conf) throws IOException {
     Path t = new Path(target);
-    Path s = new Path(tmp);
-    FileSystem fs = t.getFileSystem(conf);
-    Path old = null;
-    if (fs.exists(t)) {
-      old = new Path(t.getParent(), "." + t.getName() + ".old-" + UUID.randomUUID().toString().substring(0, 8));
-      if (!fs.rename(t, old)) {
-        throw new IOException("could not move " + t + " aside");
+    AtomicCommit.commit(new HadoopFs(t.getFileSystem(conf)), new Path(tmp), t);
+  }
+
+  /** A Hadoop file system for {@link AtomicCommit}. */
+  private record HadoopFs(FileSystem fs) implements AtomicCommit.Fs<Path> {
+    @Override
+    public boolean exists(Path p) throws IOException {
+      return fs.exists(p);
+    }
+
+    @Override
+    public void rename(Path from, Path to) throws IOException {
+      if (!fs.rename(from, to)) {
+        throw new IOException("could not rename " + from + " to " + to);
       }
     }
-    if (!fs.rename(s, t)) {
-      if (old != null) {
-        fs.rename(old, t);
-      }
-      throw new IOException("could not rename " + s + " to " + t);
+
+    @Override
+    public void deleteTree(Path p) throws IOException {
+      fs.delete(p, true);
     }
-    if (old != null) {
-      fs.delete(old, true);
+
+    @Override
+    public Path sibling(Path p, String name) {
+      return new Path(p.getParent(), name);
+    }
+
+    @Override
+    public String name(Path p) {
+      return p.getName();
     }
   }
 

@@ -7,6 +7,7 @@ import ai.lathe.model.io.AtomicDir;
 import ai.lathe.model.io.Hashing;
 import ai.lathe.model.io.HfCheckpoint;
 import ai.lathe.model.io.PeftAdapter;
+import ai.lathe.model.io.PeftKeys;
 import ai.lathe.model.io.PeftAdapterFile;
 import ai.lathe.model.io.Safetensors;
 import ai.lathe.model.io.StreamingCheckpointWriter;
@@ -353,8 +354,8 @@ public final class AdapterMerger {
         targets.add(f.module());
       }
       String path = LoraConfig.modulePath(f.layer(), f.module());
-      tensors.put("base_model.model." + path + ".lora_A.weight", new Safetensors.Tensor(new long[] {f.rank(), shape[1]}, f.a()));
-      tensors.put("base_model.model." + path + ".lora_B.weight", new Safetensors.Tensor(new long[] {shape[0], f.rank()}, f.b()));
+      tensors.put(PeftKeys.loraA(path), new Safetensors.Tensor(new long[] {f.rank(), shape[1]}, f.a()));
+      tensors.put(PeftKeys.loraB(path), new Safetensors.Tensor(new long[] {shape[0], f.rank()}, f.b()));
       errors.put(path, f.error());
     }
     targets.sort((x, y) -> LlamaWeights.MODULES.indexOf(x) - LlamaWeights.MODULES.indexOf(y));
@@ -363,11 +364,9 @@ public final class AdapterMerger {
     int r = mc.outputRank();
     Map<String, Integer> rankPattern = new LinkedHashMap<>();
     for (String k : tensors.keySet()) {
-      if (k.endsWith(".lora_A.weight")) {
-        int rr = (int) tensors.get(k).shape()[0];
-        if (rr != r) {
-          rankPattern.put(k.substring("base_model.model.".length(), k.length() - ".lora_A.weight".length()), rr);
-        }
+      String path = PeftKeys.pathOfLoraA(k);
+      if (path != null && tensors.get(k).shape()[0] != r) {
+        rankPattern.put(path, (int) tensors.get(k).shape()[0]);
       }
     }
     Map<String, Double> alphaPattern = new LinkedHashMap<>();
@@ -395,11 +394,11 @@ public final class AdapterMerger {
     factors.forEach(f -> layers.add(f.layer()));
     for (int l : layers) {
       for (String m : targets) {
-        String prefix = "base_model.model." + LoraConfig.modulePath(l, m);
-        if (!tensors.containsKey(prefix + ".lora_A.weight")) {
+        String path = LoraConfig.modulePath(l, m);
+        if (!tensors.containsKey(PeftKeys.loraA(path))) {
           int[] shape = model.moduleShape(m);
-          tensors.put(prefix + ".lora_A.weight", new Safetensors.Tensor(new long[] {1, shape[1]}, new float[shape[1]]));
-          tensors.put(prefix + ".lora_B.weight", new Safetensors.Tensor(new long[] {shape[0], 1}, new float[shape[0]]));
+          tensors.put(PeftKeys.loraA(path), new Safetensors.Tensor(new long[] {1, shape[1]}, new float[shape[1]]));
+          tensors.put(PeftKeys.loraB(path), new Safetensors.Tensor(new long[] {shape[0], 1}, new float[shape[0]]));
         }
       }
     }

@@ -8,6 +8,7 @@ import ai.lathe.model.config.ConfigReference;
 import ai.lathe.model.io.AtomicDir;
 import ai.lathe.model.io.HfCheckpoint;
 import ai.lathe.model.io.PeftAdapter;
+import ai.lathe.model.io.PeftKeys;
 import ai.lathe.model.io.Safetensors;
 import ai.lathe.model.io.StreamingCheckpointWriter;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -152,9 +153,9 @@ public final class BenchMergeCommand {
         for (int j = 0; j < b.length; j++) {
           b[j] = (float) (0.01 * r.nextGaussian());
         }
-        String p = "base_model.model." + LoraConfig.modulePath(l, m);
-        tensors.put(p + ".lora_A.weight", new Safetensors.Tensor(new long[] {rank, s[1]}, a));
-        tensors.put(p + ".lora_B.weight", new Safetensors.Tensor(new long[] {s[0], rank}, b));
+        String p = LoraConfig.modulePath(l, m);
+        tensors.put(PeftKeys.loraA(p), new Safetensors.Tensor(new long[] {rank, s[1]}, a));
+        tensors.put(PeftKeys.loraB(p), new Safetensors.Tensor(new long[] {s[0], rank}, b));
       }
     }
     ObjectMapper om = new ObjectMapper();

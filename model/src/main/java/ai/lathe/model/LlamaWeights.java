@@ -1,5 +1,6 @@
 package ai.lathe.model;
 
+import ai.lathe.model.io.HfLayout;
 import ai.lathe.model.nn.Buf;
 import ai.lathe.model.nn.FrozenLinear;
 import java.util.List;
@@ -72,8 +73,7 @@ public final class LlamaWeights {
     }
   }
 
-  public static final List<String> MODULES =
-      List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj");
+  public static final List<String> MODULES = HfLayout.MODULES;
 
   public final LlamaConfig config;
   public final Buf embed; // [vocab, dim]
@@ -96,21 +96,19 @@ public final class LlamaWeights {
     this.lmHead = lmHead;
   }
 
-  /** Checkpoint key of a module's weight in a Hugging Face Llama folder. */
+  /** Checkpoint key of a module's weight ({@link HfLayout#weight}). */
   public static String moduleKey(int layer, String module) {
-    String block = module.endsWith("_proj") && List.of("gate_proj", "up_proj", "down_proj").contains(module)
-        ? "mlp" : "self_attn";
-    return "model.layers." + layer + "." + block + "." + module + ".weight";
+    return HfLayout.weight(layer, module);
   }
 
-  /** Checkpoint key of a Qwen2 bias: model.layers.L.self_attn.{q,k,v}_proj.bias. */
+  /** Checkpoint key of a Qwen2 bias ({@link HfLayout#bias}). */
   public static String biasKey(int layer, String module) {
-    return "model.layers." + layer + ".self_attn." + module + ".bias";
+    return HfLayout.bias(layer, module);
   }
 
-  /** Checkpoint key of a Qwen3 per-head norm: model.layers.L.self_attn.{q,k}_norm.weight. */
+  /** Checkpoint key of a Qwen3 per-head norm ({@link HfLayout#headNorm}). */
   public static String headNormKey(int layer, String which) {
-    return "model.layers." + layer + ".self_attn." + which + "_norm.weight";
+    return HfLayout.headNorm(layer, which);
   }
 
   /**

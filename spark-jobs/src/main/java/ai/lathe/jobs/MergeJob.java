@@ -16,12 +16,10 @@ import ai.lathe.model.train.SftTrainer;
 import ai.lathe.prep.JobMain;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.UUID;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.sql.SparkSession;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -80,7 +78,7 @@ public final class MergeJob {
     Gate gateSettings = settings.gate();
     ai.lathe.prep.HadoopStore.check(JobOutputs.mergeJob(c), spark.sparkContext().hadoopConfiguration());
     Path out = Path.of(mc.outputPath()).toAbsolutePath();
-    Path staging = out.resolveSibling("." + out.getFileName() + ".staging-" + UUID.randomUUID().toString().substring(0, 8));
+    Path staging = out.resolveSibling("." + out.getFileName() + ".staging-" + ai.lathe.model.io.AtomicCommit.tag());
     Config staged = Config.load(null, List.of());
     staged.root().setAll(c.root().deepCopy());
     staged.set("output.path=" + staging);
@@ -149,14 +147,6 @@ public final class MergeJob {
   }
 
   static void publish(Path staging, Path out) throws java.io.IOException {
-    Path old = null;
-    if (Files.exists(out)) {
-      old = out.resolveSibling("." + out.getFileName() + ".old-" + UUID.randomUUID().toString().substring(0, 8));
-      Files.move(out, old, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
-    }
-    Files.move(staging, out, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
-    if (old != null) {
-      AtomicDir.deleteTree(old);
-    }
+    AtomicDir.commit(staging, out);
   }
 }

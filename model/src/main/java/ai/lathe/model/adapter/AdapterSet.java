@@ -2,6 +2,7 @@ package ai.lathe.model.adapter;
 
 import ai.lathe.model.LlamaConfig;
 import ai.lathe.model.LlamaWeights;
+import ai.lathe.model.io.PeftKeys;
 import ai.lathe.model.io.Safetensors;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -101,11 +102,11 @@ public final class AdapterSet {
         String path = LoraConfig.modulePath(l, m);
         int[] shape = mc.moduleShape(m);
         int rank = lc.rankFor(path);
-        INDArray a = tensor(t, "base_model.model." + path + ".lora_A.weight", source, rank, shape[1], dtype);
-        INDArray b = tensor(t, "base_model.model." + path + ".lora_B.weight", source, shape[0], rank, dtype);
+        INDArray a = tensor(t, PeftKeys.loraA(path), source, rank, shape[1], dtype);
+        INDArray b = tensor(t, PeftKeys.loraB(path), source, shape[0], rank, dtype);
         LoraModule lora = new LoraModule(path, a, b, lc.scaleFor(path), lc.loraDropout());
         if (lc.useDora()) {
-          String key = "base_model.model." + path + ".lora_magnitude_vector";
+          String key = PeftKeys.magnitude(path);
           if (!t.containsKey(key) && t.containsKey(key + ".weight")) {
             key = key + ".weight";
           }

@@ -1,5 +1,6 @@
 package ai.lathe.model.adapter;
 
+import ai.lathe.model.io.PeftKeys;
 import ai.lathe.model.nn.Buf;
 import ai.lathe.model.nn.FrozenLinear;
 import ai.lathe.model.nn.Par;
@@ -261,7 +262,7 @@ public final class DoraModule implements AdapterModule {
   @Override
   public List<Param> params() {
     return List.of(lora.params().get(0), lora.params().get(1),
-        new Param("base_model.model." + path() + ".lora_magnitude_vector", m, gm));
+        new Param(PeftKeys.magnitude(path()), m, gm));
   }
 
 }

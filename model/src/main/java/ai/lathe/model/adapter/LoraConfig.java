@@ -139,8 +139,7 @@ public record LoraConfig(
 
   /** Full module name as PEFT sees it, e.g. model.layers.3.self_attn.q_proj. */
   public static String modulePath(int layer, String module) {
-    String key = LlamaWeights.moduleKey(layer, module);
-    return key.substring(0, key.length() - ".weight".length());
+    return ai.lathe.model.io.HfLayout.modulePath(layer, module);
   }
 
   private static <T> T match(Map<String, T> pattern, String path, T dflt) {

@@ -1,5 +1,6 @@
 package ai.lathe.model.adapter;
 
+import ai.lathe.model.io.PeftKeys;
 import ai.lathe.model.nn.Buf;
 import ai.lathe.model.nn.FrozenLinear;
 import ai.lathe.model.nn.Par;
@@ -172,7 +173,7 @@ public final class LoraModule implements AdapterModule {
   @Override
   public List<Param> params() {
     return List.of(
-        new Param("base_model.model." + path + ".lora_A.weight", a, ga),
-        new Param("base_model.model." + path + ".lora_B.weight", b, gb));
+        new Param(PeftKeys.loraA(path), a, ga),
+        new Param(PeftKeys.loraB(path), b, gb));
   }
 }

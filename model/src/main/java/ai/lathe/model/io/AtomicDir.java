@@ -3,7 +3,6 @@ package ai.lathe.model.io;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.AtomicMoveNotSupportedException;
-import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -27,43 +26,54 @@ public final class AtomicDir {
 
   public static void write(Path target, Writer writer) throws IOException {
     Path abs = target.toAbsolutePath().normalize();
-    Path parent = abs.getParent();
-    Files.createDirectories(parent);
-    String tag = UUID.randomUUID().toString().substring(0, 8);
-    Path tmp = parent.resolve("." + abs.getFileName() + ".tmp-" + tag);
+    Files.createDirectories(abs.getParent());
+    Path tmp = AtomicCommit.tempSibling(LOCAL, abs);
     Files.createDirectory(tmp);
     try {
       writer.write(tmp);
+      commit(tmp, abs);
     } catch (IOException | RuntimeException | Error e) {
       deleteTree(tmp);
       throw e;
     }
-    Path old = null;
-    if (Files.exists(abs)) {
-      old = parent.resolve("." + abs.getFileName() + ".old-" + tag);
-      move(abs, old);
-    }
-    try {
-      move(tmp, abs);
-    } catch (IOException e) {
-      if (old != null) {
-        move(old, abs);
-      }
-      deleteTree(tmp);
-      throw e;
-    }
-    if (old != null) {
-      deleteTree(old);
-    }
   }
 
-  private static void move(Path from, Path to) throws IOException {
-    try {
-      Files.move(from, to, StandardCopyOption.ATOMIC_MOVE);
-    } catch (AtomicMoveNotSupportedException | FileAlreadyExistsException e) {
-      Files.move(from, to);
-    }
+  /** Renames a complete local folder onto target ({@link AtomicCommit}). */
+  public static void commit(Path tmp, Path target) throws IOException {
+    AtomicCommit.commit(LOCAL, tmp, target);
   }
+
+  /** The local file system for {@link AtomicCommit}. */
+  public static final AtomicCommit.Fs<Path> LOCAL = new AtomicCommit.Fs<>() {
+    @Override
+    public boolean exists(Path p) {
+      return Files.exists(p);
+    }
+
+    @Override
+    public void rename(Path from, Path to) throws IOException {
+      try {
+        Files.move(from, to, StandardCopyOption.ATOMIC_MOVE);
+      } catch (AtomicMoveNotSupportedException e) {
+        Files.move(from, to);
+      }
+    }
+
+    @Override
+    public void deleteTree(Path p) throws IOException {
+      AtomicDir.deleteTree(p);
+    }
+
+    @Override
+    public Path sibling(Path p, String name) {
+      return p.resolveSibling(name);
+    }
+
+    @Override
+    public String name(Path p) {
+      return p.getFileName().toString();
+    }
+  };
 
   /** Writes one file atomically (temporary sibling, then rename). */
   public static void writeFile(Path target, Writer writer) throws IOException {

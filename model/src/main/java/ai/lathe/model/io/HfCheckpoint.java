@@ -185,37 +185,36 @@ public final class HfCheckpoint implements AutoCloseable {
   public LlamaWeights weights(DataType dtype) throws IOException {
     LlamaConfig c = config;
     long d = c.hiddenSize();
-    Buf embed = Buf.of(arr(read("model.embed_tokens.weight", c.vocabSize(), d), dtype, c.vocabSize(), d));
+    Buf embed = Buf.of(arr(read(HfLayout.EMBED, c.vocabSize(), d), dtype, c.vocabSize(), d));
     LlamaWeights.Layer[] layers = new LlamaWeights.Layer[c.numLayers()];
     for (int i = 0; i < layers.length; i++) {
-      String p = "model.layers." + i + ".";
       layers[i] = new LlamaWeights.Layer(
-          vec(read(p + "input_layernorm.weight", d), dtype),
+          vec(read(HfLayout.attnNorm(i), d), dtype),
           lin(i, "q_proj", dtype), lin(i, "k_proj", dtype), lin(i, "v_proj", dtype), lin(i, "o_proj", dtype),
-          vec(read(p + "post_attention_layernorm.weight", d), dtype),
+          vec(read(HfLayout.mlpNorm(i), d), dtype),
           lin(i, "gate_proj", dtype), lin(i, "up_proj", dtype), lin(i, "down_proj", dtype),
-          extra(c.qkvBias(), LlamaWeights.biasKey(i, "q_proj"), c.qDim(), dtype),
-          extra(c.qkvBias(), LlamaWeights.biasKey(i, "k_proj"), c.kvDim(), dtype),
-          extra(c.qkvBias(), LlamaWeights.biasKey(i, "v_proj"), c.kvDim(), dtype),
-          extra(c.qkNorm(), LlamaWeights.headNormKey(i, "q"), c.headDim(), dtype),
-          extra(c.qkNorm(), LlamaWeights.headNormKey(i, "k"), c.headDim(), dtype));
-      checkAbsent(LlamaWeights.biasKey(i, "o_proj"), "o_proj has no bias in any supported family");
+          extra(c.qkvBias(), HfLayout.bias(i, "q_proj"), c.qDim(), dtype),
+          extra(c.qkvBias(), HfLayout.bias(i, "k_proj"), c.kvDim(), dtype),
+          extra(c.qkvBias(), HfLayout.bias(i, "v_proj"), c.kvDim(), dtype),
+          extra(c.qkNorm(), HfLayout.headNorm(i, "q"), c.headDim(), dtype),
+          extra(c.qkNorm(), HfLayout.headNorm(i, "k"), c.headDim(), dtype));
+      checkAbsent(HfLayout.bias(i, "o_proj"), "o_proj has no bias in any supported family");
     }
-    Buf norm = vec(read("model.norm.weight", d), dtype);
+    Buf norm = vec(read(HfLayout.FINAL_NORM, d), dtype);
     FrozenLinear head;
     if (c.tieWordEmbeddings()) {
       // tied: the head is embed_tokens; a stored lm_head must at least agree in shape
-      if (has("lm_head.weight")) {
-        long[] s = file("lm_head.weight").entry("lm_head.weight").shape();
+      if (has(HfLayout.LM_HEAD)) {
+        long[] s = file(HfLayout.LM_HEAD).entry(HfLayout.LM_HEAD).shape();
         if (!java.util.Arrays.equals(s, new long[] {c.vocabSize(), d})) {
-          throw new IOException(file("lm_head.weight").file() + ": tensor 'lm_head.weight' has shape "
+          throw new IOException(file(HfLayout.LM_HEAD).file() + ": tensor '" + HfLayout.LM_HEAD + "' has shape "
               + java.util.Arrays.toString(s) + " but tie_word_embeddings is true in " + dir.resolve("config.json")
               + " and embed_tokens is [" + c.vocabSize() + ", " + d + "]");
         }
       }
       head = new DenseLinear(embed.arr);
     } else {
-      head = new DenseLinear(arr(read("lm_head.weight", c.vocabSize(), d), dtype, c.vocabSize(), d));
+      head = new DenseLinear(arr(read(HfLayout.LM_HEAD, c.vocabSize(), d), dtype, c.vocabSize(), d));
     }
     return new LlamaWeights(c, embed, layers, norm, head);
   }
@@ -243,42 +242,14 @@ public final class HfCheckpoint implements AutoCloseable {
     }
   }
 
-  /**
-   * Every tensor a checkpoint of this config holds, in writing order, with its shape: what a
-   * merged or re-encoded copy of the model must carry.
-   */
+  /** Every tensor a checkpoint of this config holds, in writing order ({@link HfLayout#shapes}). */
   public static LinkedHashMap<String, long[]> shapes(LlamaConfig c) {
-    LinkedHashMap<String, long[]> shapes = new LinkedHashMap<>();
-    long d = c.hiddenSize();
-    shapes.put("model.embed_tokens.weight", new long[] {c.vocabSize(), d});
-    for (int l = 0; l < c.numLayers(); l++) {
-      String p = "model.layers." + l + ".";
-      shapes.put(p + "input_layernorm.weight", new long[] {d});
-      shapes.put(p + "post_attention_layernorm.weight", new long[] {d});
-      for (String m : LlamaWeights.MODULES) {
-        int[] s = c.moduleShape(m);
-        shapes.put(LlamaWeights.moduleKey(l, m), new long[] {s[0], s[1]});
-      }
-      if (c.qkvBias()) {
-        for (String m : List.of("q_proj", "k_proj", "v_proj")) {
-          shapes.put(LlamaWeights.biasKey(l, m), new long[] {c.moduleShape(m)[0]});
-        }
-      }
-      if (c.qkNorm()) {
-        shapes.put(LlamaWeights.headNormKey(l, "q"), new long[] {c.headDim()});
-        shapes.put(LlamaWeights.headNormKey(l, "k"), new long[] {c.headDim()});
-      }
-    }
-    shapes.put("model.norm.weight", new long[] {d});
-    if (!c.tieWordEmbeddings()) {
-      shapes.put("lm_head.weight", new long[] {c.vocabSize(), d});
-    }
-    return shapes;
+    return HfLayout.shapes(c);
   }
 
   private FrozenLinear lin(int layer, String module, DataType dtype) throws IOException {
     int[] s = config.moduleShape(module);
-    String key = LlamaWeights.moduleKey(layer, module);
+    String key = HfLayout.weight(layer, module);
     if (byTensor.containsKey(key + BnbNf4.STATE)) {
       // pre-quantised (bitsandbytes NF4, e.g. written by lathe quantize): kept as 4-bit
       return BnbNf4.read(this::file, key, s[0], s[1], dtype);
@@ -287,7 +258,7 @@ public final class HfCheckpoint implements AutoCloseable {
       return ai.lathe.model.nn.Nf4Linear.quantize(arr(read(key, s[0], s[1]), DataType.FLOAT, s[0], s[1]), doubleQuant,
           dtype);
     }
-    return new DenseLinear(arr(read(LlamaWeights.moduleKey(layer, module), s[0], s[1]), dtype, s[0], s[1]));
+    return new DenseLinear(arr(read(HfLayout.weight(layer, module), s[0], s[1]), dtype, s[0], s[1]));
   }
 
   private static Buf vec(float[] v, DataType dtype) {
@@ -312,28 +283,27 @@ public final class HfCheckpoint implements AutoCloseable {
   public static Map<String, Safetensors.Tensor> tensors(LlamaWeights w) {
     LlamaConfig c = w.config;
     Map<String, Safetensors.Tensor> t = new LinkedHashMap<>();
-    t.put("model.embed_tokens.weight", tensor(w.embed.arr));
+    t.put(HfLayout.EMBED, tensor(w.embed.arr));
     for (int i = 0; i < c.numLayers(); i++) {
       LlamaWeights.Layer l = w.layers[i];
-      String p = "model.layers." + i + ".";
-      t.put(p + "input_layernorm.weight", tensor(l.attnNorm().arr));
-      t.put(p + "post_attention_layernorm.weight", tensor(l.mlpNorm().arr));
-      for (String m : LlamaWeights.MODULES) {
-        t.put(LlamaWeights.moduleKey(i, m), tensor(l.module(m).dense()));
+      t.put(HfLayout.attnNorm(i), tensor(l.attnNorm().arr));
+      t.put(HfLayout.mlpNorm(i), tensor(l.mlpNorm().arr));
+      for (String m : HfLayout.MODULES) {
+        t.put(HfLayout.weight(i, m), tensor(l.module(m).dense()));
       }
       if (l.qBias() != null) {
-        t.put(LlamaWeights.biasKey(i, "q_proj"), tensor(l.qBias().arr));
-        t.put(LlamaWeights.biasKey(i, "k_proj"), tensor(l.kBias().arr));
-        t.put(LlamaWeights.biasKey(i, "v_proj"), tensor(l.vBias().arr));
+        t.put(HfLayout.bias(i, "q_proj"), tensor(l.qBias().arr));
+        t.put(HfLayout.bias(i, "k_proj"), tensor(l.kBias().arr));
+        t.put(HfLayout.bias(i, "v_proj"), tensor(l.vBias().arr));
       }
       if (l.qNorm() != null) {
-        t.put(LlamaWeights.headNormKey(i, "q"), tensor(l.qNorm().arr));
-        t.put(LlamaWeights.headNormKey(i, "k"), tensor(l.kNorm().arr));
+        t.put(HfLayout.headNorm(i, "q"), tensor(l.qNorm().arr));
+        t.put(HfLayout.headNorm(i, "k"), tensor(l.kNorm().arr));
       }
     }
-    t.put("model.norm.weight", tensor(w.finalNorm.arr));
+    t.put(HfLayout.FINAL_NORM, tensor(w.finalNorm.arr));
     if (!c.tieWordEmbeddings()) {
-      t.put("lm_head.weight", tensor(w.lmHead.dense()));
+      t.put(HfLayout.LM_HEAD, tensor(w.lmHead.dense()));
     }
     return t;
   }
@@ -353,38 +323,12 @@ public final class HfCheckpoint implements AutoCloseable {
       ObjectNode cfg = config.toJson();
       cfg.put("torch_dtype", dtype.equals("BF16") ? "bfloat16" : "float32");
       om.writeValue(tmp.resolve("config.json").toFile(), cfg);
-      int width = dtype.equals("BF16") ? 2 : 4;
-      List<Map<String, Safetensors.Tensor>> shards = new ArrayList<>();
-      Map<String, Safetensors.Tensor> cur = new LinkedHashMap<>();
-      long curBytes = 0;
-      long total = 0;
-      for (var e : tensors.entrySet()) {
-        long b = (long) e.getValue().data().length * width;
-        if (!cur.isEmpty() && curBytes + b > maxShardBytes) {
-          shards.add(cur);
-          cur = new LinkedHashMap<>();
-          curBytes = 0;
+      LinkedHashMap<String, long[]> shapes = new LinkedHashMap<>();
+      tensors.forEach((k, v) -> shapes.put(k, v.shape()));
+      try (StreamingCheckpointWriter w = new StreamingCheckpointWriter(tmp, shapes, dtype, maxShardBytes)) {
+        for (var e : tensors.entrySet()) {
+          w.put(e.getKey(), e.getValue().data());
         }
-        cur.put(e.getKey(), e.getValue());
-        curBytes += b;
-        total += b;
-      }
-      shards.add(cur);
-      Map<String, String> meta = Map.of("format", "pt");
-      if (shards.size() == 1) {
-        Safetensors.write(tmp.resolve(SINGLE), shards.get(0), dtype, meta);
-      } else {
-        ObjectNode index = om.createObjectNode();
-        index.putObject("metadata").put("total_size", total);
-        ObjectNode wm = index.putObject("weight_map");
-        for (int s = 0; s < shards.size(); s++) {
-          String name = String.format("model-%05d-of-%05d.safetensors", s + 1, shards.size());
-          Safetensors.write(tmp.resolve(name), shards.get(s), dtype, meta);
-          for (String k : shards.get(s).keySet()) {
-            wm.put(k, name);
-          }
-        }
-        om.writeValue(tmp.resolve(INDEX).toFile(), index);
       }
       if (tokenizerDir != null) {
         for (String f : List.of("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")) {

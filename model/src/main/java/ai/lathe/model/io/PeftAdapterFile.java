@@ -8,8 +8,6 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 /**
  * A PEFT adapter folder opened for one model, its config and tensors checked against each other
@@ -28,10 +26,6 @@ import java.util.regex.Pattern;
  * Violations are IllegalArgumentExceptions naming the weights file and the tensor key.
  */
 public final class PeftAdapterFile implements AutoCloseable {
-  private static final Pattern KEY = Pattern.compile(
-      "base_model\\.model\\.(model\\.layers\\.(\\d{1,9})\\.(self_attn|mlp)\\.([a-z_]+))"
-          + "\\.(lora_A|lora_B|lora_magnitude_vector)((?:\\.default)?(?:\\.weight)?)");
-
   /** The tensor keys of one adapted module (magnitude null without DoRA). */
   public record Keys(String loraA, String loraB, String magnitude) {}
 
@@ -94,12 +88,11 @@ public final class PeftAdapterFile implements AutoCloseable {
   public Map<String, Safetensors.Tensor> tensors() throws IOException {
     Map<String, Safetensors.Tensor> out = new java.util.LinkedHashMap<>();
     for (var e : modules.entrySet()) {
-      String prefix = "base_model.model." + e.getKey();
       Keys k = e.getValue();
-      out.put(prefix + ".lora_A.weight", tensor(k.loraA()));
-      out.put(prefix + ".lora_B.weight", tensor(k.loraB()));
+      out.put(PeftKeys.loraA(e.getKey()), tensor(k.loraA()));
+      out.put(PeftKeys.loraB(e.getKey()), tensor(k.loraB()));
       if (k.magnitude() != null) {
-        out.put(prefix + ".lora_magnitude_vector", tensor(k.magnitude()));
+        out.put(PeftKeys.magnitude(e.getKey()), tensor(k.magnitude()));
       }
     }
     return out;
@@ -120,20 +113,18 @@ public final class PeftAdapterFile implements AutoCloseable {
     Map<String, String[]> found = new HashMap<>(); // module path -> {A, B, magnitude}
     for (Safetensors.Entry e : entries.values()) {
       String key = e.name();
-      Matcher m = KEY.matcher(key);
-      String kind = m.matches() ? m.group(5) : null;
-      String suffix = m.matches() ? m.group(6) : null;
-      if (kind == null || (!kind.equals("lora_magnitude_vector") && !suffix.endsWith(".weight"))) {
+      PeftKeys.Parsed m = PeftKeys.parse(key);
+      if (m == null || !m.wellFormed()) {
         throw new IllegalArgumentException(file + ": tensor '" + key + "' is not a LoRA weight of a Llama projection "
-            + "(expected base_model.model.model.layers.<i>.<self_attn|mlp>.<module>.lora_A.weight, .lora_B.weight "
-            + "or .lora_magnitude_vector)");
+            + "(expected " + PeftKeys.EXPECTED + ")");
       }
-      int layer = Integer.parseInt(m.group(2));
-      String module = m.group(4);
-      String path = m.group(1);
+      String kind = m.kind();
+      int layer = m.layer();
+      String module = m.module();
+      String path = m.modulePath();
       if (!LlamaWeights.MODULES.contains(module) || !LoraConfig.modulePath(0, module).equals(
           path.replaceFirst("layers\\.\\d+\\.", "layers.0."))) {
-        throw new IllegalArgumentException(file + ": tensor '" + key + "' adapts '" + m.group(3) + "." + module
+        throw new IllegalArgumentException(file + ": tensor '" + key + "' adapts '" + m.block() + "." + module
             + "', which is not a Llama projection " + LlamaWeights.MODULES);
       }
       if (layer >= model.numLayers()) {
@@ -148,7 +139,7 @@ public final class PeftAdapterFile implements AutoCloseable {
         throw new IllegalArgumentException(file + ": tensor '" + key + "' adapts layer " + layer + ", which is not in "
             + "adapter_config.json's layers_to_transform " + lc.layersToTransform());
       }
-      int slot = kind.equals("lora_A") ? 0 : kind.equals("lora_B") ? 1 : 2;
+      int slot = kind.equals(PeftKeys.LORA_A) ? 0 : kind.equals(PeftKeys.LORA_B) ? 1 : 2;
       if (slot == 2 && !lc.useDora()) {
         throw new IllegalArgumentException(file + ": tensor '" + key + "' is a DoRA magnitude but adapter_config.json "
             + "has use_dora false");
@@ -173,13 +164,13 @@ public final class PeftAdapterFile implements AutoCloseable {
         String[] ks = found.getOrDefault(path, new String[3]);
         int[] shape = model.moduleShape(module);
         int r = lc.rankFor(path);
-        String a = need(file, ks[0], path + ".lora_A.weight");
-        String b = need(file, ks[1], path + ".lora_B.weight");
+        String a = need(file, ks[0], PeftKeys.loraA(path));
+        String b = need(file, ks[1], PeftKeys.loraB(path));
         checkShape(file, entries.get(a), module, shape, new long[] {r, shape[1]}, 1, lc, path);
         checkShape(file, entries.get(b), module, shape, new long[] {shape[0], r}, 0, lc, path);
         String mag = null;
         if (lc.useDora()) {
-          mag = need(file, ks[2], path + ".lora_magnitude_vector");
+          mag = need(file, ks[2], PeftKeys.magnitude(path));
           checkShape(file, entries.get(mag), module, shape, new long[] {shape[0]}, 0, lc, path);
         }
         out.put(path, new Keys(a, b, mag));
@@ -196,9 +187,9 @@ public final class PeftAdapterFile implements AutoCloseable {
     }
   }
 
-  private static String need(Path file, String key, String path) {
+  private static String need(Path file, String key, String expected) {
     if (key == null) {
-      throw new IllegalArgumentException(file + ": tensor 'base_model.model." + path + "' missing from the adapter");
+      throw new IllegalArgumentException(file + ": tensor '" + expected + "' missing from the adapter");
     }
     return key;
   }
