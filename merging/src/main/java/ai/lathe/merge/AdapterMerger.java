@@ -2,6 +2,7 @@ package ai.lathe.merge;
 
 import ai.lathe.model.LlamaConfig;
 import ai.lathe.model.LlamaWeights;
+import ai.lathe.model.adapter.AdapterDeltas;
 import ai.lathe.model.adapter.LoraConfig;
 import ai.lathe.model.io.AtomicDir;
 import ai.lathe.model.io.Hashing;
@@ -123,18 +124,7 @@ public final class AdapterMerger {
     }
     float[] w = base != null ? base : baseWeight(mc, layer, module, out, in);
     float[] m = s.file().read(s.file().keys(layer, module).magnitude()); // validated: [out]
-    for (int j = 0; j < out; j++) {
-      double n = 0;
-      for (int k = 0; k < in; k++) {
-        double v = w[j * in + k] + d[j * in + k];
-        n += v * v;
-      }
-      double c = m[j] / Math.sqrt(n);
-      for (int k = 0; k < in; k++) {
-        int i = j * in + k;
-        d[i] = (float) (c * (w[i] + d[i]) - w[i]);
-      }
-    }
+    AdapterDeltas.doraInPlace(w, d, m, out, in);
     return d;
   }
 
@@ -149,11 +139,8 @@ public final class AdapterMerger {
     }
     String path = LoraConfig.modulePath(layer, module);
     int r = s.file().rank(layer, module); // shapes validated on open: A [r, in], B [out, r]
-    INDArray a = Nd4j.create(s.file().read(keys.loraA()), new long[] {r, in}, 'c');
-    INDArray b = Nd4j.create(s.file().read(keys.loraB()), new long[] {out, r}, 'c');
-    INDArray dw = Nd4j.zeros(org.nd4j.linalg.api.buffer.DataType.FLOAT, out, in);
-    Nd4j.gemm(b, a, dw, false, false, s.config().scaleFor(path), 0.0);
-    float[] v = dw.data().asFloat();
+    float[] v = AdapterDeltas.lora(s.file().read(keys.loraA()), s.file().read(keys.loraB()), out, r, in,
+        s.config().scaleFor(path));
     for (float x : v) {
       if (!Float.isFinite(x)) {
         throw new IllegalArgumentException(s.file().weightsFile() + ": non-finite values in " + path);

@@ -73,7 +73,7 @@ public enum MergeMethod {
     java.util.stream.IntStream.range(0, k).parallel().forEach(i -> {
       float[] s = switch (sparsification) {
         case NONE -> deltas.get(i);
-        case MAGNITUDE -> Sparsify.magnitude(deltas.get(i), d[i]);
+        case MAGNITUDE -> Ties.trim(deltas.get(i), d[i]);
         case RANDOM -> Sparsify.random(deltas.get(i), d[i], p.seed() * 1_000_003L + moduleSeed * 31 + i, true);
       };
       float[] wi = new float[n];
@@ -87,34 +87,23 @@ public enum MergeMethod {
     int chunk = 1 << 16;
     java.util.stream.IntStream.range(0, (n + chunk - 1) / chunk).parallel().forEach(c -> {
       for (int j = c * chunk, end = Math.min(n, j + chunk); j < end; j++) {
-      double mixed = 0;
-      double divisor = 0;
-      if (signConsensus) {
-        // elect the sign: of the summed weighted updates (total) or of the count of signs (frequency)
-        double vote = 0;
-        for (int i = 0; i < k; i++) {
-          vote += byTotal ? weighted[i][j] : Math.signum(weighted[i][j]);
-        }
-        double elected = vote >= 0 ? 1 : -1;
-        for (int i = 0; i < k; i++) {
-          if (Math.signum(weighted[i][j]) == elected) {
+        double mixed = 0;
+        double divisor = 0;
+        if (signConsensus) {
+          // TIES: elect the sign, then the disjoint mean over the agreeing updates
+          double[] s = Ties.disjointSum(weighted, w, j, Ties.electSign(weighted, j, byTotal));
+          mixed = s[0];
+          divisor = s[1];
+          // (mergekit leaves a zero divisor at 1 here and a near-zero one below)
+        } else {
+          for (int i = 0; i < k; i++) {
             mixed += weighted[i][j];
             divisor += w[i];
           }
+          if (Math.abs(divisor) < 1e-8) {
+            divisor = 1;
+          }
         }
-        if (divisor == 0) {
-          divisor = 1;
-        }
-        // (mergekit leaves a zero divisor at 1 here and a near-zero one below)
-      } else {
-        for (int i = 0; i < k; i++) {
-          mixed += weighted[i][j];
-          divisor += w[i];
-        }
-        if (Math.abs(divisor) < 1e-8) {
-          divisor = 1;
-        }
-      }
         out[j] = (float) ((p.normalize() ? mixed / divisor : mixed) * p.lambda());
       }
     });

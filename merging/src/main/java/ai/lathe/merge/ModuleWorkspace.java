@@ -1,6 +1,7 @@
 package ai.lathe.merge;
 
 import ai.lathe.model.LlamaWeights;
+import ai.lathe.model.adapter.AdapterDeltas;
 import ai.lathe.model.adapter.LoraConfig;
 import ai.lathe.model.io.PeftAdapterFile;
 import java.io.IOException;
@@ -107,17 +108,6 @@ final class ModuleWorkspace {
   void dora(AdapterMerger.Source s, int layer, String module, int out, int in, float[] w, float[] d)
       throws IOException {
     float[] m = s.file().read(s.file().keys(layer, module).magnitude()); // validated: [out]
-    for (int j = 0; j < out; j++) {
-      double nrm = 0;
-      for (int k = 0; k < in; k++) {
-        double v = w[j * in + k] + d[j * in + k];
-        nrm += v * v;
-      }
-      double c = m[j] / Math.sqrt(nrm);
-      for (int k = 0; k < in; k++) {
-        int i = j * in + k;
-        d[i] = (float) (c * (w[i] + d[i]) - w[i]);
-      }
-    }
+    AdapterDeltas.doraInPlace(w, d, m, out, in);
   }
 }

@@ -235,7 +235,7 @@ public final class DoraModule implements AdapterModule {
     Buf mb = Buf.of(m);
     int in = base.in();
     for (int j = 0; j < n.length; j++) {
-      double c = mb.get(j) / n[j];
+      double c = AdapterDeltas.magnitudeScale(mb.get(j), n[j]);
       for (int k = 0; k < in; k++) {
         wb.set(j * in + k, c * wb.get(j * in + k));
       }
@@ -250,7 +250,7 @@ public final class DoraModule implements AdapterModule {
     Buf mb = Buf.of(m);
     int in = (int) merged.size(1);
     for (int j = 0; j < norms.length; j++) {
-      double c = mb.get(j) / norms[j];
+      double c = AdapterDeltas.magnitudeScale(mb.get(j), norms[j]);
       for (int k = 0; k < in; k++) {
         wb.set(j * in + k, wb.get(j * in + k) / c);
       }
