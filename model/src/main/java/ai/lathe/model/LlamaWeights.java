@@ -101,15 +101,6 @@ public final class LlamaWeights {
     return HfLayout.weight(layer, module);
   }
 
-  /** Checkpoint key of a Qwen2 bias ({@link HfLayout#bias}). */
-  public static String biasKey(int layer, String module) {
-    return HfLayout.bias(layer, module);
-  }
-
-  /** Checkpoint key of a Qwen3 per-head norm ({@link HfLayout#headNorm}). */
-  public static String headNormKey(int layer, String which) {
-    return HfLayout.headNorm(layer, which);
-  }
 
   /**
    * The same model with the seven projections of every layer in NF4 (bitsandbytes' format,

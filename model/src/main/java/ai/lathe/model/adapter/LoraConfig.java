@@ -83,12 +83,6 @@ public record LoraConfig(
     }
   }
 
-  /** The same adapter restricted to these layers (null: all). */
-  public LoraConfig withLayers(List<Integer> layers) {
-    return new LoraConfig(r, loraAlpha, targetModules, loraDropout, useRslora, useDora, rankPattern, alphaPattern,
-        layers);
-  }
-
   /**
    * The lora.* keys of a job config: r, alpha, target_modules, dropout, use_rslora, use_dora,
    * rank_pattern and alpha_pattern (PEFT's names and meaning: a key matches a module path suffix).

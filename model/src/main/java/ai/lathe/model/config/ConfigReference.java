@@ -213,7 +213,7 @@ public final class ConfigReference {
           KeySpec.of("template", "(model if tokenizer_config.json has a chat_template, else llama2)",
               "model (the tokenizer's own Jinja chat_template) | llama2 | chatml | alpaca | none"),
           KeySpec.of("data_langs", List.of(), "keep rows whose lang is listed (empty: all)"),
-          KeySpec.of("val_fraction", 0.1, "validation share, by a hash of lang/id"),
+          KeySpec.of("val_fraction", 0.1, "validation share, by a hash of the content id (as prep)"),
           KeySpec.of("max_rows", 0, "rows read; 0 = all")), quant(), lora(""), train(TRAIN_LOCAL, "", true),
           List.of(KeySpec.of("train.threads", 0, "threads; 0 = all cores"),
               KeySpec.of("distributed.eval_every", 0, "steps between validation losses (one step is one round here); 0 = at the end"))));

@@ -56,10 +56,4 @@ public final class JsonlData {
       }
     }
   }
-
-  public static List<Row> readAll(Path file) throws IOException {
-    List<Row> rows = new ArrayList<>();
-    forEach(file, rows::add);
-    return rows;
-  }
 }

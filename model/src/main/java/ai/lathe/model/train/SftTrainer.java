@@ -99,10 +99,6 @@ public final class SftTrainer {
     return opt;
   }
 
-  public LrSchedule schedule() {
-    return schedule;
-  }
-
   /** Pads a list of examples into one batch, the length rounded up to a multiple of 64 (at most seqLen). */
   public static Batch batch(List<Tokens> examples, int seqLen) {
     int max = 1;
