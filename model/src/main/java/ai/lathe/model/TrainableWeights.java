@@ -68,7 +68,7 @@ public final class TrainableWeights {
   }
 
   /** The model's tensors under Hugging Face names (lm_head only when untied), each checked dense. */
-  static Map<String, INDArray> named(LlamaWeights w) {
+  public static Map<String, INDArray> named(LlamaWeights w) {
     Map<String, INDArray> t = new LinkedHashMap<>();
     t.put("model.embed_tokens.weight", w.embed.arr);
     for (int i = 0; i < w.layers.length; i++) {

@@ -56,7 +56,9 @@ public final class ConfigReference {
         KeySpec.of("train.seed", d.seed(), "adapter initialisation, dropout and data order"),
         KeySpec.of("train.adam_beta1", d.adamBeta1(), "AdamW's first-moment decay (TRL/PEFT adam_beta1)"),
         KeySpec.of("train.adam_beta2", d.adamBeta2(), "AdamW's second-moment decay (adam_beta2)"),
-        KeySpec.of("train.adam_epsilon", d.adamEpsilon(), "AdamW's epsilon (adam_epsilon)")));
+        KeySpec.of("train.adam_epsilon", d.adamEpsilon(), "AdamW's epsilon (adam_epsilon)"),
+        KeySpec.of("train.mode", "lora", "lora (adapters, lora.*) | full (every weight; output is a Hugging Face model folder)"),
+        KeySpec.of("train.freeze", List.of(), "full mode: tensors kept frozen, regexes found in HF names (e.g. embed_tokens); each must match")));
     return k;
   }
 
@@ -207,7 +209,7 @@ public final class ConfigReference {
       List.of(List.of(
           KeySpec.required("model", "Hugging Face model folder (config.json, safetensors, tokenizer.json)"),
           KeySpec.required("data", "JSON lines of instruction data"),
-          KeySpec.required("output", "PEFT adapter folder, written atomically"),
+          KeySpec.required("output", "PEFT adapter folder (train.mode full: a Hugging Face model folder), written atomically"),
           KeySpec.of("format", "alpaca", "alpaca | messages | prompt-completion"),
           KeySpec.map("fields", "renames of input fields; keys not checked"),
           KeySpec.of("template", "(model if tokenizer_config.json has a chat_template, else llama2)",
