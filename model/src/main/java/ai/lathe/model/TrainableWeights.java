@@ -96,6 +96,32 @@ public final class TrainableWeights {
     return t;
   }
 
+  /**
+   * A private deep copy of dense weights (a tied head stays tied to the copy's embedding): what a
+   * task trains in full mode, so the executor's shared, cached base is never modified.
+   */
+  public static LlamaWeights copyOf(LlamaWeights w) {
+    LlamaWeights.Layer[] layers = new LlamaWeights.Layer[w.layers.length];
+    for (int i = 0; i < layers.length; i++) {
+      LlamaWeights.Layer l = w.layers[i];
+      FrozenLinear[] m = new FrozenLinear[LlamaWeights.MODULES.size()];
+      for (int k = 0; k < m.length; k++) {
+        m[k] = new DenseLinear(dense(l.module(LlamaWeights.MODULES.get(k)), LlamaWeights.moduleKey(i,
+            LlamaWeights.MODULES.get(k))).dup('c'));
+      }
+      layers[i] = new LlamaWeights.Layer(dup(l.attnNorm()), m[0], m[1], m[2], m[3], dup(l.mlpNorm()), m[4], m[5], m[6],
+          dup(l.qBias()), dup(l.kBias()), dup(l.vBias()), dup(l.qNorm()), dup(l.kNorm()));
+    }
+    Buf embed = dup(w.embed);
+    FrozenLinear head = w.config.tieWordEmbeddings() ? new DenseLinear(embed.arr)
+        : new DenseLinear(dense(w.lmHead, "lm_head.weight").dup('c'));
+    return new LlamaWeights(w.config, embed, layers, dup(w.finalNorm), head);
+  }
+
+  private static Buf dup(Buf b) {
+    return b == null ? null : Buf.of(b.arr.dup('c'));
+  }
+
   private static INDArray dense(FrozenLinear f, String name) {
     if (!(f instanceof DenseLinear)) {
       throw new IllegalArgumentException("train.mode full: " + name + " is held as " + f.getClass().getSimpleName()
