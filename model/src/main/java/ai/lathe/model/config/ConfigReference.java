@@ -228,7 +228,7 @@ public final class ConfigReference {
   public static final JobKeys PIPELINE = job("pipeline", "`conf/pipeline.yaml`: the whole pipeline on the sample data.",
       Map.of(), List.of(List.of(
           KeySpec.of("work_dir", "work", "where every output goes"),
-          new KeySpec("model.path", "(work_dir/model)", "base model; a demo model is created there when missing",
+          new KeySpec("model.path", "(work_dir/model)", "base model; when missing, a demo model is created and trained there",
               KeySpec.Kind.VALUE),
           KeySpec.of("model.tokenizer", "data/tokenizer/llama2/tokenizer.json", "demo model: tokenizer"),
           KeySpec.of("model.dim", 256, "demo model: hidden size"),
@@ -237,6 +237,7 @@ public final class ConfigReference {
           KeySpec.of("model.kv_heads", 4, "demo model: key/value heads"),
           KeySpec.of("model.ffn", 688, "demo model: MLP size"),
           KeySpec.of("model.seed", 0, "demo model: weight seed")),
+          stage("base", "conf/base.yaml", "demo base training from scratch (sft-local, train.mode full)"),
           stage("prep", "conf/prep.yaml", "prep"), stage("sft", "conf/sft.yaml", "sft"),
           stage("pairs", "conf/prep.yaml", "preference pairs (prep)"),
           stage("ref_logps", "conf/ref-logps.yaml", "ref-logps"), stage("dpo", "conf/dpo.yaml", "dpo"),
