@@ -95,7 +95,7 @@ public final class SftCommand {
   }
 
   /** As above; trained sees the model in memory after the last step (tests compare the written copy). */
-  static ObjectNode run(Config c, java.util.function.Consumer<LlamaModel> trained) throws Exception {
+  public static ObjectNode run(Config c, java.util.function.Consumer<LlamaModel> trained) throws Exception {
     Settings cfg = Settings.from(c);
     OutputGuard.check(LocalStore.INSTANCE, outputs(c, cfg));
     Path modelDir = cfg.model();
