@@ -5,6 +5,7 @@ import ai.lathe.model.cli.InitModelCommand;
 import ai.lathe.model.cli.SftCommand;
 import ai.lathe.model.io.LocalStore;
 import ai.lathe.model.io.OutputGuard;
+import ai.lathe.prep.RowTransforms;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.nio.file.Files;
@@ -21,8 +22,12 @@ import java.util.List;
 final class DemoBase {
   private DemoBase() {}
 
-  /** Creates the random init (when missing) and trains it into base's output. */
-  static void create(List<String> initArgs, Config base) throws Exception {
+  /**
+   * Creates the random init (when missing) and trains it into base's output, on the rows that
+   * prep (with prep's val_fraction) puts in its train split only: the validation rows of the
+   * later stages stay unseen by the base.
+   */
+  static void create(List<String> initArgs, Config base, Config prep) throws Exception {
     Path init = Path.of(base.need("model"));
     if (!Files.exists(init.resolve("config.json"))) {
       System.out.println("== pipeline: demo base model (random weights)");
@@ -30,6 +35,11 @@ final class DemoBase {
     }
     System.out.println("== pipeline: demo base training from scratch (sft-local, train.mode full, " + base.need("data")
         + ")");
+    Path rows = Path.of(base.need("output") + "-data.jsonl");
+    int kept = prepTrainRows(Path.of(base.need("data")), base.str("format", "alpaca"), prep.number("val_fraction", 0.1),
+        rows);
+    System.out.printf("demo base: %d rows of %s outside prep's validation split -> %s%n", kept, base.need("data"), rows);
+    base.set("data=" + rows, "the pipeline (prep's train split of " + base.need("data") + ")");
     SftCommand.Settings s = SftCommand.Settings.from(base);
     if (!s.mode().full()) {
       throw new IllegalArgumentException(base.source() + ": the demo base stage trains with train.mode full");
@@ -48,6 +58,27 @@ final class DemoBase {
         blas.setMaxThreads(before);
       }
     }
+  }
+
+  /**
+   * Writes the rows of data that prep would put in its train split (the same content id and
+   * hash as RowTransforms.clean and RowTransforms.split); returns how many.
+   */
+  static int prepTrainRows(Path data, String format, double valFraction, Path out) throws Exception {
+    StringBuilder sb = new StringBuilder();
+    int[] kept = {0};
+    ai.lathe.model.text.JsonlData.forEach(data, r -> {
+      List<ai.lathe.model.text.ChatTemplate.Message> norm = new java.util.ArrayList<>();
+      for (var m : ai.lathe.model.text.Examples.toMessages(r.json(), format, null)) {
+        norm.add(new ai.lathe.model.text.ChatTemplate.Message(m.role(), RowTransforms.normalize(m.content())));
+      }
+      if (RowTransforms.split(RowTransforms.contentId(norm), valFraction).equals("train")) {
+        sb.append(r.json()).append('\n');
+        kept[0]++;
+      }
+    });
+    ai.lathe.model.io.AtomicDir.writeFile(out, tmp -> Files.writeString(tmp, sb));
+    return kept[0];
   }
 
   /** One line for the pipeline's summary: the base's validation loss before and after its training. */

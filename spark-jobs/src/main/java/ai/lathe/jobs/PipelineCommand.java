@@ -103,7 +103,7 @@ public final class PipelineCommand {
     Path work = p.work();
     Path model = p.model();
     if (!Files.exists(model.resolve("config.json"))) {
-      DemoBase.create(p.init(), p.base());
+      DemoBase.create(p.init(), p.base(), p.prep());
     }
     Path prepared = p.prepared();
     Path adapter = p.adapter();

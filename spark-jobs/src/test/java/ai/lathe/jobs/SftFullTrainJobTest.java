@@ -108,6 +108,29 @@ class SftFullTrainJobTest {
     assertEquals(0.0, w.layers[1].up().dense().sub(base.layers[1].up().dense()).amaxNumber().doubleValue());
   }
 
+  /** The demo base trains on prep's train split only: no validation row of the later stages is seen. */
+  @Test
+  void demoBaseRowsAreExactlyPrepsTrainSplit() throws Exception {
+    Path rows = dir.resolve("base-rows.jsonl");
+    int kept = DemoBase.prepTrainRows(Path.of("../data/sample/debian-faq/instructions.jsonl"), "alpaca", 0.1, rows);
+    java.util.Set<String> ids = new java.util.HashSet<>();
+    ai.lathe.model.text.JsonlData.forEach(rows, r -> {
+      List<ai.lathe.model.text.ChatTemplate.Message> norm = new ArrayList<>();
+      for (var m : ai.lathe.model.text.Examples.toMessages(r.json(), "alpaca", null)) {
+        norm.add(new ai.lathe.model.text.ChatTemplate.Message(m.role(), ai.lathe.prep.RowTransforms.normalize(m.content())));
+      }
+      ids.add(ai.lathe.prep.RowTransforms.contentId(norm));
+    });
+    List<PreparedRow> prepared = spark.read().parquet(data + "/data").collectAsList().stream().map(Schemas::fromRow)
+        .toList();
+    long train = prepared.stream().filter(r -> r.split().equals("train")).count();
+    long val = prepared.stream().filter(r -> r.split().equals("validation")).count();
+    assertTrue(val > 30 && kept >= train && kept < train + 10, kept + " rows kept, prep: " + train + " train");
+    for (PreparedRow r : prepared) {
+      assertEquals(r.split().equals("train"), ids.contains(r.id()), r.id() + " in " + r.split());
+    }
+  }
+
   @Test
   void resumesAfterACrashWithTheSameResult() throws Exception {
     SftTrainJob.run(spark, cfg("whole", "distributed.partitions=2"));
