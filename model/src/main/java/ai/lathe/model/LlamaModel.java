@@ -21,8 +21,9 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
 /**
  * The Llama forward and backward pass, by hand. Backward computes gradients for the adapter
  * parameters (and the activations' gradients needed to reach them), or with
- * {@link #setTrainable} (train.mode full) for the weights themselves via TrainableWeights. The loss is a weighted sum of per-target negative log-likelihoods, so SFT (weights
- * 1/count) and sequence-level objectives (weights from the loss's derivative per sequence) share it.
+ * {@link #setTrainable} (train.mode full) for the weights themselves via TrainableWeights. The
+ * loss is a weighted sum of per-target negative log-likelihoods, so SFT (weights 1/count) and
+ * sequence-level objectives (weights from the loss's derivative per sequence) share it.
  */
 public final class LlamaModel {
   private final LlamaWeights w;
