@@ -20,14 +20,16 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
  * The Llama forward and backward pass, by hand. Backward computes gradients for the adapter
- * parameters only (and the activations' gradients needed to reach them), never for frozen
- * weights. The loss is a weighted sum of per-target negative log-likelihoods, so SFT (weights
- * 1/count) and sequence-level objectives (weights from the loss's derivative per sequence) share it.
+ * parameters (and the activations' gradients needed to reach them), or with
+ * {@link #setTrainable} (train.mode full) for the weights themselves via TrainableWeights. The
+ * loss is a weighted sum of per-target negative log-likelihoods, so SFT (weights 1/count) and
+ * sequence-level objectives (weights from the loss's derivative per sequence) share it.
  */
 public final class LlamaModel {
   private final LlamaWeights w;
   private final LlamaConfig c;
   private AdapterSet adapters;
+  private TrainableWeights full; // train.mode full: every weight's gradient (null: adapters only)
   private boolean adaptersEnabled = true;
   private final DataType dt;
   private final Rope rope;
@@ -69,6 +71,18 @@ public final class LlamaModel {
 
   public DataType dtype() {
     return dt;
+  }
+
+  /** Trains the weights themselves (train.mode full) instead of adapters; null turns it off. */
+  public void setTrainable(TrainableWeights t) {
+    if (t != null && t.weights() != w) {
+      throw new IllegalArgumentException("trainable weights belong to another model");
+    }
+    this.full = t;
+  }
+
+  public TrainableWeights trainable() {
+    return full;
   }
 
   /** Run as the frozen base (reference model) while false. */
@@ -303,8 +317,12 @@ public final class LlamaModel {
     Timers.stop("projections", t0);
   }
 
-  private void projBack(Workspace ws, int layer, int mi, FrozenLinear base, Buf dy, Buf dx, double beta) {
+  private void projBack(Workspace ws, int layer, int mi, FrozenLinear base, Buf dy, Buf x, Buf dx, double beta) {
     long t0 = Timers.start();
+    if (full != null) {
+      full.linear(base, dy.arr, x.arr); // forward: y = x·Wᵀ (+ b)  =>  dW += dyᵀ·x, db += Σ_rows dy
+      full.bias(w.layers[layer].bias(mi), dy, ws.n);
+    }
     AdapterModule am = adapter(layer, mi);
     if (am == null) {
       base.backwardInput(dy.arr, dx.arr, beta);
@@ -505,6 +523,9 @@ public final class LlamaModel {
     if (ws.m > 0) {
       // forward: logits = xG·Wᵀ  =>  dxG = dlogits·W
       w.lmHead.backwardInput(rowsView(ws.logits.arr, ws.m), rowsView(ws.dxnG.arr, ws.m), 0.0);
+      if (full != null) {
+        full.head(rowsView(ws.logits.arr, ws.m), rowsView(ws.xnG.arr, ws.m));
+      }
       Par.rows(ws.m, (lo, hi) -> {
         for (int r = lo; r < hi; r++) {
           int dst = ws.targetRows[r] * d;
@@ -517,17 +538,23 @@ public final class LlamaModel {
     Timers.stop("head.back", th);
     int nl = c.numLayers();
     RmsNorm.backward(ws.dres, ws.dxn, ws.xs[nl], w.finalNorm, ws.rstdF, n, d, false);
+    if (full != null) {
+      full.norm(w.finalNorm, ws.dxn, ws.xs[nl], ws.rstdF, n, d);
+    }
     for (int l = nl - 1; l >= 0; l--) {
       LlamaWeights.Layer lw = w.layers[l];
       // forward: xs[l+1] = mid + down(h)  =>  dh = down.backward(dres), dmid = dres + ...
-      projBack(ws, l, 6, lw.down(), ws.dres, ws.dh, 0.0);
+      projBack(ws, l, 6, lw.down(), ws.dres, ws.h[l], ws.dh, 0.0);
       SwiGlu.backward(ws.dg, ws.du, ws.dh, ws.g[l], ws.u[l], n, f);
-      projBack(ws, l, 4, lw.gate(), ws.dg, ws.dxn, 0.0);
-      projBack(ws, l, 5, lw.up(), ws.du, ws.dxn, 1.0);
+      projBack(ws, l, 4, lw.gate(), ws.dg, ws.xn2[l], ws.dxn, 0.0);
+      projBack(ws, l, 5, lw.up(), ws.du, ws.xn2[l], ws.dxn, 1.0);
       ws.dmid.arr.assign(ws.dres.arr);
       RmsNorm.backward(ws.dmid, ws.dxn, ws.mid[l], lw.mlpNorm(), ws.rstd2[l], n, d, true);
+      if (full != null) {
+        full.norm(lw.mlpNorm(), ws.dxn, ws.mid[l], ws.rstd2[l], n, d);
+      }
       // forward: mid = xs[l] + o(att)
-      projBack(ws, l, 3, lw.o(), ws.dmid, ws.datt, 0.0);
+      projBack(ws, l, 3, lw.o(), ws.dmid, ws.att[l], ws.datt, 0.0);
       rope.toHeads(ws.dOh, ws.datt, bsz, seq, c.numHeads(), false);
       long ta = Timers.start();
       int[] pos = ws.batch.positions();
@@ -543,14 +570,24 @@ public final class LlamaModel {
         int hd = c.headDim();
         RmsNorm.backward(ws.dqRaw, ws.dq, ws.qRaw[l], lw.qNorm(), ws.rstdQ[l], n * c.numHeads(), hd, false);
         RmsNorm.backward(ws.dkRaw, ws.dk, ws.kRaw[l], lw.kNorm(), ws.rstdK[l], n * c.numKvHeads(), hd, false);
+        if (full != null) {
+          full.norm(lw.qNorm(), ws.dq, ws.qRaw[l], ws.rstdQ[l], n * c.numHeads(), hd);
+          full.norm(lw.kNorm(), ws.dk, ws.kRaw[l], ws.rstdK[l], n * c.numKvHeads(), hd);
+        }
         dqIn = ws.dqRaw;
         dkIn = ws.dkRaw;
       }
-      projBack(ws, l, 0, lw.q(), dqIn, ws.dxn, 0.0);
-      projBack(ws, l, 1, lw.k(), dkIn, ws.dxn, 1.0);
-      projBack(ws, l, 2, lw.v(), ws.dv, ws.dxn, 1.0);
+      projBack(ws, l, 0, lw.q(), dqIn, ws.xn1[l], ws.dxn, 0.0);
+      projBack(ws, l, 1, lw.k(), dkIn, ws.xn1[l], ws.dxn, 1.0);
+      projBack(ws, l, 2, lw.v(), ws.dv, ws.xn1[l], ws.dxn, 1.0);
       ws.dres.arr.assign(ws.dmid.arr);
       RmsNorm.backward(ws.dres, ws.dxn, ws.xs[l], lw.attnNorm(), ws.rstd1[l], n, d, true);
+      if (full != null) {
+        full.norm(lw.attnNorm(), ws.dxn, ws.xs[l], ws.rstd1[l], n, d);
+      }
+    }
+    if (full != null) {
+      full.embedding(ws.batch.tokens(), ws.dres.arr);
     }
     return ws.dres.arr;
   }
@@ -566,6 +603,9 @@ public final class LlamaModel {
 
   /** All parameters' gradients as one list, in adapter order. */
   public List<ai.lathe.model.adapter.Param> params() {
+    if (full != null) {
+      return full.params();
+    }
     return adapters == null ? List.of() : adapters.params();
   }
 

@@ -80,6 +80,17 @@ final class AdapterOutput {
    */
   static void write(String output, String model, AdapterSet adapter, ObjectNode run, List<ObjectNode> metrics,
       Map<String, List<String>> plots, Configuration hconf) throws Exception {
+    write(output, (dir, extra) -> PeftAdapter.write(dir, adapter, model, run, extra), metrics, plots, hconf);
+  }
+
+  /** Writes a folder's own files into dir (committed there atomically), extra text files included. */
+  interface Folder {
+    void write(Path dir, Map<String, String> extra) throws java.io.IOException;
+  }
+
+  /** As above for any folder (train.mode full: a Hugging Face model folder). */
+  static void write(String output, Folder folder, List<ObjectNode> metrics, Map<String, List<String>> plots,
+      Configuration hconf) throws Exception {
     StringBuilder lines = new StringBuilder();
     for (ObjectNode l : metrics) {
       lines.append(l).append('\n');
@@ -87,7 +98,7 @@ final class AdapterOutput {
     Path local = Files.createTempDirectory("lathe-adapter");
     try {
       Path dir = local.resolve("adapter");
-      PeftAdapter.write(dir, adapter, model, run, Map.of("metrics.jsonl", lines.toString()));
+      folder.write(dir, Map.of("metrics.jsonl", lines.toString()));
       for (Map.Entry<String, List<String>> p : plots.entrySet()) {
         Map<String, List<double[]>> series = new LinkedHashMap<>();
         for (String key : p.getValue().subList(1, p.getValue().size())) {

@@ -17,7 +17,11 @@ public record AdapterState(String[] names, float[][] params, float[][] m, float[
     implements Serializable {
 
   public static AdapterState of(AdapterSet a, AdamW opt) {
-    List<Param> ps = a.params();
+    return of(a.params(), opt);
+  }
+
+  /** Any trainable tensors (adapters, or a model's own weights in train.mode full) and their optimizer. */
+  public static AdapterState of(List<Param> ps, AdamW opt) {
     String[] names = new String[ps.size()];
     float[][] p = new float[ps.size()][];
     for (int i = 0; i < ps.size(); i++) {
@@ -40,7 +44,11 @@ public record AdapterState(String[] names, float[][] params, float[][] m, float[
 
   /** Copies the tensors into the adapter (and the moments into the optimizer when both exist). */
   public void applyTo(AdapterSet a, AdamW opt) {
-    List<Param> ps = a.params();
+    applyTo(a.params(), opt);
+  }
+
+  /** Copies the tensors into these params, by name and order (moments as above). */
+  public void applyTo(List<Param> ps, AdamW opt) {
     if (ps.size() != params.length) {
       throw new IllegalStateException("adapter has " + ps.size() + " tensors, state has " + params.length);
     }

@@ -19,7 +19,8 @@ final class JobOutputs {
 
   static OutputGuard.Spec sft(Config c, Configuration hconf) {
     SftSettings s = SftSettings.from(c);
-    return new OutputGuard.Spec("sft", s.output(), Kind.ADAPTER, c.bool("overwrite", false),
+    return new OutputGuard.Spec("sft", s.output(), s.mode().full() ? Kind.TRAINED_MODEL : Kind.ADAPTER,
+        c.bool("overwrite", false),
         List.of(Input.of("model", s.model()), Input.of("data", s.data())), List.of(s.checkpointDir()));
   }
 

@@ -35,6 +35,7 @@ public final class Lathe {
     all.put("bench-prep", new Main.Command(PrepBenchCommand.USAGE, PrepBenchCommand::run));
     all.put("bench-sft", new Main.Command(SparkBenchCommand.USAGE, SparkBenchCommand::run));
     all.put("pipeline", new Main.Command(PipelineCommand.USAGE, PipelineCommand::run));
+    all.put("compare-modes", new Main.Command(CompareModesCommand.USAGE, CompareModesCommand::run));
     return all;
   }
 

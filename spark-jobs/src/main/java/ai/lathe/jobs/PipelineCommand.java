@@ -15,7 +15,8 @@ import org.apache.spark.sql.SparkSession;
 
 /**
  * {@code lathe pipeline}: the main job on the bundled sample data, on embedded Spark. Creates the
- * demo base model (random weights, the bundled Llama-2 tokenizer) when missing, prepares the
+ * demo base model when missing (random weights with the bundled Llama-2 tokenizer, then trained
+ * from scratch on the bundled text with every weight trainable: DemoBase), prepares the
  * data (prep), trains the multilingual SFT adapter by parameter averaging (sft), continues into
  * DPO on pairs built from the same instructions (prep kind=preference, ref-logps, dpo), trains one
  * adapter per language and TIES-merges them, publishing the merge only if each language's
@@ -24,8 +25,8 @@ import org.apache.spark.sql.SparkSession;
 public final class PipelineCommand {
   public static final String USAGE = """
       usage: lathe pipeline [--config conf/pipeline.yaml] [--set key=value ...]
-        Runs the whole pipeline on the bundled sample data on embedded Spark: demo base model,
-        prep (validated, tokenised Parquet), distributed SFT adapter, preference pairs, reference
+        Runs the whole pipeline on the bundled sample data on embedded Spark: demo base model
+        (trained from scratch on the bundled text, full-parameter), prep (validated, tokenised Parquet), distributed SFT adapter, preference pairs, reference
         log-probs, DPO from the SFT adapter, per-language adapters and their gated TIES merge.
         Outputs go under work_dir.""";
 
@@ -36,7 +37,7 @@ public final class PipelineCommand {
    * keys and every stage's config (its file, the pipeline's paths and its stage.set overrides)
    * against that job's keys, so a typo anywhere fails first (exit 2).
    */
-  record Plan(Path work, Path model, List<String> init, Config prep, Config sft, Config pairs, Config refLogps,
+  record Plan(Path work, Path model, List<String> init, Config base, Config prep, Config sft, Config pairs, Config refLogps,
       Config dpo, Path prepared, Path adapter, Path dpoOut, List<String> langs, List<Config> perLang,
       String mergeConfig, double slack) {}
 
@@ -44,7 +45,11 @@ public final class PipelineCommand {
     c.validate(ConfigReference.PIPELINE);
     Path work = Path.of(c.str("work_dir", "work"));
     Path model = Path.of(c.str("model.path", work.resolve("model").toString()));
-    List<String> init = new ArrayList<>(List.of("--output", model.toString(),
+    // the demo base: random weights in model-init, trained from scratch (base.*) into model
+    Path initDir = work.resolve("model-init");
+    Config base = stage(c, "base", "conf/base.yaml", ConfigReference.SFT_LOCAL,
+        List.of("model=" + initDir, "output=" + model));
+    List<String> init = new ArrayList<>(List.of("--output", initDir.toString(),
         "--tokenizer", c.str("model.tokenizer", "data/tokenizer/llama2/tokenizer.json"),
         "--dim", c.str("model.dim", "256"), "--layers", c.str("model.layers", "4"),
         "--heads", c.str("model.heads", "8"), "--kv-heads", c.str("model.kv_heads", "4"),
@@ -77,7 +82,7 @@ public final class PipelineCommand {
     }
     String mergeConfig = c.str("merge.config", "conf/merge.yaml");
     mergeConfig(mergeConfig, model, work, prepared, langs, "", Double.POSITIVE_INFINITY); // checked now, built later
-    return new Plan(work, model, init, prep, sft, pairs, refLogps, dpo, prepared, adapter, dpoOut, langs, perLang,
+    return new Plan(work, model, init, base, prep, sft, pairs, refLogps, dpo, prepared, adapter, dpoOut, langs, perLang,
         mergeConfig, c.number("merge.gate_slack", 0.05));
   }
 
@@ -98,8 +103,7 @@ public final class PipelineCommand {
     Path work = p.work();
     Path model = p.model();
     if (!Files.exists(model.resolve("config.json"))) {
-      System.out.println("== pipeline: demo base model");
-      InitModelCommand.run(p.init().toArray(new String[0]));
+      DemoBase.create(p.init(), p.base(), p.prep());
     }
     Path prepared = p.prepared();
     Path adapter = p.adapter();
@@ -147,6 +151,7 @@ public final class PipelineCommand {
       Config merge = mergeConfig(p.mergeConfig(), model, work, prepared, langs, adapters.toString(), worst + slack);
       var losses = locked(spark, JobOutputs.mergeJob(merge), () -> MergeJob.run(spark, merge));
       System.out.println("== pipeline: done");
+      System.out.println(DemoBase.summary(model));
       System.out.printf("base model:    %s%nprepared data: %s%nSFT adapter:   %s (train loss %.4f -> %.4f, "
           + "validation loss %.4f)%nDPO adapter:   %s (held-out rewards/accuracies %.3f -> %.3f, margins %.3f -> %.3f)"
           + "%nper-language:  %s%nmerged (TIES): %s (validation loss per language %s, gate %.4f)%n",

@@ -25,6 +25,7 @@ public record PrefSettings(
     ParameterAveraging.Outer outer) implements Serializable {
 
   public static PrefSettings from(Config c, String kind) throws IOException {
+    ai.lathe.model.train.TrainMode.requireLora(c, kind);
     String out = c.need("output");
     String adapter = c.str("adapter", null);
     LoraConfig lc;

@@ -4,6 +4,7 @@ import ai.lathe.model.Config;
 import ai.lathe.model.adapter.LoraConfig;
 import ai.lathe.model.config.ConfigReference;
 import ai.lathe.model.train.SftTrainer;
+import ai.lathe.model.train.TrainMode;
 import java.io.Serializable;
 import java.util.List;
 
@@ -13,7 +14,7 @@ public record SftSettings(
     LoraConfig lora, SftTrainer.Options train, int epochs, int maxSteps,
     int partitions, int averagingFrequency, boolean averageOptimizerState,
     String outerOptimizer, double outerLr, double outerMomentum,
-    int checkpointEvery, int evalEvery, String quant) implements Serializable {
+    int checkpointEvery, int evalEvery, String quant, TrainMode mode) implements Serializable {
 
   public static SftSettings from(Config c) {
     String out = c.need("output");
@@ -33,18 +34,18 @@ public record SftSettings(
         c.integer("train.epochs", 1), maxSteps, c.integer("distributed.partitions", 0), freq,
         c.bool("distributed.average_optimizer_state", true), outer, c.number("distributed.outer_lr", 0.7),
         c.number("distributed.outer_momentum", 0.9), c.integer("distributed.checkpoint_every", 1),
-        c.integer("distributed.eval_every", 1), ExecutorModels.quantOf(c));
+        c.integer("distributed.eval_every", 1), ExecutorModels.quantOf(c), TrainMode.fromConfig(c));
   }
 
   /** The same settings with the total step count fixed once the shard sizes are known. */
   public SftSettings withTotalSteps(int total) {
     return new SftSettings(model, data, langs, output, checkpointDir, lora, train.withTotalSteps(total), epochs, maxSteps, partitions,
-        averagingFrequency, averageOptimizerState, outerOptimizer, outerLr, outerMomentum, checkpointEvery, evalEvery, quant);
+        averagingFrequency, averageOptimizerState, outerOptimizer, outerLr, outerMomentum, checkpointEvery, evalEvery, quant, mode);
   }
 
   /** What a checkpoint must agree with to be resumed: everything that changes the result. */
   public String fingerprint() {
     return Integer.toHexString(List.of(model, data, langs, lora.toString(), train.toString(), epochs, maxSteps, partitions,
-        averagingFrequency, averageOptimizerState, outerOptimizer, outerLr, outerMomentum, quant).toString().hashCode());
+        averagingFrequency, averageOptimizerState, outerOptimizer, outerLr, outerMomentum, quant, mode).toString().hashCode());
   }
 }

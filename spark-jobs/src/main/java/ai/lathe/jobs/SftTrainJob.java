@@ -5,7 +5,11 @@ import ai.lathe.model.Faults;
 import ai.lathe.model.LlamaConfig;
 import ai.lathe.model.LlamaModel;
 import ai.lathe.model.LlamaWeights;
+import ai.lathe.model.Version;
+import ai.lathe.model.TrainableWeights;
 import ai.lathe.model.adapter.AdapterSet;
+import ai.lathe.model.io.TrainedModel;
+import ai.lathe.model.io.PeftAdapter;
 import ai.lathe.model.text.ChatTemplate.Tokens;
 import ai.lathe.model.train.MetricSums;
 import ai.lathe.model.train.ShardSampler;
@@ -13,6 +17,7 @@ import ai.lathe.model.train.SftTrainer;
 import ai.lathe.prep.JobMain;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import org.apache.hadoop.conf.Configuration;
@@ -72,16 +77,19 @@ public final class SftTrainJob {
         + "spark.executor.memoryOverhead >= %d MiB%n", parts, sizes, total, rounds, s.averagingFrequency(),
         (frozen + (512L << 20)) >> 20);
 
-    AdapterSet init = s.lora().useDora() // DoRA's magnitudes start at the (quantised) base's row norms
-        ? AdapterSet.init(mc, s.lora(), s.train().seed(), DataType.FLOAT, ExecutorModels.rowNorms(s.model(), s.quant()))
-        : AdapterSet.init(mc, s.lora(), s.train().seed(), DataType.FLOAT);
+    // full mode starts from the base's own weights (checked dense and the freeze patterns matched here)
+    List<ai.lathe.model.adapter.Param> init = s.mode().full()
+        ? TrainableWeights.of(ExecutorModels.get(s.model(), s.quant()), s.mode().freeze()).params()
+        : s.lora().useDora() // DoRA's magnitudes start at the (quantised) base's row norms
+        ? AdapterSet.init(mc, s.lora(), s.train().seed(), DataType.FLOAT, ExecutorModels.rowNorms(s.model(), s.quant())).params()
+        : AdapterSet.init(mc, s.lora(), s.train().seed(), DataType.FLOAT).params();
     // a checkpoint resumes only the same settings on the same data
     String fingerprint = s.fingerprint() + "-" + manifest.path("input_fingerprint").asText("").substring(0, 12);
     ParameterAveraging.Plan plan2 = new ParameterAveraging.Plan("sft", parts, total, s.averagingFrequency(),
         s.evalEvery(), s.checkpointEvery(), s.checkpointDir(), fingerprint, s.averageOptimizerState(),
         new ParameterAveraging.Outer(s.outerOptimizer(), s.outerLr(), s.outerMomentum()), s.train());
     ParameterAveraging.Outcome o = ParameterAveraging.run(jsc, plan2, AdapterState.of(init, s.train().adamW(
-        init.params())), train, val, new Objective(s), l -> String.format("loss %.4f%s, compute %.2f s, "
+        init)), train, val, new Objective(s), l -> String.format("loss %.4f%s, compute %.2f s, "
         + "broadcast+aggregate %.2f s", l.get("train_loss").asDouble(), l.has("val_loss") ? String.format(
         ", val_loss %.4f", l.get("val_loss").asDouble()) : "", l.get("compute_s").asDouble(),
         l.get("broadcast_aggregate_s").asDouble()), hconf);
@@ -98,9 +106,16 @@ public final class SftTrainJob {
     for (ObjectNode l : metrics) {
       lastVal = l.has("val_loss") ? l.get("val_loss").asDouble() : lastVal;
     }
-    AdapterSet out = AdapterSet.empty(mc, s.lora(), DataType.FLOAT);
-    o.state().applyTo(out, null);
-    writeAdapter(s, out, manifest, c, metrics, lastVal, hconf);
+    if (s.mode().full()) {
+      // the trained weights: a copy of the base with every trainable tensor replaced
+      LlamaWeights trained = TrainableWeights.copyOf(ExecutorModels.get(s.model(), s.quant()));
+      o.state().applyTo(TrainableWeights.of(trained, s.mode().freeze()).params(), null);
+      writeModel(s, trained, manifest, c, metrics, lastVal, hconf);
+    } else {
+      AdapterSet out = AdapterSet.empty(mc, s.lora(), DataType.FLOAT);
+      o.state().applyTo(out, null);
+      writeAdapter(s, out, manifest, c, metrics, lastVal, hconf);
+    }
     train.unpersist();
     val.unpersist();
     System.out.printf("sft: wrote %s (%d executor JVMs, %d model loads)%n", s.output(), o.loads().size(),
@@ -120,8 +135,15 @@ public final class SftTrainJob {
   /** SFT's part of the loop: next-token loss on the completion tokens. */
   record Objective(SftSettings s) implements ParameterAveraging.Objective<Tokens> {
     ParameterAveraging.Engine engine() {
-      return ParameterAveraging.engine("sft|" + s.model() + "|" + s.quant() + "|" + s.lora() + "|" + s.train(), () -> {
+      return ParameterAveraging.engine("sft|" + s.model() + "|" + s.quant() + "|" + s.lora() + "|" + s.train() + "|"
+          + s.mode(), () -> {
         LlamaWeights w = ExecutorModels.get(s.model(), s.quant());
+        if (s.mode().full()) {
+          // each task thread trains its own copy; the executor's cached base stays as loaded
+          LlamaModel m = new LlamaModel(TrainableWeights.copyOf(w), null, DataType.FLOAT);
+          s.mode().attach(m);
+          return new ParameterAveraging.Engine(m, null);
+        }
         AdapterSet a = AdapterSet.init(w, s.lora(), 0, DataType.FLOAT);
         return new ParameterAveraging.Engine(new LlamaModel(w, a, DataType.FLOAT), a);
       });
@@ -133,7 +155,7 @@ public final class SftTrainJob {
       Faults.at(Faults.SFT_ROUND_START, p, startStep);
       ParameterAveraging.Engine e = engine();
       SftTrainer trainer = new SftTrainer(e.model(), s.train().withSeed(ShardSampler.partitionSeed(s.train().seed(), p)));
-      st.withStep(startStep).applyTo(e.adapters(), trainer.optimizer());
+      st.withStep(startStep).applyTo(e.model().params(), trainer.optimizer());
       ShardSampler<Tokens> sampler = new ShardSampler<>(shard, p, s.train().seed(), s.train().batchSize(),
           s.train().gradAccum());
       MetricSums m = new MetricSums();
@@ -147,7 +169,7 @@ public final class SftTrainJob {
         gn += ss.gradNorm();
         steps++;
       }
-      return ParameterAveraging.Partial.of(AdapterState.of(e.adapters(), s.averageOptimizerState()
+      return ParameterAveraging.Partial.of(AdapterState.of(e.model().params(), s.averageOptimizerState()
           ? trainer.optimizer() : null), m, tokens, gn, steps, t0, ExecutorModels.loads(s.model(), s.quant()));
     }
 
@@ -155,7 +177,7 @@ public final class SftTrainJob {
     @Override
     public MetricSums evaluate(List<Tokens> all, AdapterState st) {
       ParameterAveraging.Engine e = engine();
-      st.applyTo(e.adapters(), null);
+      st.applyTo(e.model().params(), null);
       double mean = SftTrainer.validationLoss(e.model(), all, s.train().batchSize(), s.train().seqLen());
       long n = 0;
       for (Tokens t : all) {
@@ -170,6 +192,19 @@ public final class SftTrainJob {
     public String evalPrefix() {
       return "";
     }
+  }
+
+  /** train.mode full: the trained weights as a Hugging Face model folder (tokenizer files from the base). */
+  static void writeModel(SftSettings s, LlamaWeights trained, JsonNode manifest, Config c, List<ObjectNode> metrics,
+      double lastVal, Configuration hconf) throws Exception {
+    ObjectNode run = AdapterOutput.runInfo("sft", c, s.data(), manifest, metrics);
+    ObjectNode m = (ObjectNode) run.get("metrics");
+    m.put("steps", s.train().totalSteps());
+    m.set("final_train_loss", metrics.isEmpty() ? null : metrics.get(metrics.size() - 1).get("train_loss"));
+    m.put("final_val_loss", lastVal);
+    Path tokenizers = ExecutorModels.localCopy(s.model());
+    AdapterOutput.write(s.output(), (dir, extra) -> TrainedModel.write(dir, trained, "F32", TrainedModel.MAX_SHARD_BYTES,
+        tokenizers, run, extra), metrics, Map.of("loss.png", List.of("SFT", "train_loss", "val_loss")), hconf);
   }
 
   static void writeAdapter(SftSettings s, AdapterSet out, JsonNode manifest, Config c, List<ObjectNode> metrics,

@@ -66,7 +66,7 @@ class ConfigReferenceTest {
     Config local = shipped("sft-local.yaml", ConfigReference.SFT_LOCAL);
     SftCommand.Settings.from(local);
     out.put("sft-local", local.reads());
-    Config pipeline = shipped("pipeline.yaml", ConfigReference.PIPELINE, "prep.config=../conf/prep.yaml",
+    Config pipeline = shipped("pipeline.yaml", ConfigReference.PIPELINE, "base.config=../conf/base.yaml", "prep.config=../conf/prep.yaml",
         "sft.config=../conf/sft.yaml", "pairs.config=../conf/prep.yaml", "ref_logps.config=../conf/ref-logps.yaml",
         "dpo.config=../conf/dpo.yaml", "merge.config=../conf/merge.yaml");
     PipelineCommand.plan(pipeline); // also checks every stage's config and overrides against its job
@@ -189,7 +189,7 @@ class ConfigReferenceTest {
 
   @Test
   void aTypoInAPipelineStageOverrideNamesThePipelineKey() throws Exception {
-    Config c = Config.load(CONF.resolve("pipeline.yaml"), List.of("prep.config=../conf/prep.yaml",
+    Config c = Config.load(CONF.resolve("pipeline.yaml"), List.of("base.config=../conf/base.yaml", "prep.config=../conf/prep.yaml",
         "sft.config=../conf/sft.yaml", "pairs.config=../conf/prep.yaml", "ref_logps.config=../conf/ref-logps.yaml",
         "dpo.config=../conf/dpo.yaml", "merge.config=../conf/merge.yaml", "sft.set={train.max_stesp: 3}"));
     var e = assertThrows(Args.UsageException.class, () -> PipelineCommand.plan(c));

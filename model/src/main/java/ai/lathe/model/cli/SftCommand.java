@@ -10,6 +10,8 @@ import ai.lathe.model.io.HfCheckpoint;
 import ai.lathe.model.io.LocalStore;
 import ai.lathe.model.io.OutputGuard;
 import ai.lathe.model.io.PeftAdapter;
+import ai.lathe.model.io.TrainedModel;
+import ai.lathe.model.train.TrainMode;
 import ai.lathe.model.nn.QuantMode;
 import ai.lathe.model.nn.Par;
 import ai.lathe.model.text.ChatTemplate;
@@ -32,8 +34,9 @@ import org.nd4j.linalg.api.buffer.DataType;
 public final class SftCommand {
   public static final String USAGE = """
       usage: lathe sft-local --config conf/sft-local.yaml [--set key=value ...]
-        Trains a LoRA adapter with completion-only SFT on one machine and writes a PEFT
-        adapter folder (plus lathe-run.json and metrics.jsonl).""";
+        Trains a LoRA adapter (or, with train.mode full, every weight) with completion-only SFT
+        on one machine and writes a PEFT adapter folder (full: a Hugging Face model folder),
+        plus lathe-run.json and metrics.jsonl.""";
 
   private SftCommand() {}
 
@@ -48,7 +51,8 @@ public final class SftCommand {
 
   /** sft-local's output (an adapter) and inputs (model, data). */
   static OutputGuard.Spec outputs(Config c, Settings s) {
-    return new OutputGuard.Spec("sft-local", s.output().toString(), OutputGuard.Kind.ADAPTER, c.bool("overwrite", false),
+    OutputGuard.Kind kind = s.mode().full() ? OutputGuard.Kind.TRAINED_MODEL : OutputGuard.Kind.ADAPTER;
+    return new OutputGuard.Spec("sft-local", s.output().toString(), kind, c.bool("overwrite", false),
         List.of(OutputGuard.Input.of("model", s.model().toString()), OutputGuard.Input.of("data", s.data().toString())));
   }
 
@@ -56,7 +60,7 @@ public final class SftCommand {
   public record Settings(Path model, Path data, Path output, int threads, LoraConfig lora, QuantMode quant,
       String format, Map<String, String> fields, String template, double valFraction,
       Set<String> langs, int maxRows, int epochs, int maxSteps, int evalEvery, SftTrainer.Options train,
-      boolean warmupSet) {
+      boolean warmupSet, TrainMode mode) {
 
     /** Checks the keys (old spellings renamed), then reads them. */
     public static Settings from(Config c) {
@@ -71,7 +75,7 @@ public final class SftCommand {
           c.integer("train.threads", 0), LoraConfig.fromConfig(c), quant, c.str("format", "alpaca"), fields,
           c.str("template", ChatTemplate.defaultName(Path.of(c.need("model")), "llama2")), c.number("val_fraction", 0.1), new HashSet<>(c.strings("data_langs", List.of())),
           c.integer("max_rows", 0), c.integer("train.epochs", 1), c.integer("train.max_steps", 0),
-          c.integer("distributed.eval_every", 0), train, c.has("train.warmup_steps"));
+          c.integer("distributed.eval_every", 0), train, c.has("train.warmup_steps"), TrainMode.fromConfig(c));
     }
 
     /** The train options once the step count is known (warmup default: max(1, steps / 20)). */
@@ -86,6 +90,11 @@ public final class SftCommand {
    * old spellings renamed); returns the run record written beside the adapter.
    */
   public static ObjectNode run(Config c) throws Exception {
+    return run(c, m -> { });
+  }
+
+  /** As above; trained sees the model in memory after the last step (tests compare the written copy). */
+  public static ObjectNode run(Config c, java.util.function.Consumer<LlamaModel> trained) throws Exception {
     Settings cfg = Settings.from(c);
     OutputGuard.check(LocalStore.INSTANCE, outputs(c, cfg));
     Path modelDir = cfg.model();
@@ -112,12 +121,15 @@ public final class SftCommand {
     int total = cfg.maxSteps() > 0 ? cfg.maxSteps() : perEpoch * cfg.epochs();
     SftTrainer.Options o = cfg.forSteps(total);
     long seed = o.seed();
-    AdapterSet adapters = AdapterSet.init(weights, lc, seed, DataType.FLOAT);
+    boolean full = cfg.mode().full();
+    AdapterSet adapters = full ? null : AdapterSet.init(weights, lc, seed, DataType.FLOAT);
     LlamaModel model = new LlamaModel(weights, adapters, DataType.FLOAT);
+    long trainable = full ? cfg.mode().attach(model).parameterCount() : adapters.parameterCount();
     SftTrainer trainer = new SftTrainer(model, o);
     System.out.printf("sft-local: %d train / %d validation rows (%d truncated to %d tokens, %d without completion),"
-        + " %d steps, LoRA r %d on %s, %,d trainable parameters%n", data.train.size(), data.validation.size(),
-        data.truncated, seqLen, data.dropped, total, lc.r(), lc.targetModules(), adapters.parameterCount());
+        + " %d steps, %s, %,d trainable parameters%n", data.train.size(), data.validation.size(),
+        data.truncated, seqLen, data.dropped, total,
+        full ? "full-parameter" : "LoRA r " + lc.r() + " on " + lc.targetModules(), trainable);
     ObjectMapper om = new ObjectMapper();
     List<String> metrics = new ArrayList<>();
     int evalEvery = cfg.evalEvery();
@@ -170,9 +182,15 @@ public final class SftCommand {
     m.put("final_val_loss", lastVal);
     m.put("tokens", tokens);
     m.put("tokens_per_s", tokens / Math.max(1e-9, seconds));
-    PeftAdapter.write(out, adapters, modelDir.toAbsolutePath().toString(), run,
-        Map.of("metrics.jsonl", String.join("\n", metrics) + "\n"));
-    System.out.printf("wrote adapter %s (val_loss %.4f -> %.4f)%n", out, val0, lastVal);
+    m.put("trainable_parameters", trainable);
+    Map<String, String> extra = Map.of("metrics.jsonl", String.join("\n", metrics) + "\n");
+    if (full) {
+      TrainedModel.write(out, weights, "F32", TrainedModel.MAX_SHARD_BYTES, modelDir, run, extra);
+    } else {
+      PeftAdapter.write(out, adapters, modelDir.toAbsolutePath().toString(), run, extra);
+    }
+    trained.accept(model);
+    System.out.printf("wrote %s %s (val_loss %.4f -> %.4f)%n", full ? "model" : "adapter", out, val0, lastVal);
     return run;
   }
 }

@@ -56,7 +56,9 @@ public final class ConfigReference {
         KeySpec.of("train.seed", d.seed(), "adapter initialisation, dropout and data order"),
         KeySpec.of("train.adam_beta1", d.adamBeta1(), "AdamW's first-moment decay (TRL/PEFT adam_beta1)"),
         KeySpec.of("train.adam_beta2", d.adamBeta2(), "AdamW's second-moment decay (adam_beta2)"),
-        KeySpec.of("train.adam_epsilon", d.adamEpsilon(), "AdamW's epsilon (adam_epsilon)")));
+        KeySpec.of("train.adam_epsilon", d.adamEpsilon(), "AdamW's epsilon (adam_epsilon)"),
+        KeySpec.of("train.mode", "lora", "lora (adapters, lora.*) | full (every weight; output is a Hugging Face model folder)"),
+        KeySpec.of("train.freeze", List.of(), "full mode: tensors kept frozen, regexes found in HF names (e.g. embed_tokens); each must match")));
     return k;
   }
 
@@ -207,7 +209,7 @@ public final class ConfigReference {
       List.of(List.of(
           KeySpec.required("model", "Hugging Face model folder (config.json, safetensors, tokenizer.json)"),
           KeySpec.required("data", "JSON lines of instruction data"),
-          KeySpec.required("output", "PEFT adapter folder, written atomically"),
+          KeySpec.required("output", "PEFT adapter folder (train.mode full: a Hugging Face model folder), written atomically"),
           KeySpec.of("format", "alpaca", "alpaca | messages | prompt-completion"),
           KeySpec.map("fields", "renames of input fields; keys not checked"),
           KeySpec.of("template", "(model if tokenizer_config.json has a chat_template, else llama2)",
@@ -226,7 +228,7 @@ public final class ConfigReference {
   public static final JobKeys PIPELINE = job("pipeline", "`conf/pipeline.yaml`: the whole pipeline on the sample data.",
       Map.of(), List.of(List.of(
           KeySpec.of("work_dir", "work", "where every output goes"),
-          new KeySpec("model.path", "(work_dir/model)", "base model; a demo model is created there when missing",
+          new KeySpec("model.path", "(work_dir/model)", "base model; when missing, a demo model is created and trained there",
               KeySpec.Kind.VALUE),
           KeySpec.of("model.tokenizer", "data/tokenizer/llama2/tokenizer.json", "demo model: tokenizer"),
           KeySpec.of("model.dim", 256, "demo model: hidden size"),
@@ -235,6 +237,7 @@ public final class ConfigReference {
           KeySpec.of("model.kv_heads", 4, "demo model: key/value heads"),
           KeySpec.of("model.ffn", 688, "demo model: MLP size"),
           KeySpec.of("model.seed", 0, "demo model: weight seed")),
+          stage("base", "conf/base.yaml", "demo base training from scratch (sft-local, train.mode full)"),
           stage("prep", "conf/prep.yaml", "prep"), stage("sft", "conf/sft.yaml", "sft"),
           stage("pairs", "conf/prep.yaml", "preference pairs (prep)"),
           stage("ref_logps", "conf/ref-logps.yaml", "ref-logps"), stage("dpo", "conf/dpo.yaml", "dpo"),

@@ -44,6 +44,7 @@ public final class OutputGuard {
   public enum Kind {
     PREPARED("prepared data (_SUCCESS + manifest.json)", Set.of("_SUCCESS", "manifest.json")),
     ADAPTER("trained adapter (adapter_config.json + lathe-run.json)", Set.of("adapter_config.json", "lathe-run.json")),
+    TRAINED_MODEL("fully trained model (config.json + lathe-run.json)", Set.of("config.json", "lathe-run.json")),
     MERGED_ADAPTER("merged adapter (adapter_config.json + lathe-merge.json)",
         Set.of("adapter_config.json", "lathe-merge.json")),
     MERGED_MODEL("merged model (config.json + lathe-merge.json)", Set.of("config.json", "lathe-merge.json")),

@@ -47,16 +47,25 @@ public final class AdamW {
       Buf g = Buf.of(params.get(i).grad());
       Buf mi = m[i];
       Buf vi = v[i];
+      double wd = decays(params.get(i).name()) ? weightDecay : 0.0;
       for (int j = 0, n = p.length(); j < n; j++) {
         double gj = g.get(j);
         double mj = beta1 * mi.get(j) + (1 - beta1) * gj;
         double vj = beta2 * vi.get(j) + (1 - beta2) * gj * gj;
         mi.set(j, mj);
         vi.set(j, vj);
-        double pj = p.get(j) * (1 - lr * weightDecay);
+        double pj = p.get(j) * (1 - lr * wd);
         p.set(j, pj - lr * (mj / bc1) / (Math.sqrt(vj / bc2) + eps));
       }
     }
+  }
+
+  /**
+   * Whether weight decay applies to a tensor: not to biases and norm weights (as transformers'
+   * Trainer, which excludes "bias" and LayerNorm parameters); to everything else, adapters included.
+   */
+  static boolean decays(String name) {
+    return !(name.endsWith(".bias") || name.endsWith("norm.weight") || name.endsWith("layernorm.weight"));
   }
 
   /** The moments as flat float arrays (m then v per parameter), for checkpoints and averaging. */

@@ -1,0 +1,233 @@
+package ai.lathe.model;
+
+import ai.lathe.model.adapter.Param;
+import ai.lathe.model.nn.Buf;
+import ai.lathe.model.nn.DenseLinear;
+import ai.lathe.model.nn.FrozenLinear;
+import java.util.ArrayList;
+import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Pattern;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * Full-parameter training (train.mode: full): every weight of a model, except those a freeze
+ * pattern names, is a {@link Param} whose value IS the model's own array (AdamW updates the
+ * weights the forward pass reads) under its Hugging Face tensor name. LlamaModel's backward calls
+ * the gradient functions below at the points where each weight's output gradient and input are
+ * at hand; a weight without a Param (frozen) is skipped. A tied head is the embedding, so its
+ * gradient lands in embed_tokens' accumulator.
+ */
+public final class TrainableWeights {
+  private final LlamaWeights w;
+  private final List<Param> params = new ArrayList<>();
+  private final Map<INDArray, INDArray> grads = new IdentityHashMap<>(); // weight array → its gradient
+
+  private TrainableWeights(LlamaWeights w) {
+    this.w = w;
+  }
+
+  /**
+   * Every weight of w trainable except those whose Hugging Face name a freeze pattern finds
+   * (a regular expression searched in the name, so a plain substring such as embed_tokens works).
+   * A pattern that matches no tensor is an error; so are quantised (NF4) or otherwise non-dense weights.
+   */
+  public static TrainableWeights of(LlamaWeights w, List<String> freeze) {
+    Map<String, INDArray> named = named(w);
+    List<Pattern> pats = new ArrayList<>();
+    for (String f : freeze) {
+      Pattern p;
+      try {
+        p = Pattern.compile(f);
+      } catch (java.util.regex.PatternSyntaxException e) {
+        throw new IllegalArgumentException("train.freeze: '" + f + "' is not a valid pattern: " + e.getDescription());
+      }
+      if (named.keySet().stream().noneMatch(k -> p.matcher(k).find())) {
+        throw new IllegalArgumentException("train.freeze: '" + f + "' matches no tensor of the model (names are "
+            + "Hugging Face's, e.g. model.embed_tokens.weight, model.layers.0.self_attn.q_proj.weight, lm_head.weight)");
+      }
+      pats.add(p);
+    }
+    TrainableWeights t = new TrainableWeights(w);
+    for (var e : named.entrySet()) {
+      if (pats.stream().anyMatch(p -> p.matcher(e.getKey()).find())) {
+        continue;
+      }
+      INDArray v = e.getValue();
+      INDArray g = Nd4j.zeros(v.dataType(), v.shape());
+      t.params.add(new Param(e.getKey(), v, g));
+      t.grads.put(v, g);
+    }
+    if (t.params.isEmpty()) {
+      throw new IllegalArgumentException("train.freeze " + freeze + " freezes every tensor: nothing to train");
+    }
+    return t;
+  }
+
+  /** The model's tensors under Hugging Face names (lm_head only when untied), each checked dense. */
+  public static Map<String, INDArray> named(LlamaWeights w) {
+    Map<String, INDArray> t = new LinkedHashMap<>();
+    t.put("model.embed_tokens.weight", w.embed.arr);
+    for (int i = 0; i < w.layers.length; i++) {
+      LlamaWeights.Layer l = w.layers[i];
+      String p = "model.layers." + i + ".";
+      t.put(p + "input_layernorm.weight", l.attnNorm().arr);
+      t.put(p + "post_attention_layernorm.weight", l.mlpNorm().arr);
+      for (String m : LlamaWeights.MODULES) {
+        t.put(LlamaWeights.moduleKey(i, m), dense(l.module(m), LlamaWeights.moduleKey(i, m)));
+      }
+      if (l.qBias() != null) {
+        t.put(LlamaWeights.biasKey(i, "q_proj"), l.qBias().arr);
+        t.put(LlamaWeights.biasKey(i, "k_proj"), l.kBias().arr);
+        t.put(LlamaWeights.biasKey(i, "v_proj"), l.vBias().arr);
+      }
+      if (l.qNorm() != null) {
+        t.put(LlamaWeights.headNormKey(i, "q"), l.qNorm().arr);
+        t.put(LlamaWeights.headNormKey(i, "k"), l.kNorm().arr);
+      }
+    }
+    t.put("model.norm.weight", w.finalNorm.arr);
+    if (!w.config.tieWordEmbeddings()) {
+      t.put("lm_head.weight", dense(w.lmHead, "lm_head.weight"));
+    }
+    return t;
+  }
+
+  /**
+   * A private deep copy of dense weights (a tied head stays tied to the copy's embedding): what a
+   * task trains in full mode, so the executor's shared, cached base is never modified.
+   */
+  public static LlamaWeights copyOf(LlamaWeights w) {
+    LlamaWeights.Layer[] layers = new LlamaWeights.Layer[w.layers.length];
+    for (int i = 0; i < layers.length; i++) {
+      LlamaWeights.Layer l = w.layers[i];
+      FrozenLinear[] m = new FrozenLinear[LlamaWeights.MODULES.size()];
+      for (int k = 0; k < m.length; k++) {
+        m[k] = new DenseLinear(dense(l.module(LlamaWeights.MODULES.get(k)), LlamaWeights.moduleKey(i,
+            LlamaWeights.MODULES.get(k))).dup('c'));
+      }
+      layers[i] = new LlamaWeights.Layer(dup(l.attnNorm()), m[0], m[1], m[2], m[3], dup(l.mlpNorm()), m[4], m[5], m[6],
+          dup(l.qBias()), dup(l.kBias()), dup(l.vBias()), dup(l.qNorm()), dup(l.kNorm()));
+    }
+    Buf embed = dup(w.embed);
+    FrozenLinear head = w.config.tieWordEmbeddings() ? new DenseLinear(embed.arr)
+        : new DenseLinear(dense(w.lmHead, "lm_head.weight").dup('c'));
+    return new LlamaWeights(w.config, embed, layers, dup(w.finalNorm), head);
+  }
+
+  private static Buf dup(Buf b) {
+    return b == null ? null : Buf.of(b.arr.dup('c'));
+  }
+
+  private static INDArray dense(FrozenLinear f, String name) {
+    if (!(f instanceof DenseLinear)) {
+      throw new IllegalArgumentException("train.mode full: " + name + " is held as " + f.getClass().getSimpleName()
+          + " (quantize: nf4?); a 4-bit base cannot be trained in full - use train.mode lora (QLoRA) or quantize: none");
+    }
+    return f.dense();
+  }
+
+  public List<Param> params() {
+    return params;
+  }
+
+  public long parameterCount() {
+    long n = 0;
+    for (Param p : params) {
+      n += p.value().length();
+    }
+    return n;
+  }
+
+  public LlamaWeights weights() {
+    return w;
+  }
+
+  /** The gradient accumulator of a weight array, or null when it is frozen. */
+  private INDArray grad(INDArray weight) {
+    return weight == null ? null : grads.get(weight);
+  }
+
+  /** forward: y = x·Wᵀ  =>  dW += dyᵀ·x (dy [n, out], x [n, in]). */
+  public void linear(FrozenLinear base, INDArray dy, INDArray x) {
+    INDArray g = grad(base.dense());
+    if (g != null) {
+      Nd4j.gemm(dy, x, g, true, false, 1.0, 1.0);
+    }
+  }
+
+  /** forward: y = x·Wᵀ + b  =>  db += Σ_rows dy (no-op for a null or frozen bias). */
+  public void bias(Buf b, Buf dy, int rows) {
+    INDArray g = b == null ? null : grad(b.arr);
+    if (g == null) {
+      return;
+    }
+    Buf gb = Buf.of(g);
+    int width = b.length();
+    double[] acc = new double[width];
+    for (int r = 0; r < rows; r++) {
+      for (int j = 0; j < width; j++) {
+        acc[j] += dy.get(r * width + j);
+      }
+    }
+    for (int j = 0; j < width; j++) {
+      gb.add(j, acc[j]);
+    }
+  }
+
+  /** forward: y_i = w_i·x_i·rstd (RMSNorm over rows of width d)  =>  dw_i += Σ_rows dy_i·x_i·rstd. */
+  public void norm(Buf weight, Buf dy, Buf x, Buf rstd, int rows, int d) {
+    INDArray g = grad(weight.arr);
+    if (g == null) {
+      return;
+    }
+    Buf gb = Buf.of(g);
+    double[] acc = new double[d];
+    for (int r = 0; r < rows; r++) {
+      double rs = rstd.get(r);
+      int o = r * d;
+      for (int i = 0; i < d; i++) {
+        acc[i] += dy.get(o + i) * x.get(o + i) * rs;
+      }
+    }
+    for (int i = 0; i < d; i++) {
+      gb.add(i, acc[i]);
+    }
+  }
+
+  /**
+   * The LM head's weight gradient for one block of rows: forward logits = xG·Wᵀ  =>
+   * dW += dlogitsᵀ·xG (dlogits [m, vocab], xG [m, d]); a chunked loss calls it per chunk. Tied, W is
+   * embed_tokens and the gradient adds to the embedding's.
+   */
+  public void head(INDArray dlogits, INDArray xG) {
+    linear(w.lmHead, dlogits, xG);
+  }
+
+  /** forward: x0[i] = E[tok[i]]  =>  dE[tok[i]] += dx0[i] (a scatter-add; repeated tokens sum). */
+  public void embedding(int[] tokens, INDArray dx0) {
+    INDArray g = grad(w.embed.arr);
+    if (g == null) {
+      return;
+    }
+    Buf gb = Buf.of(g);
+    Buf dx = Buf.of(dx0);
+    int d = w.config.hiddenSize();
+    for (int i = 0; i < tokens.length; i++) {
+      int src = i * d;
+      int dst = tokens[i] * d;
+      for (int j = 0; j < d; j++) {
+        gb.add(dst + j, dx.get(src + j));
+      }
+    }
+  }
+
+  public void zeroGrads() {
+    for (Param p : params) {
+      p.grad().assign(0);
+    }
+  }
+}

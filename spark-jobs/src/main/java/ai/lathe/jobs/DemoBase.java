@@ -1,0 +1,98 @@
+package ai.lathe.jobs;
+
+import ai.lathe.model.Config;
+import ai.lathe.model.cli.InitModelCommand;
+import ai.lathe.model.cli.SftCommand;
+import ai.lathe.model.io.LocalStore;
+import ai.lathe.model.io.OutputGuard;
+import ai.lathe.prep.RowTransforms;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * The pipeline's first stage: a demo base model that has learned something. No pretrained
+ * weights can be shipped, so the demo model is created with random weights (init-model, in
+ * work/model-init) and trained from scratch on the bundled text, every weight trainable
+ * (sft-local with train.mode full, conf/base.yaml), into work/model; later stages then start
+ * from a model whose loss has visibly fallen from the uniform ln(vocab).
+ */
+final class DemoBase {
+  private DemoBase() {}
+
+  /**
+   * Creates the random init (when missing) and trains it into base's output, on the rows that
+   * prep (with prep's val_fraction) puts in its train split only: the validation rows of the
+   * later stages stay unseen by the base.
+   */
+  static void create(List<String> initArgs, Config base, Config prep) throws Exception {
+    Path init = Path.of(base.need("model"));
+    if (!Files.exists(init.resolve("config.json"))) {
+      System.out.println("== pipeline: demo base model (random weights)");
+      InitModelCommand.run(initArgs.toArray(new String[0]));
+    }
+    System.out.println("== pipeline: demo base training from scratch (sft-local, train.mode full, " + base.need("data")
+        + ")");
+    Path rows = Path.of(base.need("output") + "-data.jsonl");
+    int kept = prepTrainRows(Path.of(base.need("data")), base.str("format", "alpaca"), prep.number("val_fraction", 0.1),
+        rows);
+    System.out.printf("demo base: %d rows of %s outside prep's validation split -> %s%n", kept, base.need("data"), rows);
+    base.set("data=" + rows, "the pipeline (prep's train split of " + base.need("data") + ")");
+    SftCommand.Settings s = SftCommand.Settings.from(base);
+    if (!s.mode().full()) {
+      throw new IllegalArgumentException(base.source() + ": the demo base stage trains with train.mode full");
+    }
+    try (var lease = OutputGuard.acquire(LocalStore.INSTANCE, new OutputGuard.Spec("pipeline base",
+        s.output().toString(), OutputGuard.Kind.TRAINED_MODEL, base.bool("overwrite", false),
+        List.of(OutputGuard.Input.of("model", s.model().toString()), OutputGuard.Input.of("data", s.data().toString()))))) {
+      // before Spark starts this JVM is one trainer: all cores to BLAS (bin/lathe sets one thread per
+      // task for the Spark stages that follow, and they get it back)
+      var blas = org.nd4j.linalg.factory.Nd4j.factory().blas();
+      int before = blas.getMaxThreads();
+      blas.setMaxThreads(Runtime.getRuntime().availableProcessors());
+      try {
+        SftCommand.run(base);
+      } finally {
+        blas.setMaxThreads(before);
+      }
+    }
+  }
+
+  /**
+   * Writes the rows of data that prep would put in its train split (the same content id and
+   * hash as RowTransforms.clean and RowTransforms.split); returns how many.
+   */
+  static int prepTrainRows(Path data, String format, double valFraction, Path out) throws Exception {
+    StringBuilder sb = new StringBuilder();
+    int[] kept = {0};
+    ai.lathe.model.text.JsonlData.forEach(data, r -> {
+      List<ai.lathe.model.text.ChatTemplate.Message> norm = new java.util.ArrayList<>();
+      for (var m : ai.lathe.model.text.Examples.toMessages(r.json(), format, null)) {
+        norm.add(new ai.lathe.model.text.ChatTemplate.Message(m.role(), RowTransforms.normalize(m.content())));
+      }
+      if (RowTransforms.split(RowTransforms.contentId(norm), valFraction).equals("train")) {
+        sb.append(r.json()).append('\n');
+        kept[0]++;
+      }
+    });
+    ai.lathe.model.io.AtomicDir.writeFile(out, tmp -> Files.writeString(tmp, sb));
+    return kept[0];
+  }
+
+  /** One line for the pipeline's summary: the base's validation loss before and after its training. */
+  static String summary(Path model) throws Exception {
+    Path run = model.resolve("lathe-run.json");
+    if (!Files.exists(run)) {
+      return "base training:  none (" + model + " was given, not trained here)";
+    }
+    JsonNode r = new ObjectMapper().readTree(run.toFile());
+    JsonNode m = r.path("metrics");
+    int vocab = new ObjectMapper().readTree(model.resolve("config.json").toFile()).path("vocab_size").asInt();
+    return String.format("base training:  %s, %d steps from scratch (full-parameter, %,d weights): validation loss "
+        + "%.4f -> %.4f (uniform over %d tokens: %.4f)", r.path("job").asText(), m.path("steps").asInt(),
+        m.path("trainable_parameters").asLong(), m.path("initial_val_loss").asDouble(Double.NaN),
+        m.path("final_val_loss").asDouble(Double.NaN), vocab, Math.log(vocab));
+  }
+}
