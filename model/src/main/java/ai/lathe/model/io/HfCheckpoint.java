@@ -185,7 +185,7 @@ public final class HfCheckpoint implements AutoCloseable {
   public LlamaWeights weights(DataType dtype) throws IOException {
     LlamaConfig c = config;
     long d = c.hiddenSize();
-    Buf embed = Buf.of(arr(read("model.embed_tokens.weight", c.vocabSize(), d), dtype, c.vocabSize(), d));
+    Buf embed = matrix("model.embed_tokens.weight", c.vocabSize(), d, dtype);
     LlamaWeights.Layer[] layers = new LlamaWeights.Layer[c.numLayers()];
     for (int i = 0; i < layers.length; i++) {
       String p = "model.layers." + i + ".";
@@ -213,9 +213,9 @@ public final class HfCheckpoint implements AutoCloseable {
               + " and embed_tokens is [" + c.vocabSize() + ", " + d + "]");
         }
       }
-      head = new DenseLinear(embed.arr);
+      head = linear(embed);
     } else {
-      head = new DenseLinear(arr(read("lm_head.weight", c.vocabSize(), d), dtype, c.vocabSize(), d));
+      head = linear(matrix("lm_head.weight", c.vocabSize(), d, dtype));
     }
     return new LlamaWeights(c, embed, layers, norm, head);
   }
@@ -287,7 +287,27 @@ public final class HfCheckpoint implements AutoCloseable {
       return ai.lathe.model.nn.Nf4Linear.quantize(arr(read(key, s[0], s[1]), DataType.FLOAT, s[0], s[1]), doubleQuant,
           dtype);
     }
-    return new DenseLinear(arr(read(LlamaWeights.moduleKey(layer, module), s[0], s[1]), dtype, s[0], s[1]));
+    return linear(matrix(key, s[0], s[1], dtype));
+  }
+
+  /**
+   * A frozen [rows, cols] matrix as held in memory: a BF16/F16 tensor stays 16-bit when the engine
+   * runs in float (widened per call; widening is exact, so results equal an F32 copy's); an F32
+   * tensor, or any tensor for a double-precision engine, is converted to the engine's dtype.
+   */
+  private Buf matrix(String key, long rows, long cols, DataType dtype) throws IOException {
+    Safetensors st = file(key);
+    String stored = st.entry(key).dtype();
+    if (dtype == DataType.FLOAT && (stored.equals("BF16") || stored.equals("F16"))) {
+      Buf.Half h = Buf.Half.zeros(stored.equals("BF16"), rows, cols);
+      st.readRaw(key, stored, new long[] {rows, cols}, h.rawBytes());
+      return h;
+    }
+    return Buf.of(arr(read(key, rows, cols), dtype, rows, cols));
+  }
+
+  private static FrozenLinear linear(Buf w) {
+    return w instanceof Buf.Half h ? new ai.lathe.model.nn.HalfLinear(h) : new DenseLinear(w.arr);
   }
 
   private static Buf vec(float[] v, DataType dtype) {
