@@ -115,6 +115,7 @@ public final class SftCommand {
     long seed = o.seed();
     AdapterSet adapters = AdapterSet.init(weights, lc, seed, DataType.FLOAT);
     LlamaModel model = new LlamaModel(weights, adapters, DataType.FLOAT);
+    model.setGradientCheckpointing(c.bool("train.gradient_checkpointing", false));
     SftTrainer trainer = new SftTrainer(model, o);
     System.out.printf("sft-local: %d train / %d validation rows (%d truncated to %d tokens, %d without completion),"
         + " %d steps, LoRA r %d on %s, %,d trainable parameters%n", data.train.size(), data.validation.size(),

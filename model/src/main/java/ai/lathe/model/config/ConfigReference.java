@@ -57,6 +57,10 @@ public final class ConfigReference {
         KeySpec.of("train.adam_beta1", d.adamBeta1(), "AdamW's first-moment decay (TRL/PEFT adam_beta1)"),
         KeySpec.of("train.adam_beta2", d.adamBeta2(), "AdamW's second-moment decay (adam_beta2)"),
         KeySpec.of("train.adam_epsilon", d.adamEpsilon(), "AdamW's epsilon (adam_epsilon)")));
+    if (local) {
+      k.add(KeySpec.of("train.gradient_checkpointing", false, "keep only each layer's input in forward and "
+          + "recompute the layer in backward (identical gradients; about one more forward per step, far less memory)"));
+    }
     return k;
   }
 

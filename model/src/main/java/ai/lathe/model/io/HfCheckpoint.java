@@ -370,9 +370,6 @@ public final class HfCheckpoint implements AutoCloseable {
       String dtype, long maxShardBytes, Path tokenizerDir) throws IOException {
     AtomicDir.write(out, tmp -> {
       ObjectMapper om = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
-      ObjectNode cfg = config.toJson();
-      cfg.put("torch_dtype", dtype.equals("BF16") ? "bfloat16" : "float32");
-      om.writeValue(tmp.resolve("config.json").toFile(), cfg);
       int width = dtype.equals("BF16") ? 2 : 4;
       List<Map<String, Safetensors.Tensor>> shards = new ArrayList<>();
       Map<String, Safetensors.Tensor> cur = new LinkedHashMap<>();
@@ -406,6 +403,17 @@ public final class HfCheckpoint implements AutoCloseable {
         }
         om.writeValue(tmp.resolve(INDEX).toFile(), index);
       }
+      writeConfigAndTokenizer(tmp, config, dtype, tokenizerDir);
+    });
+  }
+
+  /** config.json (with torch_dtype) and the tokenizer files copied from tokenizerDir when given. */
+  public static void writeConfigAndTokenizer(Path tmp, LlamaConfig config, String dtype, Path tokenizerDir)
+      throws IOException {
+      ObjectMapper om = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+      ObjectNode cfg = config.toJson();
+      cfg.put("torch_dtype", dtype.equals("BF16") ? "bfloat16" : "float32");
+      om.writeValue(tmp.resolve("config.json").toFile(), cfg);
       if (tokenizerDir != null) {
         for (String f : List.of("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")) {
           Path src = tokenizerDir.resolve(f);
@@ -425,6 +433,5 @@ public final class HfCheckpoint implements AutoCloseable {
           om.writeValue(tmp.resolve("tokenizer_config.json").toFile(), tc);
         }
       }
-    });
   }
 }
