@@ -39,14 +39,15 @@ public final class BenchCommand {
                          [--targets q_proj,k_proj,v_proj,o_proj] [--steps 5] [--warmup 2]
                          [--threads N] [--prompt-fraction 0] [--adapter lora|dora]
                          [--quantize nf4 [--double-quant]] [--matrix]
-                         [--preset llama-3.2-1b|qwen2.5-0.5b|llama-3-8b] [--gradient-checkpointing]
+                         [--preset llama-3.2-1b|qwen2.5-0.5b|llama-3-8b] [--gradient-checkpointing] [--weights f32|bf16]
         Trains the adapter on random tokens, SFT and then DPO (the same sequences as pairs, policy
         only, reference precomputed), and prints tokens/s, achieved GFLOP/s, the machine's sgemm
         GFLOP/s and memory (frozen weights, adapter, off-heap, heap). --matrix runs SFT for LoRA and
         DoRA on a dense, an NF4 and a double-quantised NF4 base. --preset takes a real model's shape
         (seq 512, batch 1, r 16 on all-linear unless given) with BF16 frozen weights (NF4 projections
         with --quantize nf4), built directly, skips DPO, and adds the peak RSS (VmHWM) next to the
-        memory advice the jobs print. The last line is a JSON object.""";
+        memory advice the jobs print. --weights bf16 holds a random model's matrices in BF16 (as a BF16
+        checkpoint loads) instead of F32. The last line is a JSON object.""";
 
   private BenchCommand() {}
 
@@ -61,7 +62,7 @@ public final class BenchCommand {
   public static int run(String[] argv) throws Exception {
     Args a = new Args("bench", argv, Set.of("double-quant", "matrix", "gradient-checkpointing")).allow(Set.of("dim",
         "layers", "heads", "kv-heads", "ffn", "vocab", "seq", "batch", "rank", "targets", "steps", "warmup", "threads",
-        "prompt-fraction", "adapter", "quantize", "family", "head-dim", "sliding-window", "preset"));
+        "prompt-fraction", "adapter", "quantize", "family", "head-dim", "sliding-window", "preset", "weights"));
     String preset = a.str("preset", null);
     int dim = a.integer("dim", 512);
     int heads = a.integer("heads", 8);
@@ -126,6 +127,13 @@ public final class BenchCommand {
     }
     LlamaWeights dense = preset != null ? BenchPresets.weights(c, presetQuant(variants.get(0)))
         : RandomLlama.create(c, 1, 0.02, 0.0, DataType.FLOAT);
+    String weights = a.str("weights", preset != null ? "bf16" : "f32");
+    if (!weights.equals("f32") && !weights.equals("bf16") || preset != null && weights.equals("f32")) {
+      throw new Args.UsageException("bench: --weights takes f32 or bf16 (a --preset is always bf16), got " + weights);
+    }
+    if (preset == null && weights.equals("bf16")) {
+      dense = BenchPresets.toBf16(dense);
+    }
     ObjectMapper om = new ObjectMapper();
     ArrayNode rows = om.createArrayNode();
     List<String> table = new ArrayList<>();

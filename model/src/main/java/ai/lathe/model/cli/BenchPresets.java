@@ -81,6 +81,32 @@ final class BenchPresets {
     return b;
   }
 
+  /** A 16-bit copy of a float matrix (round to nearest even). */
+  static Buf.Half toBf16(org.nd4j.linalg.api.ndarray.INDArray a) {
+    Buf src = Buf.of(a);
+    Buf.Half h = Buf.Half.zeros(true, a.shape());
+    ShortBuffer sb = h.rawBytes().asShortBuffer();
+    for (int i = 0; i < src.length(); i++) {
+      sb.put(i, HalfFloat.toBf16((float) src.get(i)));
+    }
+    return h;
+  }
+
+  /** The same model with every matrix (embeddings, projections, untied head) held as BF16. */
+  static LlamaWeights toBf16(LlamaWeights w) {
+    Buf.Half embed = toBf16(w.embed.arr);
+    LlamaWeights.Layer[] layers = new LlamaWeights.Layer[w.layers.length];
+    for (int l = 0; l < layers.length; l++) {
+      FrozenLinear[] m = new FrozenLinear[LlamaWeights.MODULES.size()];
+      for (int k = 0; k < m.length; k++) {
+        m[k] = new HalfLinear(toBf16(w.layers[l].module(LlamaWeights.MODULES.get(k)).dense()));
+      }
+      layers[l] = w.layers[l].withModules(m);
+    }
+    FrozenLinear head = w.config.tieWordEmbeddings() ? new HalfLinear(embed) : new HalfLinear(toBf16(w.lmHead.dense()));
+    return new LlamaWeights(w.config, embed, layers, w.finalNorm, head);
+  }
+
   /** The frozen weights of c with projections as quant (NONE: BF16; NF4 double quantisation is not built here). */
   static LlamaWeights weights(LlamaConfig c, QuantMode quant) {
     if (quant == QuantMode.NF4_DQ) {
