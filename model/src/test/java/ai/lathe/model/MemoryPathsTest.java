@@ -158,4 +158,39 @@ class MemoryPathsTest {
     }
     assertTrue(Files.exists(dir.resolve("model.safetensors")));
   }
+
+  /** Elements of every distinct activation buffer a workspace holds (shared buffers once), by reflection. */
+  static long workspaceFloats(Object ws) throws Exception {
+    java.util.Set<Object> seen = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+    long n = 0;
+    for (java.lang.reflect.Field f : ws.getClass().getDeclaredFields()) {
+      f.setAccessible(true);
+      Object v = f.get(ws);
+      Object[] items = v instanceof Buf[] arr ? arr : v instanceof Buf b ? new Object[] {b} : new Object[0];
+      for (Object o : items) {
+        if (o != null && seen.add(((Buf) o).arr)) {
+          n += ((Buf) o).arr.length();
+        }
+      }
+      if (v instanceof ai.lathe.model.nn.LmHeadLoss h) {
+        n += h.bytes() / 8; // double-precision test model: 8 bytes per element
+      }
+    }
+    return n;
+  }
+
+  /** The memory advice counts exactly the activations the model allocates, with and without checkpointing. */
+  @Test
+  void memoryEstimateCountsTheWorkspace() throws Exception {
+    for (LlamaConfig c : List.of(TinyModels.gqaUntied(), FamilyGradientTest.qwen3())) {
+      LlamaModel m = new LlamaModel(RandomLlama.create(c, 1, 0.1, 0, DataType.DOUBLE), null, DataType.DOUBLE);
+      for (boolean ck : new boolean[] {false, true}) {
+        m.setGradientCheckpointing(ck);
+        long est = ai.lathe.model.train.MemoryEstimate.activationFloats(c, 2, 9, ck);
+        assertEquals(est, workspaceFloats(m.workspace(2, 9)), c.modelType() + " checkpointing " + ck);
+      }
+      assertTrue(ai.lathe.model.train.MemoryEstimate.activationFloats(c, 2, 9, true)
+          < ai.lathe.model.train.MemoryEstimate.activationFloats(c, 2, 9, false));
+    }
+  }
 }

@@ -52,7 +52,7 @@ public record MemoryEstimate(long frozenBytes, long scratchBytes, long activatio
   }
 
   /** Floats of LlamaModel's workspace for one (batch, seq) shape (see LlamaModel.Workspace). */
-  static long activationFloats(LlamaConfig c, int batch, int seq, boolean checkpointing) {
+  public static long activationFloats(LlamaConfig c, int batch, int seq, boolean checkpointing) {
     long n = (long) batch * seq;
     long d = c.hiddenSize();
     long qd = c.qDim();
