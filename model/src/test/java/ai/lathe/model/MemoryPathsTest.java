@@ -157,6 +157,11 @@ class MemoryPathsTest {
       assertEquals(dbl[i], half[i], 1e-3);
     }
     assertTrue(Files.exists(dir.resolve("model.safetensors")));
+    // written back (merge into the base, export): the 16-bit values, widened
+    float[] e = HfCheckpoint.tensors(w).get("model.embed_tokens.weight").data();
+    for (int i = 0; i < e.length; i += 7) {
+      assertEquals((float) w.embed.get(i), e[i]);
+    }
   }
 
   /** Elements of every distinct activation buffer a workspace holds (shared buffers once), by reflection. */

@@ -332,7 +332,8 @@ public final class HfCheckpoint implements AutoCloseable {
   public static Map<String, Safetensors.Tensor> tensors(LlamaWeights w) {
     LlamaConfig c = w.config;
     Map<String, Safetensors.Tensor> t = new LinkedHashMap<>();
-    t.put("model.embed_tokens.weight", tensor(w.embed.arr));
+    t.put("model.embed_tokens.weight", tensor(w.embed instanceof Buf.Half h
+        ? new ai.lathe.model.nn.HalfLinear(h).dense() : w.embed.arr));
     for (int i = 0; i < c.numLayers(); i++) {
       LlamaWeights.Layer l = w.layers[i];
       String p = "model.layers." + i + ".";
