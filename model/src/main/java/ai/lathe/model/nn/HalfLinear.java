@@ -61,9 +61,24 @@ public final class HalfLinear implements FrozenLinear {
     return SCRATCH.get().computeIfAbsent(role + rows + "x" + cols, k -> Nd4j.create(DataType.FLOAT, rows, cols));
   }
 
+  /**
+   * The first n rows of a per-thread [capacity, cols] buffer that grows to the largest n asked for
+   * (the head's row count varies from call to call: one buffer, not one per count).
+   */
+  private static INDArray rowsScratch(String role, long n, long cols) {
+    Map<String, INDArray> m = SCRATCH.get();
+    String key = role + "*x" + cols;
+    INDArray a = m.get(key);
+    if (a == null || a.size(0) < n) {
+      a = Nd4j.create(DataType.FLOAT, n, cols);
+      m.put(key, a);
+    }
+    return n == a.size(0) ? a : a.get(NDArrayIndex.interval(0, n), NDArrayIndex.all());
+  }
+
   /** W[r0, r0 + rows) widened into a [rows, in] F32 array. */
   private INDArray widenTile(int r0, int rows) {
-    INDArray t = rows == tileRows ? scratch("tile", tileRows, in) : Nd4j.create(DataType.FLOAT, rows, in);
+    INDArray t = scratch("tile", rows, in); // the short last tile too: off-heap garbage would raise RSS
     FloatBuffer dst = t.data().asNio().order(ByteOrder.nativeOrder()).asFloatBuffer();
     Par.rows(rows, (lo, hi) -> w.widen((r0 + lo) * in, dst, lo * in, (hi - lo) * in));
     return t;
@@ -80,7 +95,7 @@ public final class HalfLinear implements FrozenLinear {
     INDArray xf = f32(x);
     for (int r0 = 0; r0 < out; r0 += tileRows) {
       int rows = Math.min(tileRows, out - r0);
-      INDArray yt = rows == tileRows ? scratch("y", n, rows) : Nd4j.create(DataType.FLOAT, n, rows);
+      INDArray yt = rowsScratch("y" + rows, n, rows);
       Nd4j.gemm(xf, widenTile(r0, rows), yt, false, true, 1.0, 0.0);
       y.get(NDArrayIndex.all(), NDArrayIndex.interval(r0, r0 + rows)).assign(yt);
     }
@@ -96,7 +111,7 @@ public final class HalfLinear implements FrozenLinear {
     long n = dy.size(0);
     for (int r0 = 0; r0 < out; r0 += tileRows) {
       int rows = Math.min(tileRows, out - r0);
-      INDArray dyt = rows == tileRows ? scratch("dy", n, rows) : Nd4j.create(DataType.FLOAT, n, rows);
+      INDArray dyt = rowsScratch("dy" + rows, n, rows);
       dyt.assign(dy.get(NDArrayIndex.all(), NDArrayIndex.interval(r0, r0 + rows)));
       Nd4j.gemm(dyt, widenTile(r0, rows), dx, false, false, 1.0, r0 == 0 ? beta : 1.0);
     }
