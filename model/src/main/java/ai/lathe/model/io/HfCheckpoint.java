@@ -411,28 +411,28 @@ public final class HfCheckpoint implements AutoCloseable {
   /** config.json (with torch_dtype) and the tokenizer files copied from tokenizerDir when given. */
   public static void writeConfigAndTokenizer(Path tmp, LlamaConfig config, String dtype, Path tokenizerDir)
       throws IOException {
-      ObjectMapper om = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
-      ObjectNode cfg = config.toJson();
-      cfg.put("torch_dtype", dtype.equals("BF16") ? "bfloat16" : "float32");
-      om.writeValue(tmp.resolve("config.json").toFile(), cfg);
-      if (tokenizerDir != null) {
-        for (String f : List.of("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")) {
-          Path src = tokenizerDir.resolve(f);
-          if (Files.exists(src)) {
-            Files.copy(src, tmp.resolve(f));
-          }
-        }
-        if (!Files.exists(tmp.resolve("tokenizer_config.json"))) {
-          ObjectNode tc = om.createObjectNode();
-          tc.put("tokenizer_class", "LlamaTokenizerFast");
-          tc.put("bos_token", "<s>");
-          tc.put("eos_token", "</s>");
-          tc.put("unk_token", "<unk>");
-          tc.put("add_bos_token", true);
-          tc.put("add_eos_token", false);
-          tc.put("model_max_length", config.maxPositionEmbeddings());
-          om.writeValue(tmp.resolve("tokenizer_config.json").toFile(), tc);
+    ObjectMapper om = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    ObjectNode cfg = config.toJson();
+    cfg.put("torch_dtype", dtype.equals("BF16") ? "bfloat16" : "float32");
+    om.writeValue(tmp.resolve("config.json").toFile(), cfg);
+    if (tokenizerDir != null) {
+      for (String f : List.of("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")) {
+        Path src = tokenizerDir.resolve(f);
+        if (Files.exists(src)) {
+          Files.copy(src, tmp.resolve(f));
         }
       }
+      if (!Files.exists(tmp.resolve("tokenizer_config.json"))) {
+        ObjectNode tc = om.createObjectNode();
+        tc.put("tokenizer_class", "LlamaTokenizerFast");
+        tc.put("bos_token", "<s>");
+        tc.put("eos_token", "</s>");
+        tc.put("unk_token", "<unk>");
+        tc.put("add_bos_token", true);
+        tc.put("add_eos_token", false);
+        tc.put("model_max_length", config.maxPositionEmbeddings());
+        om.writeValue(tmp.resolve("tokenizer_config.json").toFile(), tc);
+      }
+    }
   }
 }
