@@ -6,6 +6,7 @@ import ai.lathe.model.nn.Attention;
 import ai.lathe.model.nn.Buf;
 import ai.lathe.model.nn.RowOps;
 import ai.lathe.model.nn.FrozenLinear;
+import ai.lathe.model.nn.LmHeadLoss;
 import ai.lathe.model.nn.Par;
 import ai.lathe.model.nn.RmsNorm;
 import ai.lathe.model.nn.Rope;
@@ -45,6 +46,10 @@ public final class LlamaModel {
   };
   static final int MAX_WORKSPACES = 4;
   private Workspace last;
+  /** Keep only each layer's input in forward and recompute the layer in backward. */
+  private boolean checkpointing;
+  private int headChunkRows;
+  private LmHeadLoss.HeadGradient headGradient;
 
   public LlamaModel(LlamaWeights w, AdapterSet adapters, DataType dt) {
     this.w = w;
@@ -100,6 +105,36 @@ public final class LlamaModel {
     last = null;
   }
 
+  /**
+   * Activation checkpointing (train.gradient_checkpointing): forward keeps each layer's input only
+   * (one set of layer buffers is shared by all layers), backward recomputes each layer from its
+   * input first. Same arithmetic in the same order, so the gradients are identical.
+   */
+  public void setGradientCheckpointing(boolean on) {
+    if (on != checkpointing) {
+      checkpointing = on;
+      releaseWorkspaces();
+    }
+  }
+
+  public boolean gradientCheckpointing() {
+    return checkpointing;
+  }
+
+  /** Rows of LM-head logits held at once (0: {@link LmHeadLoss#defaultChunkRows}). */
+  public void setHeadChunkRows(int rows) {
+    if (rows < 0) {
+      throw new IllegalArgumentException("head chunk rows must be >= 0, got " + rows);
+    }
+    headChunkRows = rows;
+    releaseWorkspaces();
+  }
+
+  /** Receives each head chunk's logit gradient and inputs in backward (a trainable head); null: frozen head. */
+  public void setHeadGradient(LmHeadLoss.HeadGradient g) {
+    headGradient = g;
+  }
+
   // ------------------------------------------------------------------ workspace
 
   /** Preallocated activations and gradients for one (batch, seq) shape. */
@@ -139,7 +174,8 @@ public final class LlamaModel {
     final Buf xnF; // [n, d]
     final Buf rstdF; // [n]
     final Buf xnG; // [n, d] rows with a target, gathered
-    final Buf logits; // [n, vocab]; first m rows used
+    final LmHeadLoss head; // chunked LM head + NLL (holds one chunk of logits)
+    final boolean checkpointed; // per-layer buffers below are one shared set (only xs is per layer)
     // backward scratch
     final Buf dres;
     final Buf dmid;
@@ -166,12 +202,14 @@ public final class LlamaModel {
     final INDArray dPv;
     final AdapterModule.Acts[][] acts;
     int[] targetRows = new int[0];
-    final double[] invSum; // [n] 1/Σexp per LM-head row
+    int[] targetIds = new int[0]; // [m] target of each head row
     int m;
+    long seed;
     Batch batch;
     boolean training;
 
-    Workspace(int bsz, int seq) {
+    Workspace(int bsz, int seq, boolean checkpointed) {
+      this.checkpointed = checkpointed;
       this.bsz = bsz;
       this.seq = seq;
       this.n = bsz * seq;
@@ -212,25 +250,25 @@ public final class LlamaModel {
         xs[l] = z(n, d);
       }
       for (int l = 0; l < nl; l++) {
-        xn1[l] = z(n, d);
-        rstd1[l] = z(n);
-        qh[l] = z((long) bh * seq, hd);
-        kh[l] = z((long) bkv * seq, hd);
-        vh[l] = z((long) bkv * seq, hd);
-        p[l] = z((long) bh * seq, seq);
-        att[l] = z(n, qd);
+        xn1[l] = checkpointed && l > 0 ? xn1[0] : z(n, d);
+        rstd1[l] = checkpointed && l > 0 ? rstd1[0] : z(n);
+        qh[l] = checkpointed && l > 0 ? qh[0] : z((long) bh * seq, hd);
+        kh[l] = checkpointed && l > 0 ? kh[0] : z((long) bkv * seq, hd);
+        vh[l] = checkpointed && l > 0 ? vh[0] : z((long) bkv * seq, hd);
+        p[l] = checkpointed && l > 0 ? p[0] : z((long) bh * seq, seq);
+        att[l] = checkpointed && l > 0 ? att[0] : z(n, qd);
         if (qkNorm) {
-          qRaw[l] = z(n, qd);
-          kRaw[l] = z(n, kvd);
-          rstdQ[l] = z((long) n * c.numHeads());
-          rstdK[l] = z((long) n * c.numKvHeads());
+          qRaw[l] = checkpointed && l > 0 ? qRaw[0] : z(n, qd);
+          kRaw[l] = checkpointed && l > 0 ? kRaw[0] : z(n, kvd);
+          rstdQ[l] = checkpointed && l > 0 ? rstdQ[0] : z((long) n * c.numHeads());
+          rstdK[l] = checkpointed && l > 0 ? rstdK[0] : z((long) n * c.numKvHeads());
         }
-        mid[l] = z(n, d);
-        xn2[l] = z(n, d);
-        rstd2[l] = z(n);
-        g[l] = z(n, f);
-        u[l] = z(n, f);
-        h[l] = z(n, f);
+        mid[l] = checkpointed && l > 0 ? mid[0] : z(n, d);
+        xn2[l] = checkpointed && l > 0 ? xn2[0] : z(n, d);
+        rstd2[l] = checkpointed && l > 0 ? rstd2[0] : z(n);
+        g[l] = checkpointed && l > 0 ? g[0] : z(n, f);
+        u[l] = checkpointed && l > 0 ? u[0] : z(n, f);
+        h[l] = checkpointed && l > 0 ? h[0] : z(n, f);
         qv[l] = attn.queries(qh[l].arr);
         kv[l] = attn.keys(kh[l].arr);
         vv[l] = attn.keys(vh[l].arr);
@@ -253,8 +291,8 @@ public final class LlamaModel {
       xnF = z(n, d);
       rstdF = z(n);
       xnG = z(n, d);
-      logits = z(n, c.vocabSize());
-      invSum = new double[n];
+      head = new LmHeadLoss(c.vocabSize(), d,
+          Math.min(n, headChunkRows > 0 ? headChunkRows : LmHeadLoss.defaultChunkRows(c.vocabSize())), dt);
       dres = z(n, d);
       dmid = z(n, d);
       dxn = z(n, d);
@@ -291,7 +329,7 @@ public final class LlamaModel {
           + rope.maxPos());
     }
     long key = ((long) bsz << 32) | seq;
-    return workspaces.computeIfAbsent(key, k -> new Workspace(bsz, seq));
+    return workspaces.computeIfAbsent(key, k -> new Workspace(bsz, seq, checkpointing));
   }
 
   /** Drops cached activation buffers (they are rebuilt on the next call). */
@@ -366,41 +404,9 @@ public final class LlamaModel {
       }
     });
     double eps = c.rmsNormEps();
+    ws.seed = seed;
     for (int l = 0; l < c.numLayers(); l++) {
-      LlamaWeights.Layer lw = w.layers[l];
-      RmsNorm.forward(ws.xn1[l], ws.rstd1[l], ws.xs[l], lw.attnNorm(), n, d, eps);
-      boolean qkNorm = c.qkNorm();
-      Buf qOut = qkNorm ? ws.qRaw[l] : ws.qLin;
-      Buf kOut = qkNorm ? ws.kRaw[l] : ws.kLin;
-      proj(ws, l, 0, lw.q(), ws.xn1[l], qOut, seed);
-      proj(ws, l, 1, lw.k(), ws.xn1[l], kOut, seed);
-      proj(ws, l, 2, lw.v(), ws.xn1[l], ws.vLin, seed);
-      // Qwen2: y = x·Wᵀ + b (+ adapter); the frozen bias adds after LoRA/DoRA as in PEFT
-      addBias(qOut, lw.qBias(), n);
-      addBias(kOut, lw.kBias(), n);
-      addBias(ws.vLin, lw.vBias(), n);
-      if (qkNorm) {
-        // Qwen3: every head of q and k RMS-normalised over head_dim (rows of width headDim)
-        int hd = c.headDim();
-        RmsNorm.forward(ws.qLin, ws.rstdQ[l], qOut, lw.qNorm(), n * c.numHeads(), hd, eps);
-        RmsNorm.forward(ws.kLin, ws.rstdK[l], kOut, lw.kNorm(), n * c.numKvHeads(), hd, eps);
-      }
-      int[] pos = batch.positions();
-      rope.toHeads(ws.qh[l], ws.qLin, bsz, seq, c.numHeads(), true, pos);
-      rope.toHeads(ws.kh[l], ws.kLin, bsz, seq, c.numKvHeads(), true, pos);
-      rope.toHeads(ws.vh[l], ws.vLin, bsz, seq, c.numKvHeads(), false);
-      long ta = Timers.start();
-      ws.attn.forward(ws.ov, ws.pv[l], ws.p[l], ws.qv[l], ws.kv[l], ws.vv[l], pos);
-      Timers.stop("attention", ta);
-      rope.fromHeads(ws.att[l], ws.oh, bsz, seq, c.numHeads(), false);
-      proj(ws, l, 3, lw.o(), ws.att[l], ws.tmpD, seed);
-      ws.mid[l].arr.assign(ws.xs[l].arr).addi(ws.tmpD.arr);
-      RmsNorm.forward(ws.xn2[l], ws.rstd2[l], ws.mid[l], lw.mlpNorm(), n, d, eps);
-      proj(ws, l, 4, lw.gate(), ws.xn2[l], ws.g[l], seed);
-      proj(ws, l, 5, lw.up(), ws.xn2[l], ws.u[l], seed);
-      SwiGlu.forward(ws.h[l], ws.g[l], ws.u[l], n, c.intermediateSize());
-      proj(ws, l, 6, lw.down(), ws.h[l], ws.tmpD, seed);
-      ws.xs[l + 1].arr.assign(ws.mid[l].arr).addi(ws.tmpD.arr);
+      layerForward(ws, l, seed);
     }
     RmsNorm.forward(ws.xnF, ws.rstdF, ws.xs[c.numLayers()], w.finalNorm, n, d, eps);
     // LM head only on the rows that carry a target
@@ -417,11 +423,13 @@ public final class LlamaModel {
     }
     ws.targetRows = java.util.Arrays.copyOf(rows, m);
     ws.m = m;
-    double[] nll = new double[m];
-    if (m == 0) {
-      return nll;
+    ws.targetIds = new int[m];
+    for (int r = 0; r < m; r++) {
+      ws.targetIds[r] = targets[ws.targetRows[r]];
     }
-    int mm = m;
+    if (m == 0) {
+      return new double[0];
+    }
     Par.rows(m, (lo, hi) -> {
       for (int r = lo; r < hi; r++) {
         int src = ws.targetRows[r] * d;
@@ -430,30 +438,58 @@ public final class LlamaModel {
         }
       }
     });
-    INDArray xg = rowsView(ws.xnG.arr, m);
-    INDArray lg = rowsView(ws.logits.arr, m);
     long th = Timers.start();
-    w.lmHead.forward(xg, lg);
+    // nll = logsumexp(xG·Wᵀ) − z[target], chunk by chunk over the rows
+    double[] nll = ws.head.forward(w.lmHead, ws.xnG.arr, m, ws.targetIds);
     Timers.stop("head", th);
-    long ts = Timers.start();
-    // log-softmax per row: nll = logsumexp(z) − z[target]; the row keeps softmax(z) for backward
-    Buf z = ws.logits;
-    Par.rows(mm, (lo, hi) -> {
-      for (int r = lo; r < hi; r++) {
-        int off = r * vocab;
-        int t = targets[ws.targetRows[r]];
-        double max = RowOps.max(z, off, vocab);
-        double zt = z.get(off + t);
-        double sum = RowOps.expShiftSum(z, off, vocab, max);
-        nll[r] = Math.log(sum) - (zt - max);
-        ws.invSum[r] = 1.0 / sum; // z now holds exp(z − max); backward scales by 1/sum
-        if (!Double.isFinite(nll[r])) {
-          throw new IllegalStateException("non-finite logits in row " + ws.targetRows[r]);
-        }
-      }
-    });
-    Timers.stop("softmax", ts);
     return nll;
+  }
+
+  /**
+   * One decoder layer: xs[l+1] from xs[l], keeping what backward needs in the workspace (with
+   * checkpointing, in the shared layer buffers).
+   */
+  private void layerForward(Workspace ws, int l, long seed) {
+    int n = ws.n;
+    int d = c.hiddenSize();
+    int seq = ws.seq;
+    int bsz = ws.bsz;
+    double eps = c.rmsNormEps();
+    Batch batch = ws.batch;
+    LlamaWeights.Layer lw = w.layers[l];
+    RmsNorm.forward(ws.xn1[l], ws.rstd1[l], ws.xs[l], lw.attnNorm(), n, d, eps);
+    boolean qkNorm = c.qkNorm();
+    Buf qOut = qkNorm ? ws.qRaw[l] : ws.qLin;
+    Buf kOut = qkNorm ? ws.kRaw[l] : ws.kLin;
+    proj(ws, l, 0, lw.q(), ws.xn1[l], qOut, seed);
+    proj(ws, l, 1, lw.k(), ws.xn1[l], kOut, seed);
+    proj(ws, l, 2, lw.v(), ws.xn1[l], ws.vLin, seed);
+    // Qwen2: y = x·Wᵀ + b (+ adapter); the frozen bias adds after LoRA/DoRA as in PEFT
+    addBias(qOut, lw.qBias(), n);
+    addBias(kOut, lw.kBias(), n);
+    addBias(ws.vLin, lw.vBias(), n);
+    if (qkNorm) {
+      // Qwen3: every head of q and k RMS-normalised over head_dim (rows of width headDim)
+      int hd = c.headDim();
+      RmsNorm.forward(ws.qLin, ws.rstdQ[l], qOut, lw.qNorm(), n * c.numHeads(), hd, eps);
+      RmsNorm.forward(ws.kLin, ws.rstdK[l], kOut, lw.kNorm(), n * c.numKvHeads(), hd, eps);
+    }
+    int[] pos = batch.positions();
+    rope.toHeads(ws.qh[l], ws.qLin, bsz, seq, c.numHeads(), true, pos);
+    rope.toHeads(ws.kh[l], ws.kLin, bsz, seq, c.numKvHeads(), true, pos);
+    rope.toHeads(ws.vh[l], ws.vLin, bsz, seq, c.numKvHeads(), false);
+    long ta = Timers.start();
+    ws.attn.forward(ws.ov, ws.pv[l], ws.p[l], ws.qv[l], ws.kv[l], ws.vv[l], pos);
+    Timers.stop("attention", ta);
+    rope.fromHeads(ws.att[l], ws.oh, bsz, seq, c.numHeads(), false);
+    proj(ws, l, 3, lw.o(), ws.att[l], ws.tmpD, seed);
+    ws.mid[l].arr.assign(ws.xs[l].arr).addi(ws.tmpD.arr);
+    RmsNorm.forward(ws.xn2[l], ws.rstd2[l], ws.mid[l], lw.mlpNorm(), n, d, eps);
+    proj(ws, l, 4, lw.gate(), ws.xn2[l], ws.g[l], seed);
+    proj(ws, l, 5, lw.up(), ws.xn2[l], ws.u[l], seed);
+    SwiGlu.forward(ws.h[l], ws.g[l], ws.u[l], n, c.intermediateSize());
+    proj(ws, l, 6, lw.down(), ws.h[l], ws.tmpD, seed);
+    ws.xs[l + 1].arr.assign(ws.mid[l].arr).addi(ws.tmpD.arr);
   }
 
   /** y[i, :] += b for every row; nothing when b is null. */
@@ -500,32 +536,16 @@ public final class LlamaModel {
     }
     int n = ws.n;
     int d = c.hiddenSize();
-    int vocab = c.vocabSize();
     int seq = ws.seq;
     int bsz = ws.bsz;
     int f = c.intermediateSize();
-    int[] targets = ws.batch.targets();
-    // forward: nll = −log softmax(z)[t]  =>  dz = w·(softmax(z) − onehot(t))
-    Buf z = ws.logits;
-    long ts = Timers.start();
-    Par.rows(ws.m, (lo, hi) -> {
-      for (int r = lo; r < hi; r++) {
-        int off = r * vocab;
-        double wr = weight[r];
-        RowOps.scale(z, off, vocab, wr * ws.invSum[r]);
-        int t = targets[ws.targetRows[r]];
-        z.set(off + t, z.get(off + t) - wr);
-      }
-    });
-    Timers.stop("softmax.back", ts);
     ws.dxn.zero();
     long th = Timers.start();
     if (ws.m > 0) {
-      // forward: logits = xG·Wᵀ  =>  dxG = dlogits·W
-      w.lmHead.backwardInput(rowsView(ws.logits.arr, ws.m), rowsView(ws.dxnG.arr, ws.m), 0.0);
-      if (full != null) {
-        full.head(rowsView(ws.logits.arr, ws.m), rowsView(ws.xnG.arr, ws.m));
-      }
+      // forward: nll = −log softmax(xG·Wᵀ)[t]  =>  dxG = w·(softmax − onehot(t))·W, chunk by chunk;
+      // a trained head (train.mode full) adds dW += dzᵀ·xG per chunk
+      LmHeadLoss.HeadGradient hook = full != null ? full::head : headGradient;
+      ws.head.backward(w.lmHead, ws.xnG.arr, ws.m, ws.targetIds, weight, ws.dxnG.arr, hook);
       Par.rows(ws.m, (lo, hi) -> {
         for (int r = lo; r < hi; r++) {
           int dst = ws.targetRows[r] * d;
@@ -542,6 +562,9 @@ public final class LlamaModel {
       full.norm(w.finalNorm, ws.dxn, ws.xs[nl], ws.rstdF, n, d);
     }
     for (int l = nl - 1; l >= 0; l--) {
+      if (ws.checkpointed && l < nl - 1) {
+        layerForward(ws, l, ws.seed); // the shared buffers still hold layer nl−1 from forward
+      }
       LlamaWeights.Layer lw = w.layers[l];
       // forward: xs[l+1] = mid + down(h)  =>  dh = down.backward(dres), dmid = dres + ...
       projBack(ws, l, 6, lw.down(), ws.dres, ws.h[l], ws.dh, 0.0);

@@ -81,4 +81,32 @@ public final class RandomLlama {
     LlamaWeights w = create(c, seed, 0.02, 0.0, DataType.FLOAT);
     HfCheckpoint.write(out, c, HfCheckpoint.tensors(w), dtype, 2L << 30, tokenizerDir);
   }
+
+  /**
+   * Writes a random checkpoint tensor by tensor (1M values at a time), so a model of any size is
+   * made in a few MB of memory: matrices uniform with standard deviation 0.02 from a hash of
+   * (seed, tensor, index), norm weights 1. Used by init-model for large shapes.
+   */
+  public static void writeStreamed(Path out, LlamaConfig c, long seed, String dtype, Path tokenizerDir)
+      throws IOException {
+    java.util.LinkedHashMap<String, long[]> shapes = HfCheckpoint.shapes(c);
+    ai.lathe.model.io.AtomicDir.write(out, tmp -> {
+      try (var w = new ai.lathe.model.io.StreamingCheckpointWriter(tmp, shapes, dtype, 5L << 30)) {
+        for (String name : shapes.keySet()) {
+          boolean norm = name.endsWith("norm.weight");
+          long salt = seed * 0x9E3779B97F4A7C15L ^ name.hashCode();
+          w.put(name, (start, dst, count) -> {
+            for (int i = 0; i < count; i++) {
+              long h = (start + i + salt) * 0xD1B54A32D192ED03L;
+              h ^= h >>> 29;
+              h *= 0xBF58476D1CE4E5B9L;
+              // uniform in [-√3·0.02, √3·0.02): standard deviation 0.02
+              dst[i] = norm ? 1f : (float) (((h >>> 40) * 0x1p-24 - 0.5) * 2 * 0.034641016);
+            }
+          });
+        }
+      }
+      HfCheckpoint.writeConfigAndTokenizer(tmp, c, dtype, tokenizerDir);
+    });
+  }
 }

@@ -87,6 +87,16 @@ public final class PreparedData {
   }
 
   /** Bytes of the frozen weights in fp32. */
+  /**
+   * Bytes per stored weight, from config.json's torch_dtype: 2 for bfloat16/float16 checkpoints
+   * (held as loaded), else 4.
+   */
+  public static int weightBytes(String model, Configuration conf) throws IOException {
+    String dt = new ObjectMapper().readTree(HadoopIo.readString(model + "/config.json", conf)).path("torch_dtype")
+        .asText("float32");
+    return dt.equals("bfloat16") || dt.equals("float16") ? 2 : 4;
+  }
+
   public static long estimateFrozenBytes(LlamaConfig c) {
     return 4L * c.parameterCount();
   }

@@ -72,10 +72,13 @@ public final class SftTrainJob {
     int total = plan.totalSteps();
     SftSettings s = s0.withTotalSteps(total);
     int rounds = plan.rounds(s.averagingFrequency());
-    long frozen = PreparedData.estimateFrozenBytes(mc, s0.quant());
+    // what one executor with one task slot holds (bench --preset prints the same next to measured peak RSS)
+    ai.lathe.model.train.MemoryEstimate mem = ai.lathe.model.train.MemoryEstimate.of(mc,
+        PreparedData.weightBytes(s0.model(), hconf), ai.lathe.model.nn.QuantMode.of(s0.quant()),
+        s0.train().batchSize(), s0.train().seqLen(), false);
     System.out.printf("sft: %d partitions %s, %d steps per partition in %d rounds of %d; recommended "
-        + "spark.executor.memoryOverhead >= %d MiB%n", parts, sizes, total, rounds, s.averagingFrequency(),
-        (frozen + (512L << 20)) >> 20);
+        + "spark.executor.memoryOverhead >= %d MiB per task slot (%s)%n", parts, sizes, total, rounds,
+        s.averagingFrequency(), mem.totalBytes() >> 20, mem.describe());
 
     // full mode starts from the base's own weights (checked dense and the freeze patterns matched here)
     List<ai.lathe.model.adapter.Param> init = s.mode().full()

@@ -9,6 +9,7 @@ import ai.lathe.model.adapter.AdapterSet;
 import ai.lathe.model.adapter.LoraConfig;
 import ai.lathe.model.adapter.Param;
 import ai.lathe.model.nn.Par;
+import ai.lathe.model.nn.QuantMode;
 import ai.lathe.model.nn.Sgemm;
 import ai.lathe.model.nn.Timers;
 import ai.lathe.model.train.AdamW;
@@ -38,10 +39,15 @@ public final class BenchCommand {
                          [--targets q_proj,k_proj,v_proj,o_proj] [--steps 5] [--warmup 2]
                          [--threads N] [--prompt-fraction 0] [--adapter lora|dora]
                          [--quantize nf4 [--double-quant]] [--matrix]
+                         [--preset llama-3.2-1b|qwen2.5-0.5b|llama-3-8b] [--gradient-checkpointing] [--weights f32|bf16]
         Trains the adapter on random tokens, SFT and then DPO (the same sequences as pairs, policy
         only, reference precomputed), and prints tokens/s, achieved GFLOP/s, the machine's sgemm
         GFLOP/s and memory (frozen weights, adapter, off-heap, heap). --matrix runs SFT for LoRA and
-        DoRA on a dense, an NF4 and a double-quantised NF4 base. The last line is a JSON object.""";
+        DoRA on a dense, an NF4 and a double-quantised NF4 base. --preset takes a real model's shape
+        (seq 512, batch 1, r 16 on all-linear unless given) with BF16 frozen weights (NF4 projections
+        with --quantize nf4), built directly, skips DPO, and adds the peak RSS (VmHWM) next to the
+        memory advice the jobs print. --weights bf16 holds a random model's matrices in BF16 (as a BF16
+        checkpoint loads) instead of F32. The last line is a JSON object.""";
 
   private BenchCommand() {}
 
@@ -54,20 +60,27 @@ public final class BenchCommand {
   }
 
   public static int run(String[] argv) throws Exception {
-    Args a = new Args("bench", argv, Set.of("double-quant", "matrix")).allow(Set.of("dim", "layers", "heads",
-        "kv-heads", "ffn", "vocab", "seq", "batch", "rank", "targets", "steps", "warmup", "threads", "prompt-fraction",
-        "adapter", "quantize", "family", "head-dim", "sliding-window"));
+    Args a = new Args("bench", argv, Set.of("double-quant", "matrix", "gradient-checkpointing")).allow(Set.of("dim",
+        "layers", "heads", "kv-heads", "ffn", "vocab", "seq", "batch", "rank", "targets", "steps", "warmup", "threads",
+        "prompt-fraction", "adapter", "quantize", "family", "head-dim", "sliding-window", "preset", "weights"));
+    String preset = a.str("preset", null);
     int dim = a.integer("dim", 512);
     int heads = a.integer("heads", 8);
-    int seq = a.integer("seq", 256);
-    int bsz = a.integer("batch", 4);
+    int seq = a.integer("seq", preset != null ? 512 : 256);
+    int bsz = a.integer("batch", preset != null ? 1 : 4);
     int threads = a.integer("threads", Runtime.getRuntime().availableProcessors());
     String family = a.str("family", "llama");
     LlamaConfig c = LlamaConfig.family(family, a.integer("vocab", 32000), dim, a.integer("layers", 4), heads,
         a.integer("kv-heads", heads), a.integer("ffn", 1376), a.integer("head-dim", 0),
         family.equals("llama3") ? 500000.0 : 10000.0, false, Math.max(seq, 2048),
         family.equals("mistral") ? a.integer("sliding-window", 4096) : 0);
-    List<String> targets = Arrays.asList(a.str("targets", "q_proj,k_proj,v_proj,o_proj").split(","));
+    if (preset != null) {
+      c = BenchPresets.config(preset);
+      dim = c.hiddenSize();
+      heads = c.numHeads();
+    }
+    List<String> targets = Arrays.asList(a.str("targets", preset != null ? "all-linear"
+        : "q_proj,k_proj,v_proj,o_proj").split(","));
     int rank = a.integer("rank", 16);
     String quantize = a.str("quantize", "none");
     if (!quantize.equals("none") && !quantize.equals("nf4") || a.flag("double-quant") && quantize.equals("none")) {
@@ -106,9 +119,21 @@ public final class BenchCommand {
       start[b] = Math.max(1, (int) (a.number("prompt-fraction", 0.0) * seq));
     }
     Batch batch = Batch.of(ids, start, seq, 0);
-    int warm = Math.max(1, a.integer("warmup", 3));
-    int steps = a.integer("steps", 5);
-    LlamaWeights dense = RandomLlama.create(c, 1, 0.02, 0.0, DataType.FLOAT);
+    int warm = Math.max(1, a.integer("warmup", preset != null ? 1 : 3));
+    int steps = a.integer("steps", preset != null ? 2 : 5);
+    boolean ckpt = a.flag("gradient-checkpointing");
+    if (preset != null && a.flag("matrix")) {
+      throw new Args.UsageException("bench: --preset measures one variant, not --matrix");
+    }
+    LlamaWeights dense = preset != null ? BenchPresets.weights(c, presetQuant(variants.get(0)))
+        : RandomLlama.create(c, 1, 0.02, 0.0, DataType.FLOAT);
+    String weights = a.str("weights", preset != null ? "bf16" : "f32");
+    if (!weights.equals("f32") && !weights.equals("bf16") || preset != null && weights.equals("f32")) {
+      throw new Args.UsageException("bench: --weights takes f32 or bf16 (a --preset is always bf16), got " + weights);
+    }
+    if (preset == null && weights.equals("bf16")) {
+      dense = BenchPresets.toBf16(dense);
+    }
     ObjectMapper om = new ObjectMapper();
     ArrayNode rows = om.createArrayNode();
     List<String> table = new ArrayList<>();
@@ -118,6 +143,7 @@ public final class BenchCommand {
           Map.of());
       AdapterSet ad = AdapterSet.init(w, lc, 1, DataType.FLOAT);
       LlamaModel m = new LlamaModel(w, ad, DataType.FLOAT);
+      m.setGradientCheckpointing(ckpt);
       List<Param> params = ad.params();
       AdamW opt = new AdamW(params, 0.9, 0.999, 1e-8, 0.0);
       double flops = Flops.of(c, ad, bsz, seq, batch.targetCount()).trainStep();
@@ -141,13 +167,16 @@ public final class BenchCommand {
       ObjectNode o = rows.addObject().put("variant", v.label()).put("sft_tokens_per_s", round(tokS))
           .put("achieved_gflops", round(gflops)).put("utilisation", Math.round(1000 * gflops / peak) / 1000.0)
           .put("step_seconds", sftSec).put("flops_per_step", flops);
-      if (!a.flag("matrix")) {
+      if (!a.flag("matrix") && preset == null) {
         double dpo = dpoTokensPerSecond(m, ids, start, seq, warm, steps);
         System.out.printf("DPO (policy only, reference precomputed): %.0f tokens/s (%.2fx SFT's)%n", dpo, dpo / tokS);
         o.put("dpo_tokens_per_s", round(dpo));
       }
       Memory mem = Memory.of(w, ad);
       mem.putInto(o);
+      if (preset != null) {
+        PeakMemory.report(o, c, 2, presetQuant(v), bsz, seq, ckpt);
+      }
       table.add(String.format("%-28s %8.0f %9.1f %12.1f %10.1f %10.1f %10.1f", v.label(), tokS, gflops,
           mem.projectionBytes() / 1048576.0, mem.frozenBytes() / 1048576.0, mem.offHeapBytes() / 1048576.0,
           mem.heapBytes() / 1048576.0));
@@ -168,6 +197,10 @@ public final class BenchCommand {
     out.set("variants", rows);
     System.out.println(out);
     return 0;
+  }
+
+  static QuantMode presetQuant(Variant v) {
+    return v.quantize().equals("none") ? QuantMode.NONE : v.doubleQuant() ? QuantMode.NF4_DQ : QuantMode.NF4;
   }
 
   static double round(double x) {

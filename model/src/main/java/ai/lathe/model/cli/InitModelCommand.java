@@ -19,7 +19,12 @@ public final class InitModelCommand {
         Writes config.json, model.safetensors and the tokenizer files (vocab defaults to the
         tokenizer's size). --family: llama (Llama 2), llama3 (llama3 rope scaling as Llama 3.1,
         rope_theta 500000), qwen2 (q/k/v biases, rope_theta 1000000), qwen3 (q/k head norms,
-        rope_theta 1000000), mistral (sliding window).""";
+        rope_theta 1000000), mistral (sliding window). Models of 100M+ parameters are written
+        tensor by tensor in a few MB (uniform values, std 0.02), e.g. a Llama-3.2-1B shape:
+        --family llama3 --vocab 128256 --dim 2048 --layers 16 --heads 32 --kv-heads 8 --ffn 8192 --tie --dtype BF16""";
+
+  /** From this size on, tensors are generated and written one slice at a time (uniform, std 0.02). */
+  static final long STREAMED_PARAMS = 100_000_000L;
 
   private InitModelCommand() {}
 
@@ -70,7 +75,11 @@ public final class InitModelCommand {
     }
     String dtype = a.str("dtype", "F32");
     try (var lease = OutputGuard.acquire(LocalStore.INSTANCE, spec)) {
-      RandomLlama.write(out, c, a.integer("seed", 0), dtype, tokDir);
+      if (c.parameterCount() >= STREAMED_PARAMS) {
+        RandomLlama.writeStreamed(out, c, a.integer("seed", 0), dtype, tokDir);
+      } else {
+        RandomLlama.write(out, c, a.integer("seed", 0), dtype, tokDir);
+      }
     }
     System.out.printf("wrote %s: %s, %,d parameters (%s), vocab %d, dim %d, %d layers%n", out, family,
         c.parameterCount(), dtype, vocab, c.hiddenSize(), c.numLayers());

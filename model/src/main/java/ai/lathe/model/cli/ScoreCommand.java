@@ -71,6 +71,7 @@ public final class ScoreCommand {
         throw new IllegalArgumentException(input + ": no rows to score; " + output + " was not touched (--allow-empty"
             + " writes an empty file)");
       }
+      l.model().setGradientCheckpointing(true); // forward only: one set of layer buffers shared by all layers
       double[] lp = score(l.model(), items, bsz);
       ObjectMapper om = new ObjectMapper();
       AtomicDir.writeFile(output, tmp -> {

@@ -125,6 +125,7 @@ public final class SftCommand {
     AdapterSet adapters = full ? null : AdapterSet.init(weights, lc, seed, DataType.FLOAT);
     LlamaModel model = new LlamaModel(weights, adapters, DataType.FLOAT);
     long trainable = full ? cfg.mode().attach(model).parameterCount() : adapters.parameterCount();
+    model.setGradientCheckpointing(c.bool("train.gradient_checkpointing", false));
     SftTrainer trainer = new SftTrainer(model, o);
     System.out.printf("sft-local: %d train / %d validation rows (%d truncated to %d tokens, %d without completion),"
         + " %d steps, %s, %,d trainable parameters%n", data.train.size(), data.validation.size(),

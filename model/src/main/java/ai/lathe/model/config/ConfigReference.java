@@ -59,6 +59,10 @@ public final class ConfigReference {
         KeySpec.of("train.adam_epsilon", d.adamEpsilon(), "AdamW's epsilon (adam_epsilon)"),
         KeySpec.of("train.mode", "lora", "lora (adapters, lora.*) | full (every weight; output is a Hugging Face model folder)"),
         KeySpec.of("train.freeze", List.of(), "full mode: tensors kept frozen, regexes found in HF names (e.g. embed_tokens); each must match")));
+    if (local) {
+      k.add(KeySpec.of("train.gradient_checkpointing", false, "keep only each layer's input in forward and "
+          + "recompute the layer in backward (identical gradients; about one more forward per step, far less memory)"));
+    }
     return k;
   }
 

@@ -185,7 +185,7 @@ public final class HfCheckpoint implements AutoCloseable {
   public LlamaWeights weights(DataType dtype) throws IOException {
     LlamaConfig c = config;
     long d = c.hiddenSize();
-    Buf embed = Buf.of(arr(read(HfLayout.EMBED, c.vocabSize(), d), dtype, c.vocabSize(), d));
+    Buf embed = matrix(HfLayout.EMBED, c.vocabSize(), d, dtype);
     LlamaWeights.Layer[] layers = new LlamaWeights.Layer[c.numLayers()];
     for (int i = 0; i < layers.length; i++) {
       layers[i] = new LlamaWeights.Layer(
@@ -212,9 +212,9 @@ public final class HfCheckpoint implements AutoCloseable {
               + " and embed_tokens is [" + c.vocabSize() + ", " + d + "]");
         }
       }
-      head = new DenseLinear(embed.arr);
+      head = linear(embed);
     } else {
-      head = new DenseLinear(arr(read(HfLayout.LM_HEAD, c.vocabSize(), d), dtype, c.vocabSize(), d));
+      head = linear(matrix(HfLayout.LM_HEAD, c.vocabSize(), d, dtype));
     }
     return new LlamaWeights(c, embed, layers, norm, head);
   }
@@ -258,7 +258,27 @@ public final class HfCheckpoint implements AutoCloseable {
       return ai.lathe.model.nn.Nf4Linear.quantize(arr(read(key, s[0], s[1]), DataType.FLOAT, s[0], s[1]), doubleQuant,
           dtype);
     }
-    return new DenseLinear(arr(read(HfLayout.weight(layer, module), s[0], s[1]), dtype, s[0], s[1]));
+    return linear(matrix(key, s[0], s[1], dtype));
+  }
+
+  /**
+   * A frozen [rows, cols] matrix as held in memory: a BF16/F16 tensor stays 16-bit when the engine
+   * runs in float (widened per call; widening is exact, so results equal an F32 copy's); an F32
+   * tensor, or any tensor for a double-precision engine, is converted to the engine's dtype.
+   */
+  private Buf matrix(String key, long rows, long cols, DataType dtype) throws IOException {
+    Safetensors st = file(key);
+    String stored = st.entry(key).dtype();
+    if (dtype == DataType.FLOAT && (stored.equals("BF16") || stored.equals("F16"))) {
+      Buf.Half h = Buf.Half.zeros(stored.equals("BF16"), rows, cols);
+      st.readRaw(key, stored, new long[] {rows, cols}, h.rawBytes());
+      return h;
+    }
+    return Buf.of(arr(read(key, rows, cols), dtype, rows, cols));
+  }
+
+  private static FrozenLinear linear(Buf w) {
+    return w instanceof Buf.Half h ? new ai.lathe.model.nn.HalfLinear(h) : new DenseLinear(w.arr);
   }
 
   private static Buf vec(float[] v, DataType dtype) {
@@ -283,7 +303,8 @@ public final class HfCheckpoint implements AutoCloseable {
   public static Map<String, Safetensors.Tensor> tensors(LlamaWeights w) {
     LlamaConfig c = w.config;
     Map<String, Safetensors.Tensor> t = new LinkedHashMap<>();
-    t.put(HfLayout.EMBED, tensor(w.embed.arr));
+    t.put(HfLayout.EMBED, tensor(w.embed instanceof Buf.Half h
+        ? new ai.lathe.model.nn.HalfLinear(h).dense() : w.embed.arr));
     for (int i = 0; i < c.numLayers(); i++) {
       LlamaWeights.Layer l = w.layers[i];
       t.put(HfLayout.attnNorm(i), tensor(l.attnNorm().arr));
@@ -319,10 +340,6 @@ public final class HfCheckpoint implements AutoCloseable {
   public static void write(Path out, LlamaConfig config, Map<String, Safetensors.Tensor> tensors,
       String dtype, long maxShardBytes, Path tokenizerDir) throws IOException {
     AtomicDir.write(out, tmp -> {
-      ObjectMapper om = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
-      ObjectNode cfg = config.toJson();
-      cfg.put("torch_dtype", dtype.equals("BF16") ? "bfloat16" : "float32");
-      om.writeValue(tmp.resolve("config.json").toFile(), cfg);
       LinkedHashMap<String, long[]> shapes = new LinkedHashMap<>();
       tensors.forEach((k, v) -> shapes.put(k, v.shape()));
       try (StreamingCheckpointWriter w = new StreamingCheckpointWriter(tmp, shapes, dtype, maxShardBytes)) {
@@ -330,25 +347,35 @@ public final class HfCheckpoint implements AutoCloseable {
           w.put(e.getKey(), e.getValue().data());
         }
       }
-      if (tokenizerDir != null) {
-        for (String f : List.of("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")) {
-          Path src = tokenizerDir.resolve(f);
-          if (Files.exists(src)) {
-            Files.copy(src, tmp.resolve(f));
-          }
-        }
-        if (!Files.exists(tmp.resolve("tokenizer_config.json"))) {
-          ObjectNode tc = om.createObjectNode();
-          tc.put("tokenizer_class", "LlamaTokenizerFast");
-          tc.put("bos_token", "<s>");
-          tc.put("eos_token", "</s>");
-          tc.put("unk_token", "<unk>");
-          tc.put("add_bos_token", true);
-          tc.put("add_eos_token", false);
-          tc.put("model_max_length", config.maxPositionEmbeddings());
-          om.writeValue(tmp.resolve("tokenizer_config.json").toFile(), tc);
+      writeConfigAndTokenizer(tmp, config, dtype, tokenizerDir);
+    });
+  }
+
+  /** config.json (with torch_dtype) and the tokenizer files copied from tokenizerDir when given. */
+  public static void writeConfigAndTokenizer(Path tmp, LlamaConfig config, String dtype, Path tokenizerDir)
+      throws IOException {
+    ObjectMapper om = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    ObjectNode cfg = config.toJson();
+    cfg.put("torch_dtype", dtype.equals("BF16") ? "bfloat16" : "float32");
+    om.writeValue(tmp.resolve("config.json").toFile(), cfg);
+    if (tokenizerDir != null) {
+      for (String f : List.of("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")) {
+        Path src = tokenizerDir.resolve(f);
+        if (Files.exists(src)) {
+          Files.copy(src, tmp.resolve(f));
         }
       }
-    });
+      if (!Files.exists(tmp.resolve("tokenizer_config.json"))) {
+        ObjectNode tc = om.createObjectNode();
+        tc.put("tokenizer_class", "LlamaTokenizerFast");
+        tc.put("bos_token", "<s>");
+        tc.put("eos_token", "</s>");
+        tc.put("unk_token", "<unk>");
+        tc.put("add_bos_token", true);
+        tc.put("add_eos_token", false);
+        tc.put("model_max_length", config.maxPositionEmbeddings());
+        om.writeValue(tmp.resolve("tokenizer_config.json").toFile(), tc);
+      }
+    }
   }
 }

@@ -185,6 +185,23 @@ public final class Safetensors implements AutoCloseable {
     }
   }
 
+  /**
+   * Reads a tensor's stored bytes into dst (from its position; dst must have exactly the tensor's
+   * byte size remaining), after checking dtype and shape: no conversion, no heap copy.
+   */
+  public void readRaw(String name, String dtype, long[] expectedShape, ByteBuffer dst) throws IOException {
+    Entry e = entry(name);
+    if (!Arrays.equals(e.shape(), expectedShape)) {
+      throw new IOException(file + ": tensor '" + name + "' has shape " + Arrays.toString(e.shape())
+          + ", expected " + Arrays.toString(expectedShape));
+    }
+    if (!e.dtype().equals(dtype) || dst.remaining() != e.end() - e.begin()) {
+      throw new IOException(file + ": tensor '" + name + "' is " + e.dtype() + " of " + (e.end() - e.begin())
+          + " bytes, expected " + dtype + " of " + dst.remaining());
+    }
+    readFully(dst, dataStart + e.begin());
+  }
+
   /** Reads a U8 tensor's bytes (e.g. bitsandbytes' packed 4-bit codes and its quant_state blob). */
   public byte[] readBytes(String name) throws IOException {
     Entry e = entry(name);

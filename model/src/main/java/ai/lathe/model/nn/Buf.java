@@ -12,7 +12,7 @@ import org.nd4j.linalg.factory.Nd4j;
  * does its element-wise work (norms, rotary embedding, softmax) in plain loops over a Buf.
  * Two variants exist so the same code runs in float (training) and double (gradient checks).
  */
-public abstract sealed class Buf permits Buf.F32, Buf.F64 {
+public abstract sealed class Buf permits Buf.F32, Buf.F64, Buf.Half {
   public final INDArray arr;
 
   Buf(INDArray arr) {
@@ -46,6 +46,7 @@ public abstract sealed class Buf permits Buf.F32, Buf.F64 {
     return switch (a.dataType()) {
       case FLOAT -> new F32(a);
       case DOUBLE -> new F64(a);
+      case BFLOAT16, HALF -> new Half(a);
       default -> throw new IllegalArgumentException("unsupported dtype " + a.dataType());
     };
   }
@@ -96,6 +97,81 @@ public abstract sealed class Buf permits Buf.F32, Buf.F64 {
     @Override
     public void set(int i, double v) {
       b.put(i, v);
+    }
+  }
+
+  /**
+   * A read-mostly tensor held as 16-bit floats (BF16 or F16, as the checkpoint stores them): get
+   * widens one element, set rounds to nearest even. Frozen weights only; the hot path widens
+   * whole rows through {@link #widenRows}.
+   */
+  public static final class Half extends Buf {
+    private final java.nio.ShortBuffer b;
+    private final boolean bf16;
+
+    Half(INDArray a) {
+      super(a);
+      this.b = a.data().asNio().order(java.nio.ByteOrder.nativeOrder()).asShortBuffer();
+      this.bf16 = a.dataType() == DataType.BFLOAT16;
+    }
+
+    /** A tensor of the given shape from raw little-endian 16-bit values (bits, as in safetensors). */
+    public static Half ofBits(short[] bits, boolean bf16, long... shape) {
+      long n = 1;
+      for (long s : shape) {
+        n *= s;
+      }
+      if (n != bits.length) {
+        throw new IllegalArgumentException(bits.length + " values for shape " + java.util.Arrays.toString(shape));
+      }
+      Half h = (Half) of(Nd4j.create(bf16 ? DataType.BFLOAT16 : DataType.HALF, shape, 'c'));
+      h.b.put(0, bits);
+      return h;
+    }
+
+    /** A zeroed tensor of the given shape. */
+    public static Half zeros(boolean bf16, long... shape) {
+      return (Half) of(Nd4j.create(bf16 ? DataType.BFLOAT16 : DataType.HALF, shape, 'c'));
+    }
+
+    /** The tensor's memory as little-endian bytes (to fill it straight from a file). */
+    public java.nio.ByteBuffer rawBytes() {
+      return arr.data().asNio().order(java.nio.ByteOrder.LITTLE_ENDIAN);
+    }
+
+    public boolean bf16() {
+      return bf16;
+    }
+
+    public short bits(int i) {
+      return b.get(i);
+    }
+
+    @Override
+    public double get(int i) {
+      return widen(b.get(i));
+    }
+
+    @Override
+    public void set(int i, double v) {
+      b.put(i, bf16 ? HalfFloat.toBf16((float) v) : HalfFloat.toF16((float) v));
+    }
+
+    private float widen(short s) {
+      return bf16 ? HalfFloat.bf16(s) : HalfFloat.f16(s);
+    }
+
+    /** dst[k] = this[start + k] for k in [0, count), widened to float. */
+    public void widen(int start, java.nio.FloatBuffer dst, int dstOff, int count) {
+      if (bf16) {
+        for (int k = 0; k < count; k++) {
+          dst.put(dstOff + k, Float.intBitsToFloat(b.get(start + k) << 16));
+        }
+      } else {
+        for (int k = 0; k < count; k++) {
+          dst.put(dstOff + k, HalfFloat.f16(b.get(start + k)));
+        }
+      }
     }
   }
 }

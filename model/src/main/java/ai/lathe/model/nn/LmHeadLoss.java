@@ -1,0 +1,133 @@
+package ai.lathe.model.nn;
+
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
+
+/**
+ * The LM head, log-softmax and negative log-likelihood as one forward/backward pair that never
+ * holds more than chunkRows rows of logits (as Liger's fused linear cross-entropy): forward keeps
+ * only each row's log-sum-exp, backward recomputes each chunk's logits.
+ *
+ * <pre>
+ * forward:  z = x·Wᵀ,  lse = log Σ_v exp(z_v),  nll = lse − z[t]
+ * backward: dz = w·(exp(z − lse) − onehot(t)),  dx = dz·W,  (hook) dW += dzᵀ·x
+ * </pre>
+ */
+public final class LmHeadLoss {
+  /** Receives each chunk's logit gradient and input rows: a trainable head adds dzᵀ·x to its gradient. */
+  @FunctionalInterface
+  public interface HeadGradient {
+    void accumulate(INDArray dz, INDArray x); // dz [rows, vocab], x [rows, dim]
+  }
+
+  /** Rows of logits held at once by default: about 32M elements (128 MiB in F32) whatever the vocabulary. */
+  public static int defaultChunkRows(int vocab) {
+    return Math.max(1, (32 << 20) / vocab);
+  }
+
+  private final int vocab;
+  private final int dim;
+  private final int chunkRows;
+  private final Buf z; // [chunkRows, vocab] one chunk's logits
+  private double[] lse = new double[0]; // [m] per-row log-sum-exp of the last forward
+
+  public LmHeadLoss(int vocab, int dim, int chunkRows, DataType dt) {
+    if (vocab <= 0 || dim <= 0 || chunkRows <= 0) {
+      throw new IllegalArgumentException("vocab, dim and chunkRows must be positive: " + vocab + ", " + dim + ", "
+          + chunkRows);
+    }
+    this.vocab = vocab;
+    this.dim = dim;
+    this.chunkRows = chunkRows;
+    this.z = Buf.zeros(dt, chunkRows, vocab);
+  }
+
+  public int chunkRows() {
+    return chunkRows;
+  }
+
+  /** Bytes of the logits buffer this pair holds. */
+  public long bytes() {
+    return z.arr.length() * z.arr.dataType().width();
+  }
+
+  /** nll[r] for the first m rows of x [≥m, dim] and their targets t[r] ∈ [0, vocab). */
+  public double[] forward(FrozenLinear head, INDArray x, int m, int[] t) {
+    checkHead(head);
+    double[] nll = new double[m];
+    lse = new double[m];
+    for (int r0 = 0; r0 < m; r0 += chunkRows) {
+      int rows = Math.min(chunkRows, m - r0);
+      int c0 = r0;
+      logits(head, x, r0, rows);
+      Par.rows(rows, (lo, hi) -> {
+        for (int r = lo; r < hi; r++) {
+          int off = r * vocab;
+          double zt = z.get(off + t[c0 + r]);
+          double max = RowOps.max(z, off, vocab);
+          double l = max + Math.log(RowOps.expShiftSum(z, off, vocab, max));
+          lse[c0 + r] = l;
+          nll[c0 + r] = l - zt;
+          if (!Double.isFinite(nll[c0 + r])) {
+            throw new IllegalStateException("non-finite logits in head row " + (c0 + r));
+          }
+        }
+      });
+    }
+    return nll;
+  }
+
+  /**
+   * Backward of Σ_r weight[r]·nll[r] for the last forward's rows: writes dx [≥m, dim] (rows [0, m))
+   * and hands each chunk's dz to hook (null for a frozen head).
+   */
+  public void backward(FrozenLinear head, INDArray x, int m, int[] t, double[] weight, INDArray dx,
+      HeadGradient hook) {
+    checkHead(head);
+    if (m != lse.length || weight.length != m) {
+      throw new IllegalArgumentException("backward needs the last forward's " + lse.length + " rows and one weight "
+          + "each, got " + m + " rows and " + weight.length + " weights");
+    }
+    for (int r0 = 0; r0 < m; r0 += chunkRows) {
+      int rows = Math.min(chunkRows, m - r0);
+      int c0 = r0;
+      INDArray zc = logits(head, x, r0, rows);
+      // dz = w·(softmax(z) − onehot(t)), softmax(z) = exp(z − lse)
+      Par.rows(rows, (lo, hi) -> {
+        for (int r = lo; r < hi; r++) {
+          int off = r * vocab;
+          double wr = weight[c0 + r];
+          RowOps.expShiftSum(z, off, vocab, lse[c0 + r]);
+          RowOps.scale(z, off, vocab, wr);
+          int tt = off + t[c0 + r];
+          z.set(tt, z.get(tt) - wr);
+        }
+      });
+      // forward: z = x·Wᵀ  =>  dx = dz·W
+      head.backwardInput(zc, rows(dx, r0, rows), 0.0);
+      if (hook != null) {
+        hook.accumulate(zc, rows(x, r0, rows));
+      }
+    }
+  }
+
+  /** z[0, rows) = x[r0, r0 + rows)·Wᵀ; returns the chunk's view. */
+  private INDArray logits(FrozenLinear head, INDArray x, int r0, int rows) {
+    INDArray zc = rows(z.arr, 0, rows);
+    head.forward(rows(x, r0, rows), zc);
+    return zc;
+  }
+
+  private void checkHead(FrozenLinear head) {
+    if (head.out() != vocab || head.in() != dim) {
+      throw new IllegalArgumentException("head is [" + head.out() + ", " + head.in() + "], loss built for ["
+          + vocab + ", " + dim + "]");
+    }
+  }
+
+  private static INDArray rows(INDArray a, int r0, int n) {
+    return r0 == 0 && n == a.size(0) ? a : a.get(NDArrayIndex.interval(r0, r0 + n), NDArrayIndex.all());
+  }
+}

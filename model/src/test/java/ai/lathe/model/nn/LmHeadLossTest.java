@@ -1,0 +1,152 @@
+package ai.lathe.model.nn;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/** The chunked head + NLL against a naive double-precision twin and finite differences. */
+class LmHeadLossTest {
+  static final int V = 13;
+  static final int D = 5;
+  static final int M = 7;
+
+  static INDArray random(DataType dt, long seed, long... shape) {
+    Random r = new Random(seed);
+    INDArray a = Nd4j.create(dt, shape);
+    for (long i = 0; i < a.length(); i++) {
+      a.putScalar(i, r.nextGaussian());
+    }
+    return a;
+  }
+
+  static int[] targets() {
+    Random r = new Random(9);
+    int[] t = new int[M];
+    for (int i = 0; i < M; i++) {
+      t[i] = r.nextInt(V);
+    }
+    return t;
+  }
+
+  /** Σ_r w_r·(log Σ_v exp(x_r·W_v) − x_r·W_t), by loops over doubles. */
+  static double naive(double[][] w, double[][] x, int[] t, double[] wt) {
+    double loss = 0;
+    for (int r = 0; r < x.length; r++) {
+      double[] z = new double[w.length];
+      double max = Double.NEGATIVE_INFINITY;
+      for (int v = 0; v < w.length; v++) {
+        for (int k = 0; k < x[r].length; k++) {
+          z[v] += x[r][k] * w[v][k];
+        }
+        max = Math.max(max, z[v]);
+      }
+      double s = 0;
+      for (double zv : z) {
+        s += Math.exp(zv - max);
+      }
+      loss += wt[r] * (max + Math.log(s) - z[t[r]]);
+    }
+    return loss;
+  }
+
+  @Test
+  void chunkedEqualsTheNaiveLossAndFiniteDifferences() {
+    INDArray w = random(DataType.DOUBLE, 1, V, D);
+    INDArray x = random(DataType.DOUBLE, 2, M, D);
+    int[] t = targets();
+    double[] wt = {0.5, 1.0, 1.5, 0.2, 0.9, 1.1, 0.3};
+    double[][] wa = w.toDoubleMatrix();
+    double[][] xa = x.toDoubleMatrix();
+    LmHeadLoss loss = new LmHeadLoss(V, D, 3, DataType.DOUBLE); // chunks of 3, 3, 1
+    double[] nll = loss.forward(new DenseLinear(w), x, M, t);
+    double sum = 0;
+    for (int r = 0; r < M; r++) {
+      sum += wt[r] * nll[r];
+    }
+    assertEquals(naive(wa, xa, t, wt), sum, 1e-7); // FastExp: relative error below 1e-8
+    INDArray dx = Nd4j.zeros(DataType.DOUBLE, M, D);
+    double[][] dw = new double[V][D];
+    int[] chunks = {0};
+    loss.backward(new DenseLinear(w), x, M, t, wt, dx, (dz, xc) -> {
+      chunks[0]++;
+      INDArray g = dz.transpose().mmul(xc); // dW += dzᵀ·x
+      for (int v = 0; v < V; v++) {
+        for (int k = 0; k < D; k++) {
+          dw[v][k] += g.getDouble(v, k);
+        }
+      }
+    });
+    assertEquals(3, chunks[0]);
+    double h = 1e-6;
+    for (int r = 0; r < M; r++) {
+      for (int k = 0; k < D; k++) {
+        double o = xa[r][k];
+        xa[r][k] = o + h;
+        double lp = naive(wa, xa, t, wt);
+        xa[r][k] = o - h;
+        double lm = naive(wa, xa, t, wt);
+        xa[r][k] = o;
+        assertEquals((lp - lm) / (2 * h), dx.getDouble(r, k), 1e-7, "dx[" + r + "," + k + "]");
+      }
+    }
+    for (int v = 0; v < V; v++) {
+      for (int k = 0; k < D; k++) {
+        double o = wa[v][k];
+        wa[v][k] = o + h;
+        double lp = naive(wa, xa, t, wt);
+        wa[v][k] = o - h;
+        double lm = naive(wa, xa, t, wt);
+        wa[v][k] = o;
+        assertEquals((lp - lm) / (2 * h), dw[v][k], 1e-7, "dW[" + v + "," + k + "]");
+      }
+    }
+  }
+
+  /** In float, a large vocabulary in chunks of 5 rows gives the one-chunk loss and input gradient. */
+  @Test
+  void chunkedEqualsOneChunkInFloat() {
+    int vocab = 5000;
+    int m = 23;
+    INDArray w = random(DataType.FLOAT, 3, vocab, D).muli(0.5);
+    INDArray x = random(DataType.FLOAT, 4, m, D);
+    Random r = new Random(5);
+    int[] t = new int[m];
+    double[] wt = new double[m];
+    for (int i = 0; i < m; i++) {
+      t[i] = r.nextInt(vocab);
+      wt[i] = 1.0 / m;
+    }
+    LmHeadLoss whole = new LmHeadLoss(vocab, D, m, DataType.FLOAT);
+    LmHeadLoss chunked = new LmHeadLoss(vocab, D, 5, DataType.FLOAT);
+    assertTrue(chunked.bytes() < whole.bytes() / 4);
+    double[] a = whole.forward(new DenseLinear(w), x, m, t);
+    double[] b = chunked.forward(new DenseLinear(w), x, m, t);
+    for (int i = 0; i < m; i++) {
+      assertEquals(a[i], b[i], 1e-6, "row " + i);
+    }
+    INDArray da = Nd4j.zeros(DataType.FLOAT, m, D);
+    INDArray db = Nd4j.zeros(DataType.FLOAT, m, D);
+    whole.backward(new DenseLinear(w), x, m, t, wt, da, null);
+    chunked.backward(new DenseLinear(w), x, m, t, wt, db, null);
+    for (long i = 0; i < da.length(); i++) {
+      assertEquals(da.getDouble(i), db.getDouble(i), 1e-6);
+    }
+    assertTrue(da.norm2Number().doubleValue() > 1e-3);
+  }
+
+  @Test
+  void mismatchedHeadOrBackwardIsRefused() {
+    LmHeadLoss loss = new LmHeadLoss(V, D, 3, DataType.DOUBLE);
+    INDArray x = random(DataType.DOUBLE, 2, M, D);
+    assertThrows(IllegalArgumentException.class,
+        () -> loss.forward(new DenseLinear(random(DataType.DOUBLE, 1, V + 1, D)), x, M, targets()));
+    assertThrows(IllegalArgumentException.class, () -> loss.backward(new DenseLinear(random(DataType.DOUBLE, 1, V, D)),
+        x, M, targets(), new double[M], Nd4j.zeros(DataType.DOUBLE, M, D), null));
+  }
+}
