@@ -144,6 +144,7 @@ public final class SftTrainJob {
       haltOnceForTests(p, startStep);
       ParameterAveraging.Engine e = engine();
       SftTrainer trainer = new SftTrainer(e.model(), s.train().withSeed(ShardTrainer.partitionSeed(s.train().seed(), p)));
+      trainer.leaveMasksToDriver(); // AdaLoRA: the driver decides masks (afterAverage)
       st.withStep(startStep).applyTo(e.adapters(), trainer.optimizer());
       ShardTrainer<Tokens> sampler = new ShardTrainer<>(shard, p, s.train().seed(), s.train().batchSize(),
           s.train().gradAccum());
@@ -160,6 +161,11 @@ public final class SftTrainJob {
       }
       return ParameterAveraging.Partial.of(AdapterState.of(e.adapters(), s.averageOptimizerState()
           ? trainer.optimizer() : null), m, tokens, gn, steps, t0, ExecutorModels.loads(s.model(), s.quant()));
+    }
+
+    @Override
+    public AdapterState afterAverage(AdapterState avg, long startStep, long endStep, int totalSteps) {
+      return avg.allocateAdaLora(s.lora(), totalSteps, startStep, endStep);
     }
 
     /** val_loss: the mean NLL over the completion tokens of the validation rows. */

@@ -6,12 +6,19 @@ package ai.lathe.model.adapter;
  * to targetR per module at step totalStep − tfinal, masking the lowest-scoring ranks every deltaT
  * steps; the last tfinal steps train with the final allocation. beta1/beta2 smooth the
  * sensitivity |w·∂L/∂w| and its uncertainty; orthRegWeight weighs the orthogonality penalty on
- * A and B. totalStep 0 means "the run's own step count" (PEFT requires it set).
+ * A and B. totalStep 0 means "the run's own step count" (PEFT requires it set). exportLora (Lathe's,
+ * not PEFT's) also writes the equivalent plain LoRA folder inside the output (lora/).
  */
 public record AdaLoraConfig(int initR, int targetR, int tinit, int tfinal, int deltaT, double beta1, double beta2,
-    double orthRegWeight, int totalStep) implements java.io.Serializable {
+    double orthRegWeight, int totalStep, boolean exportLora) implements java.io.Serializable {
 
   public static final AdaLoraConfig PEFT_DEFAULTS = new AdaLoraConfig(12, 8, 0, 0, 1, 0.85, 0.85, 0.5, 0);
+
+  /** PEFT's fields only (no LoRA export beside the adapter). */
+  public AdaLoraConfig(int initR, int targetR, int tinit, int tfinal, int deltaT, double beta1, double beta2,
+      double orthRegWeight, int totalStep) {
+    this(initR, targetR, tinit, tfinal, deltaT, beta1, beta2, orthRegWeight, totalStep, false);
+  }
 
   public AdaLoraConfig {
     if (initR <= 0 || targetR <= 0 || targetR > initR) {
@@ -43,7 +50,7 @@ public record AdaLoraConfig(int initR, int targetR, int tinit, int tfinal, int d
 
   /** The same settings with total_step fixed (when it was left to the run's step count). */
   public AdaLoraConfig withTotalStep(int total) {
-    return new AdaLoraConfig(initR, targetR, tinit, tfinal, deltaT, beta1, beta2, orthRegWeight, total);
+    return new AdaLoraConfig(initR, targetR, tinit, tfinal, deltaT, beta1, beta2, orthRegWeight, total, exportLora);
   }
 
   /** What the schedule says at one step: the total rank budget and whether to mask now. */

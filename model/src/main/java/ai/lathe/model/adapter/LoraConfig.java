@@ -138,9 +138,10 @@ public record LoraConfig(
     }
     AdaLoraConfig d = AdaLoraConfig.PEFT_DEFAULTS;
     return new AdaLoraConfig(c.integer("lora.init_r", d.initR()), c.integer("lora.target_r", d.targetR()),
-        c.integer("lora.tinit", d.tinit()), c.integer("lora.tfinal", d.tfinal()), c.integer("lora.deltaT", d.deltaT()),
+        c.integer("lora.tinit", d.tinit()), c.integer("lora.tfinal", d.tfinal()), c.integer("lora.delta_t", d.deltaT()),
         c.number("lora.beta1", d.beta1()), c.number("lora.beta2", d.beta2()),
-        c.number("lora.orth_reg_weight", d.orthRegWeight()), c.integer("lora.total_step", d.totalStep()));
+        c.number("lora.orth_reg_weight", d.orthRegWeight()), c.integer("lora.total_step", d.totalStep()),
+        c.bool("lora.export_lora", false));
   }
 
   public static LoraConfig of(int r, double alpha, List<String> targets) {

@@ -45,6 +45,9 @@ public final class PeftAdapter {
       for (var e : extraFiles.entrySet()) {
         Files.writeString(tmp.resolve(e.getKey()), e.getValue());
       }
+      if (adapters.config().adalora() != null) {
+        AdaLoraReport.write(tmp, adapters, baseModel); // where the rank budget went (+ the LoRA export)
+      }
     });
   }
 
