@@ -184,4 +184,20 @@ class RankAllocatorTest {
     assertTrue(e.getMessage().contains("no budgeting phase"), e.getMessage());
     assertThrows(IllegalArgumentException.class, () -> new AdaLoraConfig(4, 8, 0, 0, 1, 0.85, 0.85, 0.5, 30));
   }
+
+  /** lora.type: adalora reads PEFT's fields (delta_t for deltaT) with PEFT's defaults; bad combinations fail. */
+  @Test
+  void configKeys() throws Exception {
+    LoraConfig lc = LoraConfig.fromConfig(ai.lathe.model.Config.load(null, List.of("lora.type=adalora",
+        "lora.init_r=6", "lora.tinit=2", "lora.delta_t=3", "lora.beta2=0.9")));
+    assertEquals(new AdaLoraConfig(6, 8, 2, 0, 3, 0.85, 0.9, 0.5, 0), lc.adalora());
+    assertEquals(6, lc.rankFor("model.layers.0.self_attn.q_proj"));
+    assertEquals(null, LoraConfig.fromConfig(ai.lathe.model.Config.load(null, List.of())).adalora());
+    var e = assertThrows(IllegalArgumentException.class, () -> LoraConfig.fromConfig(ai.lathe.model.Config.load(null,
+        List.of("lora.type=adalora", "lora.use_dora=true"))));
+    assertTrue(e.getMessage().contains("use_dora"), e.getMessage());
+    e = assertThrows(IllegalArgumentException.class, () -> LoraConfig.fromConfig(ai.lathe.model.Config.load(null,
+        List.of("lora.type=ada"))));
+    assertTrue(e.getMessage().contains("lora.type"), e.getMessage());
+  }
 }
