@@ -64,6 +64,6 @@ class AdaLoraMergeTest {
       }
     }
     assertTrue(merged.module(0, "q_proj") instanceof LoraModule);
-    assertEquals(2, ada.adaLoraModules().get(0).keptCount());
+    assertEquals(3, ada.adaLoraModules().get(0).keptCount()); // {true, true, false, true}
   }
 }

@@ -189,8 +189,8 @@ class RankAllocatorTest {
   @Test
   void configKeys() throws Exception {
     LoraConfig lc = LoraConfig.fromConfig(ai.lathe.model.Config.load(null, List.of("lora.type=adalora",
-        "lora.init_r=6", "lora.tinit=2", "lora.delta_t=3", "lora.beta2=0.9")));
-    assertEquals(new AdaLoraConfig(6, 8, 2, 0, 3, 0.85, 0.9, 0.5, 0), lc.adalora());
+        "lora.init_r=6", "lora.target_r=4", "lora.tinit=2", "lora.delta_t=3", "lora.beta2=0.9")));
+    assertEquals(new AdaLoraConfig(6, 4, 2, 0, 3, 0.85, 0.9, 0.5, 0), lc.adalora());
     assertEquals(6, lc.rankFor("model.layers.0.self_attn.q_proj"));
     assertEquals(null, LoraConfig.fromConfig(ai.lathe.model.Config.load(null, List.of())).adalora());
     var e = assertThrows(IllegalArgumentException.class, () -> LoraConfig.fromConfig(ai.lathe.model.Config.load(null,
