@@ -179,4 +179,22 @@ class AdaLoraTest {
     assertEquals(1, PeftAdapter.read(tmp.resolve("lora"), c, DataType.FLOAT).module(0, "down_proj").rank(),
         "a module that kept no rank becomes rank 1 of zeros");
   }
+
+  /** A rank_pattern that disagrees with the sliced tensors is one error naming the file, tensor and shapes. */
+  @Test
+  void rankPatternDisagreeingWithTensorsIsRefused(@TempDir Path tmp) throws Exception {
+    LlamaConfig c = TinyModels.gqaUntied();
+    AdapterSet a = randomAdaLora(c, adalora(List.of("q_proj"), 0), 2, DataType.FLOAT);
+    PeftAdapter.write(tmp.resolve("ada"), a, "base", null);
+    Path cfg = tmp.resolve("ada/adapter_config.json");
+    var n = (com.fasterxml.jackson.databind.node.ObjectNode) new ObjectMapper().readTree(cfg.toFile());
+    var rp = (com.fasterxml.jackson.databind.node.ArrayNode) n.get("rank_pattern")
+        .get("model.layers.1.self_attn.q_proj.lora_E");
+    rp.set(0, com.fasterxml.jackson.databind.node.BooleanNode.valueOf(!rp.get(0).asBoolean()));
+    new ObjectMapper().writeValue(cfg.toFile(), n);
+    var e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+        () -> PeftAdapter.read(tmp.resolve("ada"), c, DataType.FLOAT));
+    assertTrue(e.getMessage().contains("adapter_model.safetensors") && e.getMessage().contains(
+        "model.layers.1.self_attn.q_proj.lora_A") && e.getMessage().contains("rank_pattern"), e.getMessage());
+  }
 }

@@ -124,6 +124,7 @@ class AdaLoraJobTest {
     JsonNode cfg = new ObjectMapper().readTree(out.resolve("adapter_config.json").toFile());
     assertEquals("ADALORA", cfg.get("peft_type").asText());
     assertEquals(6, cfg.get("rank_pattern").size());
+    assertEquals(6, cfg.get("total_step").asInt(), "PEFT needs total_step > 0 to load the folder");
     JsonNode budget = new ObjectMapper().readTree(out.resolve("adalora-budget.json").toFile());
     assertEquals(12, budget.get("kept_total").asInt());
     assertTrue(Files.size(out.resolve("adalora-budget.png")) > 500);

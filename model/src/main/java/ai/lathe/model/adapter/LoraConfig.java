@@ -83,6 +83,11 @@ public record LoraConfig(
         layersToTransform, a);
   }
 
+  /** AdaLoRA's total_step left at 0 resolved to the run's step count (PEFT needs it in the saved config). */
+  public LoraConfig forSteps(int totalSteps) {
+    return adalora == null || adalora.totalStep() > 0 ? this : withAdaLora(adalora.withTotalStep(totalSteps));
+  }
+
   /** Every decoder layer adapted (layers_to_transform unset). */
   public LoraConfig(int r, double loraAlpha, List<String> targetModules, double loraDropout, boolean useRslora,
       boolean useDora, Map<String, Integer> rankPattern, Map<String, Double> alphaPattern) {
