@@ -41,6 +41,14 @@ final class ParameterAveraging {
     /** Metric sums of one partition of the validation split. */
     MetricSums evaluate(List<T> rows, AdapterState state);
 
+    /**
+     * The adapter's own rule on each round's average, on the driver: AdaLoRA decides the masks
+     * from the averaged importance EMAs so every partition keeps the same ranks.
+     */
+    default AdapterState afterAverage(AdapterState avg, long startStep, long endStep, int totalSteps) {
+      return avg;
+    }
+
     /** The prefix of validation metrics in the metrics line (SFT names its own: val_loss). */
     default String evalPrefix() {
       return "eval_";
@@ -152,6 +160,7 @@ final class ParameterAveraging {
             p.outer().lr());
         avg = new AdapterState(names, AdapterState.add(state.params(), step), avg.m(), avg.v(), avg.step());
       }
+      avg = obj.afterAverage(avg, startStep, endStep, total);
       state = p.averageMoments() ? avg : avg.withoutMoments();
       double sec = (System.nanoTime() - t0) / 1e9;
       res.loads().forEach((k, v) -> loads.merge(k, v, Math::max));

@@ -80,7 +80,7 @@ public record PrefSettings(
 
   public PrefSettings withTotalSteps(int total) {
     return new PrefSettings(kind, model, data, langs, output, checkpointDir, adapter, referenceAdapter,
-        referenceOnTheFly, referenceBatch, lora, train.withTotalSteps(total), epochs, maxSteps, partitions, averagingFrequency, checkpointEvery,
+        referenceOnTheFly, referenceBatch, lora.forSteps(total), train.withTotalSteps(total), epochs, maxSteps, partitions, averagingFrequency, checkpointEvery,
         evalEvery, lossType, beta, labelSmoothing, desirableWeight, undesirableWeight, quant, averageOptimizerState,
         outer);
   }

@@ -157,6 +157,7 @@ public final class PrefTrainJob {
       ParameterAveraging.Engine e = engine();
       SftTrainer.Options o = s.train();
       PreferenceTrainer<Object> trainer = trainer(s, e.model(), o.withSeed(ShardSampler.partitionSeed(o.seed(), p)));
+      trainer.leaveMasksToDriver(); // AdaLoRA: the driver decides masks (afterAverage)
       st.withStep(startStep).applyTo(e.adapters(), trainer.optimizer());
       ShardSampler<Object> sampler = s.kind().equals("kto") ? ktoSampler(shard, p, o)
           : new ShardSampler<>(shard, p, o.seed(), o.batchSize(), o.gradAccum());
@@ -173,6 +174,11 @@ public final class PrefTrainJob {
       }
       return ParameterAveraging.Partial.of(AdapterState.of(e.adapters(), s.averageOptimizerState()
           ? trainer.optimizer() : null), m, tokens, gn, steps, t0, ExecutorModels.loads(s.model(), s.quant()));
+    }
+
+    @Override
+    public AdapterState afterAverage(AdapterState avg, long startStep, long endStep, int totalSteps) {
+      return avg.allocateAdaLora(s.lora(), totalSteps, startStep, endStep);
     }
 
     @Override

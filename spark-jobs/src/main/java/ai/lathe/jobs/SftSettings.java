@@ -39,7 +39,7 @@ public record SftSettings(
 
   /** The same settings with the total step count fixed once the shard sizes are known. */
   public SftSettings withTotalSteps(int total) {
-    return new SftSettings(model, data, langs, output, checkpointDir, lora, train.withTotalSteps(total), epochs, maxSteps, partitions,
+    return new SftSettings(model, data, langs, output, checkpointDir, lora.forSteps(total), train.withTotalSteps(total), epochs, maxSteps, partitions,
         averagingFrequency, averageOptimizerState, outerOptimizer, outerLr, outerMomentum, checkpointEvery, evalEvery, quant, mode);
   }
 

@@ -158,7 +158,8 @@ public final class SftTrainJob {
       Faults.at(Faults.SFT_ROUND_START, p, startStep);
       ParameterAveraging.Engine e = engine();
       SftTrainer trainer = new SftTrainer(e.model(), s.train().withSeed(ShardSampler.partitionSeed(s.train().seed(), p)));
-      st.withStep(startStep).applyTo(e.model().params(), trainer.optimizer());
+      trainer.leaveMasksToDriver(); // AdaLoRA: the driver decides masks (afterAverage)
+      load(st.withStep(startStep), e, trainer.optimizer());
       ShardSampler<Tokens> sampler = new ShardSampler<>(shard, p, s.train().seed(), s.train().batchSize(),
           s.train().gradAccum());
       MetricSums m = new MetricSums();
@@ -176,11 +177,25 @@ public final class SftTrainJob {
           ? trainer.optimizer() : null), m, tokens, gn, steps, t0, ExecutorModels.loads(s.model(), s.quant()));
     }
 
+    @Override
+    public AdapterState afterAverage(AdapterState avg, long startStep, long endStep, int totalSteps) {
+      return avg.allocateAdaLora(s.lora(), totalSteps, startStep, endStep);
+    }
+
+    /** Adapters (with AdaLoRA's statistics and masks) or, in train.mode full, the model's own weights. */
+    private static void load(AdapterState st, ParameterAveraging.Engine e, ai.lathe.model.train.AdamW opt) {
+      if (e.adapters() != null) {
+        st.applyTo(e.adapters(), opt);
+      } else {
+        st.applyTo(e.model().params(), opt);
+      }
+    }
+
     /** val_loss: the mean NLL over the completion tokens of the validation rows. */
     @Override
     public MetricSums evaluate(List<Tokens> all, AdapterState st) {
       ParameterAveraging.Engine e = engine();
-      st.applyTo(e.model().params(), null);
+      load(st, e, null);
       double mean = SftTrainer.validationLoss(e.model(), all, s.train().batchSize(), s.train().seqLen());
       long n = 0;
       for (Tokens t : all) {

@@ -9,7 +9,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * (base included, so weight-decomposed adapters such as DoRA fit); backward adds the adapter's
  * gradients into its accumulators and writes the input gradient.
  */
-public sealed interface AdapterModule permits LoraModule, DoraModule {
+public sealed interface AdapterModule permits LoraModule, DoraModule, AdaLoraModule {
   /** Per-workspace activations this module keeps between forward and backward. */
   interface Acts {}
 

@@ -74,6 +74,11 @@ public final class AdapterSet {
         String path = LoraConfig.modulePath(l, m);
         int[] shape = mc.moduleShape(m);
         long modSeed = seed * 1_000_003L + l * 31L + mi;
+        if (lc.adalora() != null) {
+          mods[l][mi] = AdaLoraModule.init(path, shape[1], shape[0], lc.adalora().initR(), lc.loraAlpha(),
+              lc.loraDropout(), modSeed, dtype);
+          continue;
+        }
         LoraModule lora = LoraModule.init(path, shape[1], shape[0], lc.rankFor(path), lc.scaleFor(path),
             lc.loraDropout(), modSeed, dtype);
         mods[l][mi] = lc.useDora() ? DoraModule.init(lora, norms.of(l, m), dtype) : lora;
@@ -184,8 +189,33 @@ public final class AdapterSet {
     return n;
   }
 
-  /** PEFT-named tensors, as written to adapter_model.safetensors. */
+  /** The AdaLoRA modules in parameter order (empty for LoRA and DoRA). */
+  public List<AdaLoraModule> adaLoraModules() {
+    List<AdaLoraModule> out = new ArrayList<>();
+    for (AdapterModule[] layer : modules) {
+      for (AdapterModule m : layer) {
+        if (m instanceof AdaLoraModule a) {
+          out.add(a);
+        }
+      }
+    }
+    return out;
+  }
+
+  /** The adapter_config.json PEFT writes for this adapter (AdaLoRA: with its rank_pattern). */
+  public com.fasterxml.jackson.databind.node.ObjectNode peftJson(String baseModel) {
+    com.fasterxml.jackson.databind.node.ObjectNode o = config.toPeftJson(baseModel);
+    if (config.adalora() != null) {
+      AdaLoraExport.putRankPattern(o, adaLoraModules());
+    }
+    return o;
+  }
+
+  /** PEFT-named tensors, as written to adapter_model.safetensors (AdaLoRA: sliced to the kept ranks). */
   public Map<String, Safetensors.Tensor> toTensors() {
+    if (config.adalora() != null) {
+      return AdaLoraExport.peftTensors(adaLoraModules());
+    }
     Map<String, Safetensors.Tensor> out = new LinkedHashMap<>();
     for (Param p : params()) {
       out.put(p.name(), new Safetensors.Tensor(p.value().shape(),

@@ -26,9 +26,14 @@ public record LoraConfig(
     boolean useDora,
     Map<String, Integer> rankPattern,
     Map<String, Double> alphaPattern,
-    List<Integer> layersToTransform) implements java.io.Serializable {
+    List<Integer> layersToTransform,
+    AdaLoraConfig adalora) implements java.io.Serializable {
 
   public LoraConfig {
+    if (adalora != null && (useDora || !(rankPattern == null || rankPattern.isEmpty()))) {
+      throw new IllegalArgumentException("AdaLoRA allocates ranks itself: it does not combine with use_dora or "
+          + "rank_pattern (PEFT refuses DoRA with AdaLoRA too)");
+    }
     if (r <= 0) {
       throw new IllegalArgumentException("LoRA r must be positive, got " + r);
     }
@@ -64,6 +69,25 @@ public record LoraConfig(
     }
   }
 
+  /** A LoRA or DoRA adapter (no AdaLoRA). */
+  public LoraConfig(int r, double loraAlpha, List<String> targetModules, double loraDropout, boolean useRslora,
+      boolean useDora, Map<String, Integer> rankPattern, Map<String, Double> alphaPattern,
+      List<Integer> layersToTransform) {
+    this(r, loraAlpha, targetModules, loraDropout, useRslora, useDora, rankPattern, alphaPattern, layersToTransform,
+        null);
+  }
+
+  /** The same adapter as AdaLoRA with these settings (null: plain LoRA). */
+  public LoraConfig withAdaLora(AdaLoraConfig a) {
+    return new LoraConfig(r, loraAlpha, targetModules, loraDropout, useRslora, useDora, rankPattern, alphaPattern,
+        layersToTransform, a);
+  }
+
+  /** AdaLoRA's total_step left at 0 resolved to the run's step count (PEFT needs it in the saved config). */
+  public LoraConfig forSteps(int totalSteps) {
+    return adalora == null || adalora.totalStep() > 0 ? this : withAdaLora(adalora.withTotalStep(totalSteps));
+  }
+
   /** Every decoder layer adapted (layers_to_transform unset). */
   public LoraConfig(int r, double loraAlpha, List<String> targetModules, double loraDropout, boolean useRslora,
       boolean useDora, Map<String, Integer> rankPattern, Map<String, Double> alphaPattern) {
@@ -83,6 +107,12 @@ public record LoraConfig(
     }
   }
 
+  /** The same adapter restricted to these layers (null: all). */
+  public LoraConfig withLayers(List<Integer> layers) {
+    return new LoraConfig(r, loraAlpha, targetModules, loraDropout, useRslora, useDora, rankPattern, alphaPattern,
+        layers, adalora);
+  }
+
   /**
    * The lora.* keys of a job config: r, alpha, target_modules, dropout, use_rslora, use_dora,
    * rank_pattern and alpha_pattern (PEFT's names and meaning: a key matches a module path suffix).
@@ -98,7 +128,25 @@ public record LoraConfig(
     }
     return new LoraConfig(c.integer("lora.r", 8), c.number("lora.alpha", 16),
         c.strings("lora.target_modules", List.of("q_proj", "k_proj", "v_proj", "o_proj")),
-        c.number("lora.dropout", 0.0), c.bool("lora.use_rslora", false), c.bool("lora.use_dora", false), rp, ap);
+        c.number("lora.dropout", 0.0), c.bool("lora.use_rslora", false), c.bool("lora.use_dora", false), rp, ap,
+        null, adaLoraFromConfig(c));
+  }
+
+  /** lora.type: lora (default) or adalora, whose settings are lora.init_r, lora.target_r, ... (PEFT's names). */
+  static AdaLoraConfig adaLoraFromConfig(ai.lathe.model.Config c) {
+    String type = c.str("lora.type", "lora");
+    if (type.equals("lora")) {
+      return null;
+    }
+    if (!type.equals("adalora")) {
+      throw new IllegalArgumentException("lora.type must be lora or adalora, not '" + type + "'");
+    }
+    AdaLoraConfig d = AdaLoraConfig.PEFT_DEFAULTS;
+    return new AdaLoraConfig(c.integer("lora.init_r", d.initR()), c.integer("lora.target_r", d.targetR()),
+        c.integer("lora.tinit", d.tinit()), c.integer("lora.tfinal", d.tfinal()), c.integer("lora.delta_t", d.deltaT()),
+        c.number("lora.beta1", d.beta1()), c.number("lora.beta2", d.beta2()),
+        c.number("lora.orth_reg_weight", d.orthRegWeight()), c.integer("lora.total_step", d.totalStep()),
+        c.bool("lora.export_lora", false));
   }
 
   public static LoraConfig of(int r, double alpha, List<String> targets) {
@@ -146,6 +194,9 @@ public record LoraConfig(
   }
 
   public int rankFor(String path) {
+    if (adalora != null) {
+      return adalora.initR();
+    }
     return match(rankPattern, path, r);
   }
 
@@ -189,6 +240,21 @@ public record LoraConfig(
       var lt = o.putArray("layers_to_transform");
       layersToTransform.forEach(lt::add);
       o.put("layers_pattern", "layers");
+    }
+    if (adalora != null) {
+      // PEFT's AdaLoraConfig: r is unused (init_r is the starting rank); rank_pattern is written
+      // by AdapterSet from the modules' masks
+      o.put("peft_type", "ADALORA");
+      o.put("init_r", adalora.initR());
+      o.put("target_r", adalora.targetR());
+      o.put("tinit", adalora.tinit());
+      o.put("tfinal", adalora.tfinal());
+      o.put("deltaT", adalora.deltaT());
+      o.put("beta1", adalora.beta1());
+      o.put("beta2", adalora.beta2());
+      o.put("orth_reg_weight", adalora.orthRegWeight());
+      o.put("total_step", adalora.totalStep());
+      o.putNull("rank_pattern");
     }
     return o;
   }

@@ -120,6 +120,7 @@ public final class SftCommand {
     int perEpoch = (data.train.size() + bsz * accum - 1) / (bsz * accum);
     int total = cfg.maxSteps() > 0 ? cfg.maxSteps() : perEpoch * cfg.epochs();
     SftTrainer.Options o = cfg.forSteps(total);
+    lc = lc.forSteps(total); // AdaLoRA's total_step defaults to the run's steps
     long seed = o.seed();
     boolean full = cfg.mode().full();
     AdapterSet adapters = full ? null : AdapterSet.init(weights, lc, seed, DataType.FLOAT);

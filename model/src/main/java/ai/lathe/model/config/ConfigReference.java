@@ -37,7 +37,19 @@ public final class ConfigReference {
         KeySpec.of("lora.use_rslora", false, "rank-stabilised scaling alpha / sqrt(r)"),
         KeySpec.of("lora.use_dora", false, "DoRA (PEFT use_dora): magnitude + direction"),
         KeySpec.map("lora.rank_pattern", "per-module ranks, PEFT keys (module-path suffix → r); keys not checked"),
-        KeySpec.map("lora.alpha_pattern", "per-module alphas, PEFT keys; keys not checked"));
+        KeySpec.map("lora.alpha_pattern", "per-module alphas, PEFT keys; keys not checked"),
+        KeySpec.of("lora.type", "lora", "lora | adalora: AdaLoRA allocates ranks by importance (PEFT ADALORA; "
+            + "uses lora.alpha, target_modules, dropout and the keys below; r and rank_pattern unused)"),
+        KeySpec.of("lora.init_r", 12, "AdaLoRA: initial rank of every module"),
+        KeySpec.of("lora.target_r", 8, "AdaLoRA: average rank per module at the end (total budget target_r x modules)"),
+        KeySpec.of("lora.tinit", 0, "AdaLoRA: warm-up steps before the budget falls"),
+        KeySpec.of("lora.tfinal", 0, "AdaLoRA: final steps with the final ranks"),
+        KeySpec.of("lora.delta_t", 1, "AdaLoRA: steps between rank allocations (PEFT deltaT)"),
+        KeySpec.of("lora.beta1", 0.85, "AdaLoRA: EMA of the sensitivity |w*grad|"),
+        KeySpec.of("lora.beta2", 0.85, "AdaLoRA: EMA of its uncertainty"),
+        KeySpec.of("lora.orth_reg_weight", 0.5, "AdaLoRA: weight of the orthogonality penalty on A and B"),
+        KeySpec.of("lora.total_step", 0, "AdaLoRA: steps of the budget schedule; 0 = the run's step count"),
+        KeySpec.of("lora.export_lora", false, "AdaLoRA: also write the equivalent plain LoRA folder in <output>/lora"));
   }
 
   private static List<KeySpec> train(SftTrainer.Options d, String unit, boolean local) {

@@ -35,7 +35,7 @@ public final class PeftAdapter {
       Map<String, String> extraFiles) throws IOException {
     ObjectMapper om = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
     Map<String, Safetensors.Tensor> tensors = adapters.toTensors();
-    ObjectNode cfg = adapters.config().toPeftJson(baseModel);
+    ObjectNode cfg = adapters.peftJson(baseModel);
     AtomicDir.write(out, tmp -> {
       om.writeValue(tmp.resolve(CONFIG).toFile(), cfg);
       Safetensors.write(tmp.resolve(WEIGHTS), tensors, "F32", Map.of("format", "pt"));
@@ -44,6 +44,9 @@ public final class PeftAdapter {
       }
       for (var e : extraFiles.entrySet()) {
         Files.writeString(tmp.resolve(e.getKey()), e.getValue());
+      }
+      if (adapters.config().adalora() != null) {
+        AdaLoraReport.write(tmp, adapters, baseModel); // where the rank budget went (+ the LoRA export)
       }
     });
   }
@@ -54,12 +57,20 @@ public final class PeftAdapter {
       throw new IOException(dir + ": not an adapter folder (" + CONFIG + " missing)");
     }
     try {
-      return LoraConfig.fromPeftJson(new ObjectMapper().readTree(cfg.toFile()));
+      JsonNode n = new ObjectMapper().readTree(cfg.toFile());
+      return AdaLoraFolder.isAdaLora(n) ? AdaLoraFolder.loraConfig(n) : LoraConfig.fromPeftJson(n);
     } catch (IllegalArgumentException e) {
       throw new IllegalArgumentException(cfg + ": " + e.getMessage(), e);
     } catch (IOException e) {
       throw new IOException(cfg + ": not valid JSON: " + e.getMessage(), e);
     }
+  }
+
+  /** The weights file the LoRA loader reads: an AdaLoRA folder's converted to the equal LoRA. */
+  static Path loraWeightsFile(Path dir) throws IOException {
+    Path cfg = dir.resolve(CONFIG);
+    JsonNode n = Files.isRegularFile(cfg) ? new ObjectMapper().readTree(cfg.toFile()) : null;
+    return n != null && AdaLoraFolder.isAdaLora(n) ? AdaLoraFolder.loraWeights(dir, n) : dir.resolve(WEIGHTS);
   }
 
   /** Loads an adapter for a model through the validating loader ({@link PeftAdapterFile}). */

@@ -44,7 +44,7 @@ public final class PeftAdapterFile implements AutoCloseable {
   /** Opens and validates dir's adapter for this model; the caller closes it. */
   public static PeftAdapterFile open(Path dir, LlamaConfig model) throws IOException {
     LoraConfig lc = PeftAdapter.readConfig(dir);
-    Safetensors st = Safetensors.open(dir.resolve(PeftAdapter.WEIGHTS));
+    Safetensors st = Safetensors.open(PeftAdapter.loraWeightsFile(dir));
     try {
       return new PeftAdapterFile(dir, lc, st, validate(st.file(), lc, st.entries(), model));
     } catch (RuntimeException e) {

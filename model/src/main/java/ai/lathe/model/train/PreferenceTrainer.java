@@ -19,6 +19,8 @@ public abstract class PreferenceTrainer<E> {
   protected final LlamaModel model;
   protected final SftTrainer.Options o;
   private final AdamW opt;
+  private final ai.lathe.model.adapter.RankAllocator adaLora;
+  private boolean decideMasks = true;
   private final LrSchedule schedule;
   private final List<Param> params;
   private int[] rows; // target rows of the last policy forward
@@ -30,6 +32,21 @@ public abstract class PreferenceTrainer<E> {
     this.params = model.params();
     this.opt = o.adamW(params);
     this.schedule = new LrSchedule(o.lr(), o.warmupSteps(), Math.max(1, o.totalSteps()), o.minLrRatio());
+    this.adaLora = model.adapters() == null ? null
+        : ai.lathe.model.adapter.RankAllocator.of(model.adapters(), Math.max(1, o.totalSteps()));
+  }
+
+  /** AdaLoRA's allocator (null for other adapters). */
+  public ai.lathe.model.adapter.RankAllocator adaLora() {
+    return adaLora;
+  }
+
+  /**
+   * A distributed partition's trainer: AdaLoRA's importance EMAs are updated each step but the
+   * masks are decided on the driver from the averaged EMAs (RankAllocator.allocateRound).
+   */
+  public void leaveMasksToDriver() {
+    decideMasks = false;
   }
 
   public AdamW optimizer() {
@@ -53,9 +70,15 @@ public abstract class PreferenceTrainer<E> {
     for (int i = 0; i < microBatches.size(); i++) {
       tokens += micro(microBatches.get(i), true, 1.0 / microBatches.size(), o.seed() * 1_000_003L + stepNo * 131 + i, m);
     }
+    if (adaLora != null) {
+      adaLora.addOrthGradients(); // AdaLoRA: the loss includes orth_reg_weight·R (PEFT)
+    }
     double norm = AdamW.clipGradNorm(params, o.maxGradNorm());
     double lr = schedule.at(stepNo);
     opt.step(lr);
+    if (adaLora != null) {
+      adaLora.afterStep(stepNo, decideMasks); // PEFT's update_and_allocate after optimizer.step()
+    }
     return new Stats(m, norm, lr, tokens);
   }
 

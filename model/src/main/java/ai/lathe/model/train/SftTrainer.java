@@ -81,6 +81,8 @@ public final class SftTrainer {
   private final LlamaModel model;
   private final Options o;
   private final AdamW opt;
+  private final ai.lathe.model.adapter.RankAllocator adaLora;
+  private boolean decideMasks = true;
   private final LrSchedule schedule;
   private final List<Param> params;
 
@@ -93,6 +95,21 @@ public final class SftTrainer {
     }
     this.opt = o.adamW(params);
     this.schedule = new LrSchedule(o.lr(), o.warmupSteps(), Math.max(1, o.totalSteps()), o.minLrRatio());
+    this.adaLora = model.adapters() == null ? null
+        : ai.lathe.model.adapter.RankAllocator.of(model.adapters(), Math.max(1, o.totalSteps()));
+  }
+
+  /** AdaLoRA's allocator (null for other adapters). */
+  public ai.lathe.model.adapter.RankAllocator adaLora() {
+    return adaLora;
+  }
+
+  /**
+   * A distributed partition's trainer: AdaLoRA's importance EMAs are updated each step but the
+   * masks are decided on the driver from the averaged EMAs (RankAllocator.allocateRound).
+   */
+  public void leaveMasksToDriver() {
+    decideMasks = false;
   }
 
   public AdamW optimizer() {
@@ -150,10 +167,16 @@ public final class SftTrainer {
       }
       model.backward(w);
     }
+    if (adaLora != null && total > 0) {
+      adaLora.addOrthGradients(); // AdaLoRA: the loss includes orth_reg_weight·R (PEFT)
+    }
     double norm = AdamW.clipGradNorm(params, o.maxGradNorm());
     double lr = schedule.at(stepNo);
     if (total > 0) {
       opt.step(lr);
+      if (adaLora != null) {
+        adaLora.afterStep(stepNo, decideMasks); // PEFT's update_and_allocate after optimizer.step()
+      }
     }
     return new StepStats(stepNo + 1, lossSum / Math.max(1, total), total, tokens, norm, lr,
         (System.nanoTime() - t0) / 1e9);
