@@ -1,6 +1,7 @@
 package ai.lathe.model;
 
 import ai.lathe.model.adapter.Param;
+import ai.lathe.model.io.HfLayout;
 import ai.lathe.model.nn.Buf;
 import ai.lathe.model.nn.DenseLinear;
 import ai.lathe.model.nn.FrozenLinear;
@@ -70,28 +71,27 @@ public final class TrainableWeights {
   /** The model's tensors under Hugging Face names (lm_head only when untied), each checked dense. */
   public static Map<String, INDArray> named(LlamaWeights w) {
     Map<String, INDArray> t = new LinkedHashMap<>();
-    t.put("model.embed_tokens.weight", w.embed.arr);
+    t.put(HfLayout.EMBED, w.embed.arr);
     for (int i = 0; i < w.layers.length; i++) {
       LlamaWeights.Layer l = w.layers[i];
-      String p = "model.layers." + i + ".";
-      t.put(p + "input_layernorm.weight", l.attnNorm().arr);
-      t.put(p + "post_attention_layernorm.weight", l.mlpNorm().arr);
-      for (String m : LlamaWeights.MODULES) {
-        t.put(LlamaWeights.moduleKey(i, m), dense(l.module(m), LlamaWeights.moduleKey(i, m)));
+      t.put(HfLayout.attnNorm(i), l.attnNorm().arr);
+      t.put(HfLayout.mlpNorm(i), l.mlpNorm().arr);
+      for (String m : HfLayout.MODULES) {
+        t.put(HfLayout.weight(i, m), dense(l.module(m), HfLayout.weight(i, m)));
       }
       if (l.qBias() != null) {
-        t.put(LlamaWeights.biasKey(i, "q_proj"), l.qBias().arr);
-        t.put(LlamaWeights.biasKey(i, "k_proj"), l.kBias().arr);
-        t.put(LlamaWeights.biasKey(i, "v_proj"), l.vBias().arr);
+        for (String m : HfLayout.BIASED) {
+          t.put(HfLayout.bias(i, m), l.bias(HfLayout.MODULES.indexOf(m)).arr);
+        }
       }
       if (l.qNorm() != null) {
-        t.put(LlamaWeights.headNormKey(i, "q"), l.qNorm().arr);
-        t.put(LlamaWeights.headNormKey(i, "k"), l.kNorm().arr);
+        t.put(HfLayout.headNorm(i, "q"), l.qNorm().arr);
+        t.put(HfLayout.headNorm(i, "k"), l.kNorm().arr);
       }
     }
-    t.put("model.norm.weight", w.finalNorm.arr);
+    t.put(HfLayout.FINAL_NORM, w.finalNorm.arr);
     if (!w.config.tieWordEmbeddings()) {
-      t.put("lm_head.weight", dense(w.lmHead, "lm_head.weight"));
+      t.put(HfLayout.LM_HEAD, dense(w.lmHead, HfLayout.LM_HEAD));
     }
     return t;
   }

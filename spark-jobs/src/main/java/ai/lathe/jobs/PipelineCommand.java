@@ -2,7 +2,6 @@ package ai.lathe.jobs;
 
 import ai.lathe.model.Config;
 import ai.lathe.model.cli.Args;
-import ai.lathe.model.cli.InitModelCommand;
 import ai.lathe.model.config.ConfigReference;
 import ai.lathe.model.config.JobKeys;
 import ai.lathe.prep.PrepJob;

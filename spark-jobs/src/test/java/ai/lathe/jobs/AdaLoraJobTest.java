@@ -13,7 +13,7 @@ import ai.lathe.model.adapter.AdapterSet;
 import ai.lathe.model.io.HfCheckpoint;
 import ai.lathe.model.io.PeftAdapter;
 import ai.lathe.model.text.ChatTemplate.Tokens;
-import ai.lathe.model.train.ShardTrainer;
+import ai.lathe.model.train.ShardSampler;
 import ai.lathe.model.train.SftTrainer;
 import ai.lathe.prep.PrepJob;
 import ai.lathe.prep.PreparedRow;
@@ -107,7 +107,7 @@ class AdaLoraJobTest {
     var w = HfCheckpoint.load(model, DataType.FLOAT);
     AdapterSet a = AdapterSet.init(w.config, s.lora(), s.train().seed(), DataType.FLOAT);
     SftTrainer t = new SftTrainer(new LlamaModel(w, a, DataType.FLOAT), s.train());
-    ShardTrainer<Tokens> sampler = new ShardTrainer<>(shard, 0, s.train().seed(), 2, 1);
+    ShardSampler<Tokens> sampler = new ShardSampler<>(shard, 0, s.train().seed(), 2, 1);
     List<Integer> kept = new ArrayList<>();
     for (int step = 0; step < 6; step++) {
       t.step(sampler.microBatches(step));
