@@ -122,6 +122,7 @@ public final class BenchCommand {
       AdamW opt = new AdamW(params, 0.9, 0.999, 1e-8, 0.0);
       double flops = Flops.of(c, ad, bsz, seq, batch.targetCount()).trainStep();
       double[] fwd = new double[1];
+      List<StepProfile> prof = new ArrayList<>();
       double sftSec = measure(v.label() + " SFT", warm, steps, s -> {
         long t0 = System.nanoTime();
         double[] nll = m.forward(batch, true, s);
@@ -130,10 +131,12 @@ public final class BenchCommand {
         Arrays.fill(wts, 1.0 / nll.length);
         ad.zeroGrads();
         m.backward(wts);
+        long to = Timers.start();
         AdamW.clipGradNorm(params, 1.0);
         opt.step(1e-4);
+        Timers.stop("optimizer", to);
         return Arrays.stream(nll).average().orElse(0);
-      });
+      }, prof::add);
       double tokS = (double) bsz * seq / sftSec;
       double gflops = flops / sftSec / 1e9;
       System.out.printf("%s SFT: %.0f tokens/s, %.1f GFLOP/s achieved (%.0f%% of sgemm peak %.1f), step %.3f s, "
@@ -141,6 +144,7 @@ public final class BenchCommand {
       ObjectNode o = rows.addObject().put("variant", v.label()).put("sft_tokens_per_s", round(tokS))
           .put("achieved_gflops", round(gflops)).put("utilisation", Math.round(1000 * gflops / peak) / 1000.0)
           .put("step_seconds", sftSec).put("flops_per_step", flops);
+      prof.forEach(p -> p.putInto(o.putObject("profile")));
       if (!a.flag("matrix")) {
         double dpo = dpoTokensPerSecond(m, ids, start, seq, warm, steps);
         System.out.printf("DPO (policy only, reference precomputed): %.0f tokens/s (%.2fx SFT's)%n", dpo, dpo / tokS);
@@ -212,18 +216,29 @@ public final class BenchCommand {
 
   /** Runs warm + steps steps, printing each; returns the mean seconds of the measured steps. */
   static double measure(String what, int warm, int steps, java.util.function.IntToDoubleFunction step) {
+    return measure(what, warm, steps, step, p -> { });
+  }
+
+  /** As above; the measured steps' per-stage profile is printed and handed to profileSink. */
+  static double measure(String what, int warm, int steps, java.util.function.IntToDoubleFunction step,
+      java.util.function.Consumer<StepProfile> profileSink) {
     double tot = 0;
+    double cpu0 = 0;
     for (int s = 0; s < warm + steps; s++) {
       long t0 = System.nanoTime();
       double loss = step.applyAsDouble(s);
       double sec = (System.nanoTime() - t0) / 1e9;
       if (s == warm - 1) {
         Timers.secondsAndReset(); // the breakdown covers the measured steps only
+        cpu0 = StepProfile.processCpuSeconds();
       }
       tot += s >= warm ? sec : 0;
       System.out.printf("%s step %d: %.3f s, loss %.4f%n", what, s, sec, loss);
     }
-    Timers.secondsAndReset().forEach((k, v) -> System.out.printf("  %-18s %.3f s/step%n", k, v / steps));
+    double cpu = (StepProfile.processCpuSeconds() - cpu0) / steps;
+    StepProfile p = StepProfile.of(Timers.secondsAndReset(), steps, tot / steps, cpu);
+    p.print(System.out);
+    profileSink.accept(p);
     return tot / steps;
   }
 }
