@@ -37,11 +37,14 @@ public final class BenchCommand {
                          [--dim 512] [--layers 4] [--heads 8] [--kv-heads 8] [--ffn 1376] [--vocab 32000] [--seq 256] [--batch 4] [--rank 16]
                          [--targets q_proj,k_proj,v_proj,o_proj] [--steps 5] [--warmup 2]
                          [--threads N] [--prompt-fraction 0] [--adapter lora|dora]
-                         [--quantize nf4 [--double-quant]] [--matrix]
+                         [--quantize nf4 [--double-quant]] [--matrix] [--tied]
         Trains the adapter on random tokens, SFT and then DPO (the same sequences as pairs, policy
         only, reference precomputed), and prints tokens/s, achieved GFLOP/s, the machine's sgemm
         GFLOP/s and memory (frozen weights, adapter, off-heap, heap). --matrix runs SFT for LoRA and
-        DoRA on a dense, an NF4 and a double-quantised NF4 base. The last line is a JSON object.""";
+        DoRA on a dense, an NF4 and a double-quantised NF4 base. --tied: the LM head is the embedding
+        (tie_word_embeddings). --targets all-linear: the seven projections. The console and the JSON
+        ("profile") break the SFT step down by stage: attention, projections (q,k,v,o), mlp,
+        head_loss, norms_rope, optimizer, other. The last line is a JSON object.""";
 
   private BenchCommand() {}
 
@@ -54,7 +57,7 @@ public final class BenchCommand {
   }
 
   public static int run(String[] argv) throws Exception {
-    Args a = new Args("bench", argv, Set.of("double-quant", "matrix")).allow(Set.of("dim", "layers", "heads",
+    Args a = new Args("bench", argv, Set.of("double-quant", "matrix", "tied")).allow(Set.of("dim", "layers", "heads",
         "kv-heads", "ffn", "vocab", "seq", "batch", "rank", "targets", "steps", "warmup", "threads", "prompt-fraction",
         "adapter", "quantize", "family", "head-dim", "sliding-window"));
     int dim = a.integer("dim", 512);
@@ -65,7 +68,7 @@ public final class BenchCommand {
     String family = a.str("family", "llama");
     LlamaConfig c = LlamaConfig.family(family, a.integer("vocab", 32000), dim, a.integer("layers", 4), heads,
         a.integer("kv-heads", heads), a.integer("ffn", 1376), a.integer("head-dim", 0),
-        family.equals("llama3") ? 500000.0 : 10000.0, false, Math.max(seq, 2048),
+        family.equals("llama3") ? 500000.0 : 10000.0, a.flag("tied"), Math.max(seq, 2048),
         family.equals("mistral") ? a.integer("sliding-window", 4096) : 0);
     List<String> targets = Arrays.asList(a.str("targets", "q_proj,k_proj,v_proj,o_proj").split(","));
     int rank = a.integer("rank", 16);
