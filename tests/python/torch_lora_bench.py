@@ -119,8 +119,10 @@ def main():
     cos, sin = e.cos(), e.sin()
     ids = torch.randint(0, a.vocab, (a.batch, a.seq))
     times = []
+    cpus = []  # process CPU seconds per step (all threads): steadier than wall time on a shared machine
     for s in range(a.warmup + a.steps):
         t0 = time.perf_counter()
+        c0 = time.process_time()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.autocast == "bf16"):
             x = emb[ids]
             for l in layers:
@@ -135,6 +137,7 @@ def main():
         print(f"step {s}: {dt:.3f} s, loss {loss.item():.4f}")
         if s >= a.warmup:
             times.append(dt)
+            cpus.append(time.process_time() - c0)
     n = a.batch * a.seq
     d, kvd, f = a.dim, a.kv_heads * hd, a.ffn
     proj = a.layers * 2 * n * (2 * d * d + 2 * d * kvd + 3 * d * f)
@@ -147,7 +150,8 @@ def main():
     step = sum(times) / len(times)
     out = {"torch_sft_tokens_per_s": round(n / step, 1), "torch_gflops": round(flops / step / 1e9, 1),
            "threads": a.threads, "torch": torch.__version__, "autocast": a.autocast, "tied": a.tied,
-           "targets": targets, "kv_heads": a.kv_heads, "step_seconds": round(step, 3)}
+           "targets": targets, "kv_heads": a.kv_heads, "step_seconds": round(step, 3),
+           "cpu_seconds": round(sum(cpus) / len(cpus), 3)}
     print(f"PyTorch SFT: {n / step:.0f} tokens/s, {flops / step / 1e9:.1f} GFLOP/s, step {step:.3f} s")
     print(json.dumps(out))
 
