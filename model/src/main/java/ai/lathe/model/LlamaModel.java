@@ -352,7 +352,7 @@ public final class LlamaModel {
     } else {
       am.forward(base, x.arr, y.arr, ws.acts[layer][mi], ws.training, seed * 131 + layer * 7L + mi);
     }
-    Timers.stop("projections", t0);
+    Timers.stop(mi < 4 ? "projections" : "mlp", t0); // q,k,v,o | gate,up,down
   }
 
   private void projBack(Workspace ws, int layer, int mi, FrozenLinear base, Buf dy, Buf x, Buf dx, double beta) {
@@ -367,7 +367,7 @@ public final class LlamaModel {
     } else {
       am.backward(base, dy.arr, dx.arr, beta, ws.acts[layer][mi]);
     }
-    Timers.stop("projections.back", t0);
+    Timers.stop(mi < 4 ? "projections.back" : "mlp.back", t0);
   }
 
   /**

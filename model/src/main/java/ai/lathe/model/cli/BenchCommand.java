@@ -38,16 +38,19 @@ public final class BenchCommand {
                          [--dim 512] [--layers 4] [--heads 8] [--kv-heads 8] [--ffn 1376] [--vocab 32000] [--seq 256] [--batch 4] [--rank 16]
                          [--targets q_proj,k_proj,v_proj,o_proj] [--steps 5] [--warmup 2]
                          [--threads N] [--prompt-fraction 0] [--adapter lora|dora]
-                         [--quantize nf4 [--double-quant]] [--matrix]
+                         [--quantize nf4 [--double-quant]] [--matrix] [--tied]
                          [--preset llama-3.2-1b|qwen2.5-0.5b|llama-3-8b] [--gradient-checkpointing] [--weights f32|bf16]
         Trains the adapter on random tokens, SFT and then DPO (the same sequences as pairs, policy
         only, reference precomputed), and prints tokens/s, achieved GFLOP/s, the machine's sgemm
         GFLOP/s and memory (frozen weights, adapter, off-heap, heap). --matrix runs SFT for LoRA and
-        DoRA on a dense, an NF4 and a double-quantised NF4 base. --preset takes a real model's shape
-        (seq 512, batch 1, r 16 on all-linear unless given) with BF16 frozen weights (NF4 projections
-        with --quantize nf4), built directly, skips DPO, and adds the peak RSS (VmHWM) next to the
-        memory advice the jobs print. --weights bf16 holds a random model's matrices in BF16 (as a BF16
-        checkpoint loads) instead of F32. The last line is a JSON object.""";
+        DoRA on a dense, an NF4 and a double-quantised NF4 base. --tied: the LM head is the embedding
+        (tie_word_embeddings). --targets all-linear: the seven projections. --preset takes a real
+        model's shape (seq 512, batch 1, r 16 on all-linear unless given) with BF16 frozen weights (NF4
+        projections with --quantize nf4), built directly, skips DPO, and adds the peak RSS (VmHWM) next
+        to the memory advice the jobs print. --weights bf16 holds a random model's matrices in BF16 (as
+        a BF16 checkpoint loads) instead of F32. The console and the JSON ("profile") break the SFT
+        step down by stage: attention, projections (q,k,v,o), mlp, head_loss, norms_rope, optimizer,
+        other. The last line is a JSON object.""";
 
   private BenchCommand() {}
 
@@ -60,9 +63,9 @@ public final class BenchCommand {
   }
 
   public static int run(String[] argv) throws Exception {
-    Args a = new Args("bench", argv, Set.of("double-quant", "matrix", "gradient-checkpointing")).allow(Set.of("dim",
-        "layers", "heads", "kv-heads", "ffn", "vocab", "seq", "batch", "rank", "targets", "steps", "warmup", "threads",
-        "prompt-fraction", "adapter", "quantize", "family", "head-dim", "sliding-window", "preset", "weights"));
+    Args a = new Args("bench", argv, Set.of("double-quant", "matrix", "gradient-checkpointing", "tied")).allow(Set.of(
+        "dim", "layers", "heads", "kv-heads", "ffn", "vocab", "seq", "batch", "rank", "targets", "steps", "warmup",
+        "threads", "prompt-fraction", "adapter", "quantize", "family", "head-dim", "sliding-window", "preset", "weights"));
     String preset = a.str("preset", null);
     int dim = a.integer("dim", 512);
     int heads = a.integer("heads", 8);
@@ -72,7 +75,7 @@ public final class BenchCommand {
     String family = a.str("family", "llama");
     LlamaConfig c = LlamaConfig.family(family, a.integer("vocab", 32000), dim, a.integer("layers", 4), heads,
         a.integer("kv-heads", heads), a.integer("ffn", 1376), a.integer("head-dim", 0),
-        family.equals("llama3") ? 500000.0 : 10000.0, false, Math.max(seq, 2048),
+        family.equals("llama3") ? 500000.0 : 10000.0, a.flag("tied"), Math.max(seq, 2048),
         family.equals("mistral") ? a.integer("sliding-window", 4096) : 0);
     if (preset != null) {
       c = BenchPresets.config(preset);
@@ -148,6 +151,7 @@ public final class BenchCommand {
       AdamW opt = new AdamW(params, 0.9, 0.999, 1e-8, 0.0);
       double flops = Flops.of(c, ad, bsz, seq, batch.targetCount()).trainStep();
       double[] fwd = new double[1];
+      List<StepProfile> prof = new ArrayList<>();
       double sftSec = measure(v.label() + " SFT", warm, steps, s -> {
         long t0 = System.nanoTime();
         double[] nll = m.forward(batch, true, s);
@@ -156,10 +160,12 @@ public final class BenchCommand {
         Arrays.fill(wts, 1.0 / nll.length);
         ad.zeroGrads();
         m.backward(wts);
+        long to = Timers.start();
         AdamW.clipGradNorm(params, 1.0);
         opt.step(1e-4);
+        Timers.stop("optimizer", to);
         return Arrays.stream(nll).average().orElse(0);
-      });
+      }, prof::add);
       double tokS = (double) bsz * seq / sftSec;
       double gflops = flops / sftSec / 1e9;
       System.out.printf("%s SFT: %.0f tokens/s, %.1f GFLOP/s achieved (%.0f%% of sgemm peak %.1f), step %.3f s, "
@@ -167,6 +173,7 @@ public final class BenchCommand {
       ObjectNode o = rows.addObject().put("variant", v.label()).put("sft_tokens_per_s", round(tokS))
           .put("achieved_gflops", round(gflops)).put("utilisation", Math.round(1000 * gflops / peak) / 1000.0)
           .put("step_seconds", sftSec).put("flops_per_step", flops);
+      prof.forEach(p -> p.putInto(o.putObject("profile")));
       if (!a.flag("matrix") && preset == null) {
         double dpo = dpoTokensPerSecond(m, ids, start, seq, warm, steps);
         System.out.printf("DPO (policy only, reference precomputed): %.0f tokens/s (%.2fx SFT's)%n", dpo, dpo / tokS);
@@ -245,18 +252,29 @@ public final class BenchCommand {
 
   /** Runs warm + steps steps, printing each; returns the mean seconds of the measured steps. */
   static double measure(String what, int warm, int steps, java.util.function.IntToDoubleFunction step) {
+    return measure(what, warm, steps, step, p -> { });
+  }
+
+  /** As above; the measured steps' per-stage profile is printed and handed to profileSink. */
+  static double measure(String what, int warm, int steps, java.util.function.IntToDoubleFunction step,
+      java.util.function.Consumer<StepProfile> profileSink) {
     double tot = 0;
+    double cpu0 = 0;
     for (int s = 0; s < warm + steps; s++) {
       long t0 = System.nanoTime();
       double loss = step.applyAsDouble(s);
       double sec = (System.nanoTime() - t0) / 1e9;
       if (s == warm - 1) {
         Timers.secondsAndReset(); // the breakdown covers the measured steps only
+        cpu0 = StepProfile.processCpuSeconds();
       }
       tot += s >= warm ? sec : 0;
       System.out.printf("%s step %d: %.3f s, loss %.4f%n", what, s, sec, loss);
     }
-    Timers.secondsAndReset().forEach((k, v) -> System.out.printf("  %-18s %.3f s/step%n", k, v / steps));
+    double cpu = (StepProfile.processCpuSeconds() - cpu0) / steps;
+    StepProfile p = StepProfile.of(Timers.secondsAndReset(), steps, tot / steps, cpu);
+    p.print(System.out);
+    profileSink.accept(p);
     return tot / steps;
   }
 }

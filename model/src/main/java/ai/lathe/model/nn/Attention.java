@@ -1,16 +1,13 @@
 package ai.lathe.model.nn;
 
-import org.nd4j.linalg.api.blas.params.MMulTranspose;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.api.ops.impl.reduce.Mmul;
-import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Causal scaled dot-product attention with grouped-query heads, on the per-head layout
  * [batch, heads, seq, headDim]. Query head h reads key/value head h / (heads/kvHeads), as
- * transformers' repeat_kv does. Because the query heads of one group are adjacent, a group's
- * queries form one [group·seq, headDim] block, so each product is one batched matmul over
- * batch·kvHeads blocks, and the group sums in dK, dV fall out of the matmul itself.
+ * transformers' repeat_kv does. Causal: query block [s, e) multiplies only keys below e, so the
+ * key blocks above the diagonal are never computed ({@code FullAttention} in the tests is the
+ * naive twin that computes all T x T scores and masks them).
  */
 public final class Attention {
   private final int batch;
@@ -21,6 +18,9 @@ public final class Attention {
   private final int group;
   private final double scale;
   private final int window;
+  private final int block;
+  /** Query positions per block: 128 keeps a block's scores (128 x T floats) in L2 at T = 512. */
+  static final int BLOCK = 128;
 
   public Attention(int batch, int seq, int heads, int kvHeads, int headDim) {
     this(batch, seq, heads, kvHeads, headDim, 0);
@@ -28,6 +28,16 @@ public final class Attention {
 
   /** window &gt; 0: sliding-window attention, query i sees key j only when i − j &lt; window (Mistral). */
   public Attention(int batch, int seq, int heads, int kvHeads, int headDim, int window) {
+    this(batch, seq, heads, kvHeads, headDim, window, BLOCK);
+  }
+
+  /** block: query positions per block (tests use small blocks to cross block edges on short rows). */
+  Attention(int batch, int seq, int heads, int kvHeads, int headDim, int window, int block) {
+    if (block < 1 || heads % kvHeads != 0) {
+      throw new IllegalArgumentException("attention: block " + block + " must be >= 1 and heads " + heads
+          + " a multiple of kv heads " + kvHeads);
+    }
+    this.block = block;
     this.batch = batch;
     this.seq = seq;
     this.heads = heads;
@@ -48,8 +58,33 @@ public final class Attention {
     return a.reshape('c', (long) batch * kvHeads, seq, a.size(1));
   }
 
-  private static void mm(INDArray x, INDArray y, INDArray z, boolean ta, boolean tb, double alpha) {
-    Nd4j.exec(new Mmul(x, y, z, alpha, 0.0, MMulTranspose.builder().transposeA(ta).transposeB(tb).build()));
+  /**
+   * z = alpha·op(x)·op(y) + beta·z on blocks of the flat buffers: z is [m, n], op(x) [m, kk],
+   * op(y) [kk, n]; each block given as (array, first element, row stride).
+   */
+  private static void mm(boolean ta, boolean tb, int m, int n, int kk, double alpha, RawGemm.Block x,
+      RawGemm.Block y, double beta, RawGemm.Block z) {
+    RawGemm.gemm(ta, tb, m, n, kk, alpha, x, y, beta, z);
+  }
+
+  /** Row r of a [rows, cols] buffer as the start of a block with row stride cols. */
+  private static RawGemm.Block at(INDArray a, long row, long col) {
+    int cols = (int) a.size(a.rank() - 1);
+    return RawGemm.Block.of(a, row * cols + col, cols);
+  }
+
+  /** Query positions [s, e) of block qb; the last block may be shorter. */
+  private int blockEnd(int qb) {
+    return Math.min(seq, (qb + 1) * block);
+  }
+
+  /**
+   * The first key any query of [s, e) may see: 0 for causal attention, s − window + 1 with a
+   * sliding window. Keys outside [keyStart, e) are masked for every query of the block, so their
+   * scores are never computed and their probabilities stay zero.
+   */
+  private int keyStart(int s) {
+    return window > 0 ? Math.max(0, s - window + 1) : 0;
   }
 
   /**
@@ -74,22 +109,41 @@ public final class Attention {
     return window > 0 ? Math.max(f, i - window + 1) : f;
   }
 
-  /** As above; with positions (packed rows) a query attends only within its own example. */
+  /**
+   * As above; with positions (packed rows) a query attends only within its own example.
+   * Blocked by query positions: block [s, e) scores only keys [keyStart(s), e), so the key blocks
+   * above the diagonal are skipped (about half of the T x T work at T = 4 blocks and more).
+   * Per query head h the products are 2-d gemms on rows of the flat buffers; h reads kv head
+   * h / group (the query heads of a group are adjacent, as transformers' repeat_kv orders them).
+   */
   public void forward(INDArray o, INDArray p, Buf pBuf, INDArray q, INDArray k, INDArray v, int[] positions) {
-    mm(q, k, p, false, true, scale);
-    Par.rows(batch * heads * seq, (lo, hi) -> {
-      for (int row = lo; row < hi; row++) {
-        int i = row % seq; // query position
-        int off = row * seq;
-        int f = first(row, positions);
-        RowOps.fill(pBuf, off, f, 0.0);
-        double max = RowOps.max(pBuf, off + f, i + 1 - f);
-        double sum = RowOps.expShiftSum(pBuf, off + f, i + 1 - f, max);
-        RowOps.scale(pBuf, off + f, i + 1 - f, 1.0 / sum);
-        RowOps.fill(pBuf, off + i + 1, seq - i - 1, 0.0);
+    for (int bh = 0; bh < batch * heads; bh++) {
+      long qr = (long) bh * seq; // first row of this query head
+      long kr = (long) (bh / group) * seq; // first row of its kv head
+      for (int qb = 0; qb * block < seq; qb++) {
+        int s = qb * block;
+        int e = blockEnd(qb);
+        int k0 = keyStart(s);
+        // S[s:e, k0:e] = Q[s:e]·K[k0:e]ᵀ·scale
+        mm(false, true, e - s, e - k0, headDim, scale, at(q, qr + s, 0), at(k, kr + k0, 0), 0.0, at(p, qr + s, k0));
+        int rowBase = bh * seq;
+        Par.rows(e - s, (lo, hi) -> {
+          for (int r = lo; r < hi; r++) {
+            int i = s + r; // query position
+            int row = rowBase + i;
+            int off = row * seq;
+            int f = first(row, positions);
+            RowOps.fill(pBuf, off + k0, f - k0, 0.0);
+            double max = RowOps.max(pBuf, off + f, i + 1 - f);
+            double sum = RowOps.expShiftSum(pBuf, off + f, i + 1 - f, max);
+            RowOps.scale(pBuf, off + f, i + 1 - f, 1.0 / sum);
+            RowOps.fill(pBuf, off + i + 1, e - i - 1, 0.0);
+          }
+        });
+        // O[s:e] = P[s:e, k0:e]·V[k0:e]
+        mm(false, false, e - s, headDim, e - k0, 1.0, at(p, qr + s, k0), at(v, kr + k0, 0), 0.0, at(o, qr + s, 0));
       }
-    });
-    mm(p, v, o, false, false, 1.0);
+    }
   }
 
   /**
@@ -102,24 +156,45 @@ public final class Attention {
     backward(dq, dk, dv, dp, dpBuf, dOut, p, pBuf, q, k, v, null);
   }
 
-  /** As above, for the positions the forward pass used. */
+  /**
+   * As above, for the positions the forward pass used, over the same blocks: only the
+   * [keyStart(s), e) columns of each query block carry probability, so only they are read.
+   * dK and dV sum over the query blocks and the group's query heads.
+   */
   public void backward(INDArray dq, INDArray dk, INDArray dv, INDArray dp, Buf dpBuf,
       INDArray dOut, INDArray p, Buf pBuf, INDArray q, INDArray k, INDArray v, int[] positions) {
-    mm(dOut, v, dp, false, true, 1.0);
-    mm(p, dOut, dv, true, false, 1.0);
-    Par.rows(batch * heads * seq, (lo, hi) -> {
-      for (int row = lo; row < hi; row++) {
-        int i = row % seq;
-        int off = row * seq;
-        int f = first(row, positions);
-        RowOps.fill(dpBuf, off, f, 0.0);
-        double dot = RowOps.dot(pBuf, dpBuf, off + f, i + 1 - f);
-        RowOps.softmaxBack(pBuf, dpBuf, off + f, i + 1 - f, dot, scale);
-        RowOps.fill(dpBuf, off + i + 1, seq - i - 1, 0.0);
+    dk.assign(0);
+    dv.assign(0);
+    for (int bh = 0; bh < batch * heads; bh++) {
+      long qr = (long) bh * seq;
+      long kr = (long) (bh / group) * seq;
+      for (int qb = 0; qb * block < seq; qb++) {
+        int s = qb * block;
+        int e = blockEnd(qb);
+        int k0 = keyStart(s);
+        int m = e - s;
+        int n = e - k0;
+        // dP = dO·Vᵀ, dV[k0:e] += Pᵀ·dO
+        mm(false, true, m, n, headDim, 1.0, at(dOut, qr + s, 0), at(v, kr + k0, 0), 0.0, at(dp, qr + s, k0));
+        mm(true, false, n, headDim, m, 1.0, at(p, qr + s, k0), at(dOut, qr + s, 0), 1.0, at(dv, kr + k0, 0));
+        int rowBase = bh * seq;
+        Par.rows(m, (lo, hi) -> {
+          for (int r = lo; r < hi; r++) {
+            int i = s + r;
+            int row = rowBase + i;
+            int off = row * seq;
+            int f = first(row, positions);
+            RowOps.fill(dpBuf, off + k0, f - k0, 0.0);
+            double dot = RowOps.dot(pBuf, dpBuf, off + f, i + 1 - f);
+            RowOps.softmaxBack(pBuf, dpBuf, off + f, i + 1 - f, dot, scale);
+            RowOps.fill(dpBuf, off + i + 1, e - i - 1, 0.0);
+          }
+        });
+        // dQ[s:e] = dS·K[k0:e], dK[k0:e] += dSᵀ·Q[s:e]
+        mm(false, false, m, headDim, n, 1.0, at(dp, qr + s, k0), at(k, kr + k0, 0), 0.0, at(dq, qr + s, 0));
+        mm(true, false, n, headDim, m, 1.0, at(dp, qr + s, k0), at(q, qr + s, 0), 1.0, at(dk, kr + k0, 0));
       }
-    });
-    mm(dp, k, dq, false, false, 1.0);
-    mm(dp, q, dk, true, false, 1.0);
+    }
   }
 
   public int seq() {

@@ -9,6 +9,12 @@ public final class RmsNorm {
 
   /** forward: y[n,d] = w ⊙ x·rstd; keeps rstd[n] for backward. */
   public static void forward(Buf y, Buf rstd, Buf x, Buf w, int n, int d, double eps) {
+    long t0 = Timers.start();
+    forward0(y, rstd, x, w, n, d, eps);
+    Timers.stop("norms_rope", t0);
+  }
+
+  private static void forward0(Buf y, Buf rstd, Buf x, Buf w, int n, int d, double eps) {
     if (RowOps.VECTOR && y instanceof Buf.F32 yf) {
       var xb = ((Buf.F32) x).bytes();
       var wb = ((Buf.F32) w).bytes();
@@ -43,6 +49,12 @@ public final class RmsNorm {
    * => dx_j = r·w_j·dy_j − (r³/d)·x_j·Σ_i w_i·dy_i·x_i. Adds into dx when accumulate.
    */
   public static void backward(Buf dx, Buf dy, Buf x, Buf w, Buf rstd, int n, int d, boolean accumulate) {
+    long t0 = Timers.start();
+    backward0(dx, dy, x, w, rstd, n, d, accumulate);
+    Timers.stop("norms_rope.back", t0);
+  }
+
+  private static void backward0(Buf dx, Buf dy, Buf x, Buf w, Buf rstd, int n, int d, boolean accumulate) {
     if (RowOps.VECTOR && dx instanceof Buf.F32 dxf) {
       var dyb = ((Buf.F32) dy).bytes();
       var xb = ((Buf.F32) x).bytes();

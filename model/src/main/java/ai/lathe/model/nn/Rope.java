@@ -49,6 +49,12 @@ public final class Rope {
 
   /** As above with explicit positions per token ([batch·seq], restarting per packed example), or null. */
   public void toHeads(Buf dst, Buf src, int batch, int seq, int heads, boolean rotate, int[] positions) {
+    long t0 = Timers.start();
+    toHeads0(dst, src, batch, seq, heads, rotate, positions);
+    Timers.stop("norms_rope", t0);
+  }
+
+  private void toHeads0(Buf dst, Buf src, int batch, int seq, int heads, boolean rotate, int[] positions) {
     int width = heads * headDim;
     Par.rows(batch * heads, (lo, hi) -> {
       for (int bh = lo; bh < hi; bh++) {
@@ -88,6 +94,12 @@ public final class Rope {
 
   /** The transpose of {@link #toHeads(Buf, Buf, int, int, int, boolean, int[])}. */
   public void fromHeads(Buf dst, Buf src, int batch, int seq, int heads, boolean rotate, int[] positions) {
+    long t0 = Timers.start();
+    fromHeads0(dst, src, batch, seq, heads, rotate, positions);
+    Timers.stop("norms_rope.back", t0);
+  }
+
+  private void fromHeads0(Buf dst, Buf src, int batch, int seq, int heads, boolean rotate, int[] positions) {
     int width = heads * headDim;
     Par.rows(batch * heads, (lo, hi) -> {
       for (int bh = lo; bh < hi; bh++) {

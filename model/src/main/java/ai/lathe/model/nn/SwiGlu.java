@@ -6,6 +6,12 @@ public final class SwiGlu {
 
   /** forward: h = silu(g) ⊙ u, all [n, f] flattened to len. */
   public static void forward(Buf h, Buf g, Buf u, int rows, int width) {
+    long t0 = Timers.start();
+    forward0(h, g, u, rows, width);
+    Timers.stop("mlp", t0);
+  }
+
+  private static void forward0(Buf h, Buf g, Buf u, int rows, int width) {
     if (RowOps.VECTOR && h instanceof Buf.F32 hf) {
       Par.rows(rows, (lo, hi) -> VecF32.swiGlu(hf.bytes(), ((Buf.F32) g).bytes(), ((Buf.F32) u).bytes(),
           lo * width, (hi - lo) * width));
@@ -24,6 +30,12 @@ public final class SwiGlu {
    * backward: dg = dh ⊙ u ⊙ σ(g)(1 + g(1 − σ(g))), du = dh ⊙ silu(g).
    */
   public static void backward(Buf dg, Buf du, Buf dh, Buf g, Buf u, int rows, int width) {
+    long t0 = Timers.start();
+    backward0(dg, du, dh, g, u, rows, width);
+    Timers.stop("mlp.back", t0);
+  }
+
+  private static void backward0(Buf dg, Buf du, Buf dh, Buf g, Buf u, int rows, int width) {
     if (RowOps.VECTOR && dg instanceof Buf.F32 f) {
       Par.rows(rows, (lo, hi) -> VecF32.swiGluBack(f.bytes(), ((Buf.F32) du).bytes(), ((Buf.F32) dh).bytes(),
           ((Buf.F32) g).bytes(), ((Buf.F32) u).bytes(), lo * width, (hi - lo) * width));
