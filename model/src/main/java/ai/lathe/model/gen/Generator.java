@@ -39,6 +39,28 @@ public final class Generator {
   }
 
   List<Generation> generate(List<int[]> prompts, Sampling s, long seed, Function<int[], String> decode, Probe probe) {
+    long[] seeds = new long[prompts.size()];
+    for (int i = 0; i < seeds.length; i++) {
+      seeds[i] = promptSeed(seed, i);
+    }
+    return generate(prompts, s, seeds, decode, probe);
+  }
+
+  /** The random stream of prompt i under seed: what generate(prompts, s, seed) gives prompt i. */
+  public static long promptSeed(long seed, long i) {
+    return seed ^ (0x9E3779B97F4A7C15L * (i + 1));
+  }
+
+  /** As above with one seed per prompt (so a prompt's sample does not depend on how prompts are batched). */
+  public List<Generation> generate(List<int[]> prompts, Sampling s, long[] seeds, Function<int[], String> decode) {
+    return generate(prompts, s, seeds, decode, null);
+  }
+
+  List<Generation> generate(List<int[]> prompts, Sampling s, long[] seeds, Function<int[], String> decode,
+      Probe probe) {
+    if (seeds.length != prompts.size()) {
+      throw new IllegalArgumentException("need one seed per prompt: " + prompts.size() + ", got " + seeds.length);
+    }
     if (!s.stopStrings().isEmpty() && decode == null) {
       throw new IllegalArgumentException("stop strings need a decoder (generate(prompts, sampling, seed, decode))");
     }
@@ -53,7 +75,7 @@ public final class Generator {
       // the last new token is never fed back, so the cache holds prompt + maxNew − 1 positions at most
       int cap = (int) Math.min((long) p.length + s.maxNewTokens() - 1, maxPos);
       seqs[i] = new Seq(p, new KvCache(model.config(), Math.max(cap, p.length), model.dtype()),
-          new SplittableRandom(seed ^ (0x9E3779B97F4A7C15L * (i + 1))));
+          new SplittableRandom(seeds[i]));
     }
     for (int i = 0; i < b; i++) {
       seqs[i].index = i;
