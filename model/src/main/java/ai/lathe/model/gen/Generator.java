@@ -13,8 +13,10 @@ import java.util.function.Function;
  * own random stream (seed, prompt index), so a prompt's sample does not depend on its batch.
  */
 public final class Generator {
-  /** Rows of prompt tokens sent through the model at once during prefill. */
+  /** Rows of prompt tokens sent through the model at once during prefill (a chunk may end mid-prompt). */
   static final int PREFILL_ROWS = 256;
+
+  int prefillRows = PREFILL_ROWS;
 
   private final LlamaModel model;
 
@@ -80,7 +82,7 @@ public final class Generator {
     for (int i = 0; i < b; i++) {
       seqs[i].index = i;
     }
-    prefill(dec, seqs, s, decode, maxPos, probe);
+    prefill(dec, seqs, s, decode, maxPos, probe, prefillRows);
     while (true) {
       List<Seq> live = new ArrayList<>();
       for (Seq q : seqs) {
@@ -134,7 +136,7 @@ public final class Generator {
 
   /** Runs every prompt's tokens through the model in chunks of rows, sampling each first new token. */
   private static void prefill(Decoder dec, Seq[] seqs, Sampling s, Function<int[], String> decode, int maxPos,
-      Probe probe) {
+      Probe probe, int chunkRows) {
     int total = 0;
     for (Seq q : seqs) {
       total += q.prompt.length;
@@ -148,8 +150,8 @@ public final class Generator {
         rowPos[k++] = t;
       }
     }
-    for (int lo = 0; lo < total; lo += PREFILL_ROWS) {
-      int n = Math.min(PREFILL_ROWS, total - lo);
+    for (int lo = 0; lo < total; lo += chunkRows) {
+      int n = Math.min(chunkRows, total - lo);
       int[] tok = new int[n];
       int[] pos = new int[n];
       KvCache[] cache = new KvCache[n];
@@ -164,10 +166,14 @@ public final class Generator {
         }
       }
       int[] head = heads.stream().mapToInt(Integer::intValue).toArray();
-      Buf z = dec.logits(dec.hidden(tok, pos, cache, head));
+      Buf hidden = dec.hidden(tok, pos, cache, head);
       for (int r = 0; r < n; r++) {
         cache[r].length = pos[r] + 1;
       }
+      if (hidden == null) {
+        continue; // no prompt ends in this chunk
+      }
+      Buf z = dec.logits(hidden);
       for (int m = 0; m < head.length; m++) {
         Seq q = seqs[rowSeq[lo + head[m]]];
         q.next(z, m, s, decode, maxPos, probe);

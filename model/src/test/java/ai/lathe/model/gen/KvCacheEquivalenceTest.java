@@ -27,9 +27,11 @@ class KvCacheEquivalenceTest {
   record Step(int prompt, int step, double[] z) {}
 
   /** Generates, then checks every step's logits against the full forward; returns the rows compared. */
-  static int check(LlamaModel m, List<int[]> prompts, Sampling s, long seed) {
+  static int check(LlamaModel m, List<int[]> prompts, Sampling s, long seed, int prefillRows) {
     List<Step> steps = new java.util.ArrayList<>();
-    List<Generation> out = new Generator(m).generate(prompts, s, seed, null,
+    Generator g = new Generator(m);
+    g.prefillRows = prefillRows;
+    List<Generation> out = g.generate(prompts, s, seed, null,
         (i, step, z) -> steps.add(new Step(i, step, z)));
     for (Step st : steps) {
       // the reference: the full forward over the prompt and the tokens drawn before this step
@@ -42,8 +44,8 @@ class KvCacheEquivalenceTest {
         assertEquals(ref[v], st.z()[v], TOL, "prompt " + st.prompt() + " step " + st.step() + " token " + v);
       }
     }
-    for (Generation g : out) {
-      assertEquals(s.maxNewTokens(), g.tokens().length);
+    for (Generation x : out) {
+      assertEquals(s.maxNewTokens(), x.tokens().length);
     }
     return steps.size();
   }
@@ -53,7 +55,7 @@ class KvCacheEquivalenceTest {
     List<int[]> prompts = GenModels.prompts(c.vocabSize(), seed, 3, 9, 1, 6);
     // temperature sampling walks paths greedy would not; no stop ids so every step is compared
     Sampling s = new Sampling(7, 1.0, 0, 1.0, new int[0], List.of());
-    assertEquals(4 * 7, check(m, prompts, s, seed));
+    assertEquals(4 * 7, check(m, prompts, s, seed, Generator.PREFILL_ROWS));
   }
 
   @ParameterizedTest
@@ -61,6 +63,16 @@ class KvCacheEquivalenceTest {
   void base(String family) {
     LlamaWeights w = GenModels.weights(GenModels.family(family), 11);
     run(GenModels.model(w, null), 5);
+  }
+
+  @ParameterizedTest
+  @MethodSource("families")
+  void prefillInSmallChunks(String family) {
+    // chunks of 4 rows: prompts split across chunks, and chunks in which no prompt ends
+    LlamaWeights w = GenModels.weights(GenModels.family(family), 15);
+    LlamaModel m = GenModels.model(w, null);
+    List<int[]> prompts = GenModels.prompts(41, 9, 2, 11, 1, 5);
+    assertEquals(4 * 5, check(m, prompts, new Sampling(5, 1.0, 0, 1.0, null, null), 3, 4));
   }
 
   @ParameterizedTest
