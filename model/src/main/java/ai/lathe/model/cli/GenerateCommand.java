@@ -81,7 +81,12 @@ public final class GenerateCommand {
     Par.setThreads(a.integer("threads", Runtime.getRuntime().availableProcessors()));
     Path modelDir = a.path("model");
     ChatTemplate template = ChatTemplate.of(a.str("template", ChatTemplate.defaultName(modelDir, "none")));
-    long seed = Long.parseLong(a.str("seed", "0"));
+    long seed;
+    try {
+      seed = Long.parseLong(a.str("seed", "0"));
+    } catch (NumberFormatException e) {
+      throw new Args.UsageException("generate: --seed must be an integer, got '" + a.str("seed", "") + "'");
+    }
     try (Loaded l = Loaded.open(modelDir, a.has("adapter") ? a.path("adapter") : null, dt, true,
         a.str("quantize", "none"), a.flag("double-quant"))) {
       int maxPos = l.model().config().maxPositionEmbeddings();
