@@ -27,6 +27,7 @@ final class Decoder {
   private final DataType dt;
   private final Rope rope;
   private final boolean adapters;
+  private final ai.lathe.model.adapter.AdapterSet adapterSet;
   private final Map<Integer, Rows> rows = new LinkedHashMap<>(8, 0.75f, true) {
     @Override
     protected boolean removeEldestEntry(Map.Entry<Integer, Rows> e) {
@@ -49,6 +50,12 @@ final class Decoder {
     this.dt = model.dtype();
     this.rope = new Rope(c.headDim(), c.ropeTheta(), Math.max(c.maxPositionEmbeddings(), 1), c.ropeScaling());
     this.adapters = model.adapters() != null && model.adaptersEnabled();
+    this.adapterSet = model.adapters();
+  }
+
+  /** Whether this decoder still computes what model does (same weights, adapters and their switch). */
+  boolean matches(LlamaModel m) {
+    return m == model && m.adapters() == adapterSet && adapters == (m.adapters() != null && m.adaptersEnabled());
   }
 
   int vocab() {

@@ -19,6 +19,8 @@ public final class Generator {
   int prefillRows = PREFILL_ROWS;
 
   private final LlamaModel model;
+  /** Kept between calls (its buffers are costly to allocate) while the model's adapters stay the same. */
+  private Decoder decoder;
 
   /** Uses the model's weights and its adapters as currently enabled (LlamaModel.setAdaptersEnabled). */
   public Generator(LlamaModel model) {
@@ -66,7 +68,7 @@ public final class Generator {
     if (!s.stopStrings().isEmpty() && decode == null) {
       throw new IllegalArgumentException("stop strings need a decoder (generate(prompts, sampling, seed, decode))");
     }
-    Decoder dec = new Decoder(model);
+    Decoder dec = decoder();
     int maxPos = dec.maxPositions();
     int vocab = model.config().vocabSize();
     int b = prompts.size();
@@ -116,6 +118,13 @@ public final class Generator {
       out.add(new Generation(q.out.stream().mapToInt(Integer::intValue).toArray(), q.finish));
     }
     return out;
+  }
+
+  private Decoder decoder() {
+    if (decoder == null || !decoder.matches(model)) {
+      decoder = new Decoder(model);
+    }
+    return decoder;
   }
 
   private static void checkPrompt(int i, int[] p, int vocab, int maxPos) {
