@@ -56,6 +56,9 @@ final class DemoBase {
         SftCommand.run(base);
       } finally {
         blas.setMaxThreads(before);
+        // the trainer's weights, moments and activations are off-heap and freed only by the GC:
+        // release them before Spark's stages start in this JVM
+        System.gc();
       }
     }
   }
