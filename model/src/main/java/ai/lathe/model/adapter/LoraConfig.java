@@ -135,18 +135,23 @@ public record LoraConfig(
   /** lora.type: lora (default) or adalora, whose settings are lora.init_r, lora.target_r, ... (PEFT's names). */
   static AdaLoraConfig adaLoraFromConfig(ai.lathe.model.Config c) {
     String type = c.str("lora.type", "lora");
-    if (type.equals("lora")) {
-      return null;
-    }
-    if (!type.equals("adalora")) {
+    if (!type.equals("lora") && !type.equals("adalora")) {
       throw new IllegalArgumentException("lora.type must be lora or adalora, not '" + type + "'");
     }
+    // every key is read (so the key check sees them) before plain LoRA ignores them
     AdaLoraConfig d = AdaLoraConfig.PEFT_DEFAULTS;
-    return new AdaLoraConfig(c.integer("lora.init_r", d.initR()), c.integer("lora.target_r", d.targetR()),
-        c.integer("lora.tinit", d.tinit()), c.integer("lora.tfinal", d.tfinal()), c.integer("lora.delta_t", d.deltaT()),
-        c.number("lora.beta1", d.beta1()), c.number("lora.beta2", d.beta2()),
-        c.number("lora.orth_reg_weight", d.orthRegWeight()), c.integer("lora.total_step", d.totalStep()),
-        c.bool("lora.export_lora", false));
+    int initR = c.integer("lora.init_r", d.initR());
+    int targetR = c.integer("lora.target_r", d.targetR());
+    int tinit = c.integer("lora.tinit", d.tinit());
+    int tfinal = c.integer("lora.tfinal", d.tfinal());
+    int deltaT = c.integer("lora.delta_t", d.deltaT());
+    double beta1 = c.number("lora.beta1", d.beta1());
+    double beta2 = c.number("lora.beta2", d.beta2());
+    double orth = c.number("lora.orth_reg_weight", d.orthRegWeight());
+    int totalStep = c.integer("lora.total_step", d.totalStep());
+    boolean export = c.bool("lora.export_lora", false);
+    return type.equals("lora") ? null
+        : new AdaLoraConfig(initR, targetR, tinit, tfinal, deltaT, beta1, beta2, orth, totalStep, export);
   }
 
   public static LoraConfig of(int r, double alpha, List<String> targets) {
