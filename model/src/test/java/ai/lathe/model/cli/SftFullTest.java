@@ -37,12 +37,13 @@ class SftFullTest {
     return dir;
   }
 
+  /** 24 rows of distinct content (the split hashes the content, so duplicates would share one split). */
   static Path data(Path file) throws Exception {
     StringBuilder sb = new StringBuilder();
     String[] langs = {"en", "de", "fr"};
     for (int i = 0; i < 24; i++) {
       sb.append(String.format("{\"lang\": \"%s\", \"id\": \"%d\", \"instruction\": \"Count to %d\", \"input\": \"\","
-          + " \"output\": \"one two three four %d\"}%n", langs[i % 3], i, i % 4, i % 4));
+          + " \"output\": \"one two three four %d\"}%n", langs[i % 3], i, i, i % 4));
     }
     Files.writeString(file, sb.toString());
     return file;
@@ -69,7 +70,7 @@ class SftFullTest {
     Path out = tmp.resolve("out");
     Config c = Config.load(null, List.of("model=" + base, "data=" + data(tmp.resolve("d.jsonl")), "output=" + out,
         "train.mode=full", "train.max_steps=6", "train.seq_len=64", "train.lr=3e-3", "train.threads=1",
-        "train.batch_size=4"));
+        "train.batch_size=4", "val_fraction=0.3"));
     LlamaModel[] mem = new LlamaModel[1];
     ObjectNode run = SftCommand.run(c, m -> mem[0] = m);
     var m = run.get("metrics");
