@@ -42,7 +42,8 @@ public final class JobMain {
    * Spark starts.
    */
   public static Config config(String name, String[] argv) throws Exception {
-    Args a = new Args(name, argv, Set.of());
+    // every --key is accepted here; the job's key reference below rejects unknown ones, naming the nearest
+    Args a = new Args(name, argv, Set.of()).allow(new java.util.HashSet<>(namesOf(argv)));
     Config c = Config.load(a.has("config") ? Path.of(a.need("config")) : null, a.all("set"));
     for (String k : List.copyOf(namesOf(argv))) {
       if (!k.equals("config") && !k.equals("set")) {

@@ -8,92 +8,62 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
-import picocli.CommandLine;
 
-/**
- * GNU-style options parsed by picocli from a spec built per command (the allowed options and the
- * flags): --key value, --key=value, bare --flag (or --flag=false); repeated keys are kept. A typo
- * fails before any work with the nearest known option (exit 2 through {@link UsageException}).
- * Values are read only after {@link #allow} has validated the command line.
- */
+/** Minimal GNU-style options: --key value, --key=value and bare --flag; repeated keys are kept. */
 public final class Args {
   private final Map<String, List<String>> values = new LinkedHashMap<>();
   private final Set<String> flags;
   private final String command;
-  private final String[] argv;
-  private CommandLine.Model.CommandSpec spec;
+  /** An option without its value: reported after unknown options (a typo'd flag looks like one). */
+  private String missingValue;
 
   /** flags: option names that take no value. */
   public Args(String command, String[] argv, Set<String> flags) {
     this.command = command;
     this.flags = flags;
-    this.argv = argv.clone();
+    for (int i = 0; i < argv.length; i++) {
+      String a = argv[i];
+      if (!a.startsWith("--")) {
+        throw new UsageException(command + ": unexpected argument '" + a + "'");
+      }
+      String key = a.substring(2);
+      String val;
+      int eq = key.indexOf('=');
+      if (eq >= 0) {
+        val = key.substring(eq + 1);
+        key = key.substring(0, eq);
+      } else if (flags.contains(key)) {
+        val = "true";
+      } else {
+        if (i + 1 >= argv.length || argv[i + 1].startsWith("--")) {
+          missingValue = missingValue != null ? missingValue : command + ": option --" + key + " needs a value";
+          values.computeIfAbsent(key, k -> new ArrayList<>());
+          continue;
+        }
+        val = argv[++i];
+      }
+      values.computeIfAbsent(key, k -> new ArrayList<>()).add(val);
+    }
   }
 
-  /**
-   * Parses against the allowed options and the flags. Fails on an option not among them, naming
-   * the nearest known option; then on a missing value or a stray argument.
-   */
+  /** Fails on options not in the allowed set (or the flags), naming the nearest known option. */
   public Args allow(Set<String> allowed) {
-    List<String> known = new ArrayList<>(new TreeSet<>(allowed));
-    known.addAll(new TreeSet<>(flags));
-    // unknown options first: a typo'd flag followed by a value would otherwise read as a stray argument
-    for (String a : argv) {
-      if (a.startsWith("--")) {
-        String k = a.substring(2).split("=", 2)[0];
-        if (!known.contains(k)) {
-          String near = Nearest.of(k, known);
-          throw new UsageException(command + ": unknown option --" + k
-              + (near == null ? "" : " (did you mean --" + near + "?)"));
-        }
+    for (String k : values.keySet()) {
+      if (!allowed.contains(k) && !flags.contains(k)) {
+        List<String> known = new ArrayList<>(new TreeSet<>(allowed));
+        known.addAll(new TreeSet<>(flags));
+        String near = Nearest.of(k, known);
+        throw new UsageException(command + ": unknown option --" + k
+            + (near == null ? "" : " (did you mean --" + near + "?)"));
       }
     }
-    spec = spec(command, allowed, flags);
-    CommandLine.ParseResult r;
-    try {
-      r = new CommandLine(spec).parseArgs(argv);
-    } catch (CommandLine.MissingParameterException e) {
-      String name = e.getMissing().isEmpty() ? "" : " " + e.getMissing().get(0).paramLabel();
-      throw new UsageException(command + ": option" + name + " needs a value");
-    } catch (CommandLine.ParameterException e) {
-      throw new UsageException(command + ": " + e.getMessage());
-    }
-    if (!r.unmatched().isEmpty()) {
-      throw new UsageException(command + ": unexpected argument '" + r.unmatched().get(0) + "'");
-    }
-    for (CommandLine.Model.OptionSpec o : r.matchedOptions()) {
-      values.put(o.longestName().substring(2), new ArrayList<>(o.<List<String>>getValue()));
-    }
+    complete();
     return this;
   }
 
-  /** picocli's model of the command: each option a repeatable string; a flag's bare form means true. */
-  static CommandLine.Model.CommandSpec spec(String command, Set<String> allowed, Set<String> flags) {
-    CommandLine.Model.CommandSpec s = CommandLine.Model.CommandSpec.create().name(command);
-    s.parser().unmatchedArgumentsAllowed(true).unmatchedOptionsAllowedAsOptionParameters(false);
-    for (String k : new TreeSet<>(allowed)) {
-      if (!flags.contains(k)) {
-        s.addOption(CommandLine.Model.OptionSpec.builder("--" + k).arity("1").type(List.class)
-            .auxiliaryTypes(String.class).paramLabel("--" + k).build());
-      }
-    }
-    for (String f : new TreeSet<>(flags)) {
-      s.addOption(CommandLine.Model.OptionSpec.builder("--" + f).arity("0..1").type(List.class)
-          .auxiliaryTypes(String.class).fallbackValue("true").paramLabel("--" + f).build());
-    }
-    return s;
-  }
-
-  /** picocli's usage text of the options (after {@link #allow}). */
-  public String usage() {
-    complete();
-    return new CommandLine(spec).getUsageMessage(CommandLine.Help.Ansi.OFF);
-  }
-
-  /** Reading before allow() would read an unvalidated command line. */
   private void complete() {
-    if (spec == null) {
-      throw new UsageException(command + ": options read before they were validated (call allow)");
+    if (missingValue != null) {
+      throw new UsageException(missingValue);
     }
   }
 

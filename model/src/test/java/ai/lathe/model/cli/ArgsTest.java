@@ -36,12 +36,4 @@ class ArgsTest {
     var bad = assertThrows(Args.UsageException.class, () -> parse("--seed", "x").integer("seed", 0));
     assertEquals("cmd: --seed must be an integer, got 'x'", bad.getMessage());
   }
-
-  @Test
-  void usageListsEveryOption() {
-    String u = parse().usage();
-    for (String o : List.of("--model", "--set", "--seed", "--overwrite", "--tie")) {
-      assertTrue(u.contains(o), u);
-    }
-  }
 }
