@@ -60,7 +60,7 @@ public final class SftCommand {
   public record Settings(Path model, Path data, Path output, int threads, LoraConfig lora, QuantMode quant,
       String format, Map<String, String> fields, String template, double valFraction,
       Set<String> langs, int maxRows, int epochs, int maxSteps, int evalEvery, SftTrainer.Options train,
-      boolean warmupSet, TrainMode mode) {
+      boolean warmupSet, TrainMode mode, boolean gradientCheckpointing) {
 
     /** Checks the keys (old spellings renamed), then reads them. */
     public static Settings from(Config c) {
@@ -75,7 +75,8 @@ public final class SftCommand {
           c.integer("train.threads", 0), LoraConfig.fromConfig(c), quant, c.str("format", "alpaca"), fields,
           c.str("template", ChatTemplate.defaultName(Path.of(c.need("model")), "llama2")), c.number("val_fraction", 0.1), new HashSet<>(c.strings("data_langs", List.of())),
           c.integer("max_rows", 0), c.integer("train.epochs", 1), c.integer("train.max_steps", 0),
-          c.integer("distributed.eval_every", 0), train, c.has("train.warmup_steps"), TrainMode.fromConfig(c));
+          c.integer("distributed.eval_every", 0), train, c.has("train.warmup_steps"), TrainMode.fromConfig(c),
+          c.bool("train.gradient_checkpointing", false));
     }
 
     /** The train options once the step count is known (warmup default: max(1, steps / 20)). */
@@ -126,7 +127,7 @@ public final class SftCommand {
     AdapterSet adapters = full ? null : AdapterSet.init(weights, lc, seed, DataType.FLOAT);
     LlamaModel model = new LlamaModel(weights, adapters, DataType.FLOAT);
     long trainable = full ? cfg.mode().attach(model).parameterCount() : adapters.parameterCount();
-    model.setGradientCheckpointing(c.bool("train.gradient_checkpointing", false));
+    model.setGradientCheckpointing(cfg.gradientCheckpointing());
     SftTrainer trainer = new SftTrainer(model, o);
     System.out.printf("sft-local: %d train / %d validation rows (%d truncated to %d tokens, %d without completion),"
         + " %d steps, %s, %,d trainable parameters%n", data.train.size(), data.validation.size(),
