@@ -67,11 +67,11 @@ public final class SftTrainJob {
     JsonNode manifest = PreparedData.checkManifest(s0.data(), s0.model(), hconf);
     LlamaConfig mc = PreparedData.modelConfig(s0.model(), hconf);
     int parts = Rounds.partitions(spark.sparkContext(), "sft", s0.partitions(), Rounds.waitSeconds(c));
-    JavaRDD<Tokens> train = PreparedData.examples(spark, s0.data(), "train", s0.langs())
-        .mapToPair(e -> new Tuple2<>(e.id(), e)).repartitionAndSortWithinPartitions(new HashPartitioner(parts))
-        .values().map(PreparedData::tokens).persist(StorageLevel.MEMORY_AND_DISK());
-    JavaRDD<Tokens> val = PreparedData.examples(spark, s0.data(), "validation", s0.langs())
-        .map(PreparedData::tokens).persist(StorageLevel.MEMORY_AND_DISK());
+    JavaRDD<Tokens> train = PreparedData.tokenRows(spark, s0.data(), "train", s0.langs()).mapToPair(e -> e)
+        .repartitionAndSortWithinPartitions(new HashPartitioner(parts)).values()
+        .persist(StorageLevel.MEMORY_AND_DISK());
+    JavaRDD<Tokens> val = PreparedData.tokenRows(spark, s0.data(), "validation", s0.langs()).map(Tuple2::_2)
+        .persist(StorageLevel.MEMORY_AND_DISK());
     ShardPlan plan = ShardPlan.of(train, parts, s0.data(), s0.train().batchSize() * s0.train().gradAccum(),
         s0.maxSteps(), s0.epochs());
     List<Integer> sizes = plan.sizes();
@@ -132,7 +132,7 @@ public final class SftTrainJob {
   record Objective(SftSettings s) implements ParameterAveraging.Objective<Tokens> {
     ParameterAveraging.Engine engine() {
       return ParameterAveraging.engine("sft|" + s.model() + "|" + s.quant() + "|" + s.lora() + "|" + s.train(), () -> {
-        LlamaWeights w = ExecutorModels.get(s.model(), s.quant());
+        LlamaWeights w = ExecutorModels.get(s.model(), s.quant(), s.kernels());
         AdapterSet a = AdapterSet.init(w, s.lora(), 0, DataType.FLOAT);
         return new ParameterAveraging.Engine(new LlamaModel(w, a, DataType.FLOAT), a);
       });

@@ -77,6 +77,11 @@ public final class Attention {
   /** As above; with positions (packed rows) a query attends only within its own example. */
   public void forward(INDArray o, INDArray p, Buf pBuf, INDArray q, INDArray k, INDArray v, int[] positions) {
     mm(q, k, p, false, true, scale);
+    if (Kernels.nd4j()) {
+      OpKernels.maskedSoftmax(pBuf.arr, mask(positions), (long) batch * heads * seq, seq);
+      mm(p, v, o, false, false, 1.0);
+      return;
+    }
     Par.rows(batch * heads * seq, (lo, hi) -> {
       for (int row = lo; row < hi; row++) {
         int i = row % seq; // query position
@@ -107,6 +112,12 @@ public final class Attention {
       INDArray dOut, INDArray p, Buf pBuf, INDArray q, INDArray k, INDArray v, int[] positions) {
     mm(dOut, v, dp, false, true, 1.0);
     mm(p, dOut, dv, true, false, 1.0);
+    if (Kernels.nd4j()) {
+      OpKernels.softmaxBackward(pBuf.arr, dpBuf.arr, (long) batch * heads * seq, seq, scale);
+      mm(dp, k, dq, false, false, 1.0);
+      mm(dp, q, dk, true, false, 1.0);
+      return;
+    }
     Par.rows(batch * heads * seq, (lo, hi) -> {
       for (int row = lo; row < hi; row++) {
         int i = row % seq;
@@ -120,6 +131,27 @@ public final class Attention {
     });
     mm(dp, k, dq, false, false, 1.0);
     mm(dp, q, dk, true, false, 1.0);
+  }
+
+  private INDArray mask; // [b·h·seq, seq]: 0 where a query sees a key, −∞ elsewhere
+  private int[] maskPositions;
+
+  /** The additive mask of {@link #first} and causality, built once per positions array. */
+  private synchronized INDArray mask(int[] positions) {
+    if (mask == null || maskPositions != positions) {
+      int rowsN = batch * heads * seq;
+      float[] m = new float[rowsN * seq];
+      for (int row = 0; row < rowsN; row++) {
+        int i = row % seq;
+        int f = first(row, positions);
+        for (int j = 0; j < seq; j++) {
+          m[row * seq + j] = j < f || j > i ? Float.NEGATIVE_INFINITY : 0f;
+        }
+      }
+      mask = Nd4j.create(m, new long[] {rowsN, seq}, 'c');
+      maskPositions = positions;
+    }
+    return mask;
   }
 
   public int seq() {

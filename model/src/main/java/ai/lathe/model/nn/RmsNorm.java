@@ -9,6 +9,10 @@ public final class RmsNorm {
 
   /** forward: y[n,d] = w ⊙ x·rstd; keeps rstd[n] for backward. */
   public static void forward(Buf y, Buf rstd, Buf x, Buf w, int n, int d, double eps) {
+    if (Kernels.nd4j()) {
+      OpKernels.rmsNormForward(y.arr, rstd.arr, x.arr, w.arr, n, d, eps);
+      return;
+    }
     if (RowOps.VECTOR && y instanceof Buf.F32 yf) {
       var xb = ((Buf.F32) x).bytes();
       var wb = ((Buf.F32) w).bytes();
@@ -43,6 +47,10 @@ public final class RmsNorm {
    * => dx_j = r·w_j·dy_j − (r³/d)·x_j·Σ_i w_i·dy_i·x_i. Adds into dx when accumulate.
    */
   public static void backward(Buf dx, Buf dy, Buf x, Buf w, Buf rstd, int n, int d, boolean accumulate) {
+    if (Kernels.nd4j()) {
+      OpKernels.rmsNormBackward(dx.arr, dy.arr, x.arr, w.arr, rstd.arr, n, d, accumulate);
+      return;
+    }
     if (RowOps.VECTOR && dx instanceof Buf.F32 dxf) {
       var dyb = ((Buf.F32) dy).bytes();
       var xb = ((Buf.F32) x).bytes();

@@ -6,6 +6,10 @@ public final class SwiGlu {
 
   /** forward: h = silu(g) ⊙ u, all [n, f] flattened to len. */
   public static void forward(Buf h, Buf g, Buf u, int rows, int width) {
+    if (Kernels.nd4j()) {
+      OpKernels.swiGluForward(h.arr, g.arr, u.arr, (long) rows * width);
+      return;
+    }
     if (RowOps.VECTOR && h instanceof Buf.F32 hf) {
       Par.rows(rows, (lo, hi) -> VecF32.swiGlu(hf.bytes(), ((Buf.F32) g).bytes(), ((Buf.F32) u).bytes(),
           lo * width, (hi - lo) * width));
@@ -24,6 +28,10 @@ public final class SwiGlu {
    * backward: dg = dh ⊙ u ⊙ σ(g)(1 + g(1 − σ(g))), du = dh ⊙ silu(g).
    */
   public static void backward(Buf dg, Buf du, Buf dh, Buf g, Buf u, int rows, int width) {
+    if (Kernels.nd4j()) {
+      OpKernels.swiGluBackward(dg.arr, du.arr, dh.arr, g.arr, u.arr, (long) rows * width);
+      return;
+    }
     if (RowOps.VECTOR && dg instanceof Buf.F32 f) {
       Par.rows(rows, (lo, hi) -> VecF32.swiGluBack(f.bytes(), ((Buf.F32) du).bytes(), ((Buf.F32) dh).bytes(),
           ((Buf.F32) g).bytes(), ((Buf.F32) u).bytes(), lo * width, (hi - lo) * width));
