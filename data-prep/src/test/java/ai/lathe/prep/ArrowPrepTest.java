@@ -88,6 +88,49 @@ class ArrowPrepTest extends SparkTestBase {
   }
 
   @Test
+  void aSaveToDiskFolderOfPreferenceConversationsGivesTheRowsAndRejectsOfItsJsonLinesTwin(@TempDir Path tmp)
+      throws Exception {
+    // UltraFeedback / HH-RLHF style: chosen and rejected as whole conversations sharing a prompt
+    Schema pref = new Schema(List.of(utf8("id"), messages("chosen"), messages("rejected"), utf8("lang")));
+    var shards = List.of(
+        List.of(row("id", "a", "chosen", turns("user", "Wie heißt du?", "assistant", "Ich heiße Lathe."),
+                "rejected", turns("user", "Wie heißt du?", "assistant", "Keine Ahnung."), "lang", "de"),
+            row("id", "b", "chosen", turns("user", "東京はどこ?", "assistant", "日本です。"),
+                "rejected", turns("user", "東京はどこ?", "assistant", "知らない"), "lang", null),
+            row("id", null, "chosen", turns("user", "x", "assistant", "same"),
+                "rejected", turns("user", "x", "assistant", "same"), "lang", "en")),
+        List.of(row("id", "d", "chosen", turns("user", "Q1", "assistant", "A1"),
+                "rejected", turns("user", "Q2", "assistant", "A1'"), "lang", "en"),
+            row("id", "e", "chosen", null, "rejected", turns("user", "q", "assistant", "r"), "lang", "en")),
+        List.of(row("id", "f", "chosen", turns("user", "Ça va ?", "assistant", "Très bien ✓", "user", "Et toi ?",
+                "assistant", "Aussi."), "rejected", turns("user", "Ça va ?", "assistant", "Très bien ✓", "user",
+                "Et toi ?", "assistant", "Non."), "lang", "fr"),
+            row("id", "g", "chosen", turns("user", null, "assistant", "a"), "rejected",
+                turns("user", null, "assistant", "b"), "lang", "en"),
+            row("id", "h", "chosen", Arrays.asList((Object) null), "rejected", turns("user", "q", "assistant", "r"),
+                "lang", "en")));
+    ArrowFixtures.hfFolder(tmp.resolve("hf"), pref, shards);
+    Files.createDirectories(tmp.resolve("twin"));
+    for (int s = 0; s < shards.size(); s++) {
+      ArrowFixtures.writeJsonl(tmp.resolve("twin").resolve(String.format("data-%05d-of-%05d.jsonl", s, shards.size())),
+          shards.get(s));
+    }
+    PrepJob.Result a = PrepJob.run(spark, config(tmp.resolve("hf").toString(), tmp.resolve("a"),
+        "input_type=hf-datasets", "format=preference"));
+    PrepJob.Result b = PrepJob.run(spark, config(tmp.resolve("twin").toString(), tmp.resolve("b"),
+        "format=preference"));
+    assertEquals(8, a.inputRows());
+    assertEquals(3, a.rows().values().stream().mapToLong(Long::longValue).sum(), a.rows().toString());
+    assertEquals(5, a.rejected(), a.rejectReasons().toString());
+    assertEquals(b.rows(), a.rows());
+    assertEquals(b.rejectReasons(), a.rejectReasons());
+    assertEquals(data(tmp.resolve("b")), data(tmp.resolve("a")));
+    assertEquals(rejects(tmp.resolve("b")), rejects(tmp.resolve("a")));
+    assertTrue(rejects(tmp.resolve("a")).stream().anyMatch(r -> r.startsWith("data-00002-of-00003|2|")),
+        rejects(tmp.resolve("a")).toString());
+  }
+
+  @Test
   void plainArrowFilesInStreamAndFileFormatReadEveryFormat(@TempDir Path tmp) throws Exception {
     Schema pref = new Schema(List.of(utf8("prompt"), utf8("chosen"), utf8("rejected")));
     List<Map<String, Object>> prefRows = List.of(row("prompt", "Name a Debian tool", "chosen", "apt", "rejected", "dunno"),

@@ -108,6 +108,23 @@ class HfExportTest extends SparkTestBase {
       assertEquals("{\"dtype\":\"bool\",\"_type\":\"Value\"}", features.path("truncated").toString());
       assertEquals("bool", features.path("loss_mask").path("feature").path("dtype").asText());
       assertEquals(features, JSON.readTree(dir.resolve("dataset_info.json").toFile()).path("features"));
+      // the same values, schema and feature metadata through a reader written from the format spec
+      List<String> spec = new ArrayList<>();
+      for (JsonNode f : state.path("_data_files")) {
+        IpcSpecReader.Stream st = IpcSpecReader.read(Files.readAllBytes(dir.resolve(f.path("filename").asText())));
+        assertEquals(fields.stream().map(Field::getName).toList(), st.fields().stream().map(IpcSpecReader.Field::name)
+            .toList());
+        assertEquals(List.of("utf8", "utf8", "utf8", "utf8", "list", "list", "list", "int32", "int32", "bool"),
+            st.fields().stream().map(IpcSpecReader.Field::type).toList());
+        assertEquals("int32", st.fields().get(4).children().get(0).type());
+        assertEquals("bool", st.fields().get(5).children().get(0).type());
+        assertEquals(features, JSON.readTree(st.metadata().get("huggingface")).path("info").path("features"));
+        for (var row : st.rows()) {
+          spec.add(String.join("|", List.of("id", "input_ids", "loss_mask", "num_tokens", "truncated").stream()
+              .map(c -> String.valueOf(row.get(c)).replace(" ", "")).toList()));
+        }
+      }
+      assertEquals(prepared(prepared, split), spec);
     }
     // an exported split is an hf-datasets input again
     assertEquals(2, ArrowInput.hfShards(out.resolve("train").toString(), spark.sparkContext().hadoopConfiguration())

@@ -37,6 +37,16 @@ public final class ExecutorModels {
     return get(path, "none");
   }
 
+  /**
+   * As {@link #get(String, String)}, on this JVM's engine: the GPU checked (and described in the log)
+   * once, then the row kernels the setting engine.kernels names (auto: by this JVM's backend).
+   */
+  public static LlamaWeights get(String path, String quant, String kernels) {
+    ai.lathe.model.nn.Gpu.checkOnce();
+    ai.lathe.model.nn.Kernels.apply(kernels);
+    return get(path, quant);
+  }
+
   /** The model held as quant: none, nf4 or nf4-dq (NF4 with double quantisation); only that copy stays. */
   public static LlamaWeights get(String path, String quant) {
     return MODELS.computeIfAbsent(path + "|" + quant, key -> {

@@ -174,7 +174,18 @@ final class PrefData {
 
   /** (id, Pair or Example) of one split. */
   static JavaRDD<Tuple2<String, Object>> examples(Dataset<Row> df, String split, boolean kto) {
-    return df.where(functions.col("split").equalTo(split)).javaRDD()
-        .map(r -> new Tuple2<>(r.getString(r.fieldIndex("id")), kto ? example(r) : (Object) pair(r)));
+    Dataset<Row> d = df.where(functions.col("split").equalTo(split));
+    if (kto) {
+      return ColumnarRows.map(d, List.of("id", "input_ids", "completion_start", "label", "ref_logp"),
+          (r, c) -> new Tuple2<>(r.getUTF8String(c[0]).toString(), new KtoTrainer.Example(r.getArray(c[1])
+              .toIntArray(), r.getInt(c[2]), r.getBoolean(c[3]), r.getDouble(c[4]))));
+    }
+    boolean ref = List.of(d.columns()).contains("ref_chosen_logp");
+    List<String> cols = new ArrayList<>(List.of("id", "chosen_ids", "chosen_start", "rejected_ids", "rejected_start"));
+    cols.addAll(ref ? refColumns(false) : List.of());
+    // arrays copied in bulk out of the columnar batches (or internal rows), no Row per row
+    return ColumnarRows.map(d, cols, (r, c) -> new Tuple2<>(r.getUTF8String(c[0]).toString(), new DpoTrainer.Pair(
+        r.getArray(c[1]).toIntArray(), r.getInt(c[2]), r.getArray(c[3]).toIntArray(), r.getInt(c[4]),
+        ref ? r.getDouble(c[5]) : Double.NaN, ref ? r.getDouble(c[6]) : Double.NaN)));
   }
 }

@@ -22,7 +22,7 @@ public record PrefSettings(
     LoraConfig lora, SftTrainer.Options train, int epochs, int maxSteps, int partitions, int averagingFrequency,
     int checkpointEvery, int evalEvery, String lossType, double beta, double labelSmoothing,
     double desirableWeight, double undesirableWeight, String quant, boolean averageOptimizerState,
-    ParameterAveraging.Outer outer) implements Serializable {
+    ParameterAveraging.Outer outer, String kernels) implements Serializable {
 
   public static PrefSettings from(Config c, String kind) throws IOException {
     ai.lathe.model.train.TrainMode.requireLora(c, kind);
@@ -65,7 +65,7 @@ public record PrefSettings(
         c.integer("train.epochs", 1), maxSteps, c.integer("distributed.partitions", 0), freq,
         c.integer("distributed.checkpoint_every", 1), c.integer("distributed.eval_every", 1), loss,
         beta, eps, wd, wu, ExecutorModels.quantOf(c), c.bool("distributed.average_optimizer_state", true),
-        outer(c));
+        outer(c), ai.lathe.model.nn.Kernels.setting(c));
   }
 
   /** distributed.outer_optimizer (none | nesterov), outer_lr, outer_momentum: as in sft. */
@@ -82,7 +82,7 @@ public record PrefSettings(
     return new PrefSettings(kind, model, data, langs, output, checkpointDir, adapter, referenceAdapter,
         referenceOnTheFly, referenceBatch, lora.forSteps(total), train.withTotalSteps(total), epochs, maxSteps, partitions, averagingFrequency, checkpointEvery,
         evalEvery, lossType, beta, labelSmoothing, desirableWeight, undesirableWeight, quant, averageOptimizerState,
-        outer);
+        outer, kernels);
   }
 
   /** What a checkpoint must agree with to be resumed. */

@@ -145,7 +145,7 @@ public final class PrefTrainJob {
     ParameterAveraging.Engine engine() {
       return ParameterAveraging.engine("pref|" + s.model() + "|" + s.quant() + "|" + s.lora() + "|" + s.train().seqLen(),
           () -> {
-            LlamaWeights w = ExecutorModels.get(s.model(), s.quant());
+            LlamaWeights w = ExecutorModels.get(s.model(), s.quant(), s.kernels());
             AdapterSet a = AdapterSet.init(w, s.lora(), 0, DataType.FLOAT);
             return new ParameterAveraging.Engine(new LlamaModel(w, a, DataType.FLOAT), a);
           });

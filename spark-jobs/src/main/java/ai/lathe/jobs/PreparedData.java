@@ -79,11 +79,32 @@ public final class PreparedData {
   }
 
   public static Tokens tokens(PreparedRow r) {
+    return tokens(r.inputIds(), r.lossMask(), r.positionIds());
+  }
+
+  /** Positions are kept only for packed rows (a restart at 0 after the first token). */
+  static Tokens tokens(int[] ids, boolean[] mask, int[] pos) {
     boolean packed = false;
-    for (int i = 1; i < r.positionIds().length; i++) {
-      packed |= r.positionIds()[i] == 0;
+    for (int i = 1; i < pos.length; i++) {
+      packed |= pos[i] == 0;
     }
-    return new Tokens(r.inputIds(), r.lossMask(), packed ? r.positionIds() : null);
+    return new Tokens(ids, mask, packed ? pos : null);
+  }
+
+  static final java.util.List<String> TOKEN_COLUMNS = java.util.List.of("id", "input_ids", "loss_mask", "position_ids");
+
+  /**
+   * (id, tokens) of one split's rows, read from the columnar batches of the Parquet scan (the
+   * split and language filters prune partitions), arrays copied in bulk, no Row per row.
+   */
+  static JavaRDD<scala.Tuple2<String, Tokens>> tokenRows(SparkSession spark, String data, String split,
+      java.util.List<String> langs) {
+    var df = spark.read().parquet(data + "/data").where(org.apache.spark.sql.functions.col("split").equalTo(split));
+    if (!langs.isEmpty()) {
+      df = df.where(org.apache.spark.sql.functions.col("lang").isin(langs.toArray()));
+    }
+    return ColumnarRows.map(df, TOKEN_COLUMNS, (r, c) -> new scala.Tuple2<>(r.getUTF8String(c[0]).toString(),
+        tokens(r.getArray(c[1]).toIntArray(), r.getArray(c[2]).toBooleanArray(), r.getArray(c[3]).toIntArray())));
   }
 
   /** Bytes of the frozen weights in fp32. */

@@ -14,7 +14,7 @@ public record SftSettings(
     LoraConfig lora, SftTrainer.Options train, int epochs, int maxSteps,
     int partitions, int averagingFrequency, boolean averageOptimizerState,
     String outerOptimizer, double outerLr, double outerMomentum,
-    int checkpointEvery, int evalEvery, String quant, TrainMode mode) implements Serializable {
+    int checkpointEvery, int evalEvery, String quant, TrainMode mode, String kernels) implements Serializable {
 
   public static SftSettings from(Config c) {
     String out = c.need("output");
@@ -34,13 +34,15 @@ public record SftSettings(
         c.integer("train.epochs", 1), maxSteps, c.integer("distributed.partitions", 0), freq,
         c.bool("distributed.average_optimizer_state", true), outer, c.number("distributed.outer_lr", 0.7),
         c.number("distributed.outer_momentum", 0.9), c.integer("distributed.checkpoint_every", 1),
-        c.integer("distributed.eval_every", 1), ExecutorModels.quantOf(c), TrainMode.fromConfig(c));
+        c.integer("distributed.eval_every", 1), ExecutorModels.quantOf(c), TrainMode.fromConfig(c),
+        ai.lathe.model.nn.Kernels.setting(c));
   }
 
   /** The same settings with the total step count fixed once the shard sizes are known. */
   public SftSettings withTotalSteps(int total) {
     return new SftSettings(model, data, langs, output, checkpointDir, lora.forSteps(total), train.withTotalSteps(total), epochs, maxSteps, partitions,
-        averagingFrequency, averageOptimizerState, outerOptimizer, outerLr, outerMomentum, checkpointEvery, evalEvery, quant, mode);
+        averagingFrequency, averageOptimizerState, outerOptimizer, outerLr, outerMomentum, checkpointEvery, evalEvery, quant, mode,
+        kernels);
   }
 
   /** What a checkpoint must agree with to be resumed: everything that changes the result. */

@@ -59,11 +59,11 @@ public final class SftTrainJob {
     JsonNode manifest = PreparedData.checkManifest(s0.data(), s0.model(), hconf);
     LlamaConfig mc = PreparedData.modelConfig(s0.model(), hconf);
     int parts = Rounds.partitions(spark.sparkContext(), "sft", s0.partitions(), Rounds.waitSeconds(c));
-    JavaRDD<Tokens> train = PreparedData.examples(spark, s0.data(), "train", s0.langs())
-        .mapToPair(e -> new Tuple2<>(e.id(), e)).repartitionAndSortWithinPartitions(new HashPartitioner(parts))
-        .values().map(PreparedData::tokens).persist(StorageLevel.MEMORY_AND_DISK());
-    JavaRDD<Tokens> val = PreparedData.examples(spark, s0.data(), "validation", s0.langs())
-        .map(PreparedData::tokens).persist(StorageLevel.MEMORY_AND_DISK());
+    JavaRDD<Tokens> train = PreparedData.tokenRows(spark, s0.data(), "train", s0.langs()).mapToPair(e -> e)
+        .repartitionAndSortWithinPartitions(new HashPartitioner(parts)).values()
+        .persist(StorageLevel.MEMORY_AND_DISK());
+    JavaRDD<Tokens> val = PreparedData.tokenRows(spark, s0.data(), "validation", s0.langs()).map(Tuple2::_2)
+        .persist(StorageLevel.MEMORY_AND_DISK());
     ShardPlan plan = ShardPlan.of(train, parts, s0.data(), s0.train().batchSize() * s0.train().gradAccum(),
         s0.maxSteps(), s0.epochs());
     List<Integer> sizes = plan.sizes();
@@ -138,7 +138,7 @@ public final class SftTrainJob {
     ParameterAveraging.Engine engine() {
       return ParameterAveraging.engine("sft|" + s.model() + "|" + s.quant() + "|" + s.lora() + "|" + s.train() + "|"
           + s.mode(), () -> {
-        LlamaWeights w = ExecutorModels.get(s.model(), s.quant());
+        LlamaWeights w = ExecutorModels.get(s.model(), s.quant(), s.kernels());
         if (s.mode().full()) {
           // each task thread trains its own copy; the executor's cached base stays as loaded
           LlamaModel m = new LlamaModel(TrainableWeights.copyOf(w), null, DataType.FLOAT);

@@ -66,6 +66,7 @@ public final class SftCommand {
     public static Settings from(Config c) {
       c.validate(ConfigReference.SFT_LOCAL);
       QuantMode quant = QuantMode.fromConfig(c);
+      ai.lathe.model.nn.Kernels.setting(c); // checked here, applied by run
       Map<String, String> fields = new LinkedHashMap<>();
       if (c.node("fields") != null) {
         c.node("fields").fields().forEachRemaining(e -> fields.put(e.getKey(), e.getValue().asText()));
@@ -102,6 +103,8 @@ public final class SftCommand {
     Path dataPath = cfg.data();
     Path out = cfg.output();
     Par.setThreads(cfg.threads() > 0 ? cfg.threads() : Runtime.getRuntime().availableProcessors());
+    ai.lathe.model.nn.Gpu.checkOnce();
+    ai.lathe.model.nn.Kernels.apply(ai.lathe.model.nn.Kernels.setting(c));
     int seqLen = cfg.train().seqLen();
     LoraConfig lc = cfg.lora();
     var weights = HfCheckpoint.load(modelDir, DataType.FLOAT, cfg.quant().base(), cfg.quant().doubleQuant());

@@ -27,6 +27,11 @@ public final class ConfigReference {
         KeySpec.of("double_quant", false, "with nf4: quantise the block scales too (8-bit, blocks of 256)"));
   }
 
+  private static List<KeySpec> engine() {
+    return List.of(KeySpec.of("engine.kernels", "auto", "auto (CUDA backend: nd4j, CPU: java) | java (JVM loops, the "
+        + "fastest on CPUs) | nd4j (ND4J ops on the arrays: RMSNorm, RoPE, attention softmax, SwiGLU, NF4)"));
+  }
+
   private static List<KeySpec> lora(String when) {
     return List.of(
         KeySpec.of("lora.r", 8, "LoRA rank" + when),
@@ -144,7 +149,7 @@ public final class ConfigReference {
           KeySpec.required("output", "output folder (data/, rejects/, manifest.json), written atomically"))));
 
   public static final JobKeys SFT = job("sft", "`conf/sft.yaml`: distributed LoRA SFT by parameter averaging.", Map.of(),
-      List.of(io("output of lathe prep (manifest.json + data/)"), quant(), lora(""),
+      List.of(io("output of lathe prep (manifest.json + data/)"), quant(), engine(), lora(""),
           train(TRAIN_SFT, " per partition", false), rounds()));
 
   private static List<KeySpec> pref(boolean kto) {
@@ -165,11 +170,11 @@ public final class ConfigReference {
   }
 
   public static final JobKeys DPO = job("dpo", "`conf/dpo.yaml`: DPO family by parameter averaging.", Map.of(),
-      List.of(io("prep kind=preference, then ref-logps"), pref(false), quant(), lora(" (used only without adapter)"),
+      List.of(io("prep kind=preference, then ref-logps"), pref(false), quant(), engine(), lora(" (used only without adapter)"),
           train(TRAIN_PREF, " (pairs) per partition", false), rounds()));
 
   public static final JobKeys KTO = job("kto", "`conf/kto.yaml`: KTO on labelled completions by parameter averaging.",
-      Map.of(), List.of(io("prep kind=kto, then ref-logps"), pref(true), quant(), lora(" (used only without adapter)"),
+      Map.of(), List.of(io("prep kind=kto, then ref-logps"), pref(true), quant(), engine(), lora(" (used only without adapter)"),
           train(TRAIN_PREF, " per partition", false), rounds()));
 
   public static final JobKeys REF_LOGPS = job("ref-logps",
@@ -232,7 +237,7 @@ public final class ConfigReference {
               "model (the tokenizer's own Jinja chat_template) | llama2 | chatml | alpaca | none"),
           KeySpec.of("data_langs", List.of(), "keep rows whose lang is listed (empty: all)"),
           KeySpec.of("val_fraction", 0.1, "validation share, by a hash of the content id (as prep)"),
-          KeySpec.of("max_rows", 0, "rows read; 0 = all")), quant(), lora(""), train(TRAIN_LOCAL, "", true),
+          KeySpec.of("max_rows", 0, "rows read; 0 = all")), quant(), engine(), lora(""), train(TRAIN_LOCAL, "", true),
           List.of(KeySpec.of("train.threads", 0, "threads; 0 = all cores"),
               KeySpec.of("distributed.eval_every", 0, "steps between validation losses (one step is one round here); 0 = at the end"))));
 

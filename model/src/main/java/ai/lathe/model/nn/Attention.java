@@ -1,6 +1,9 @@
 package ai.lathe.model.nn;
 
+import org.nd4j.linalg.api.blas.params.MMulTranspose;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.impl.reduce.Mmul;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Causal scaled dot-product attention with grouped-query heads, on the per-head layout
@@ -67,6 +70,11 @@ public final class Attention {
     RawGemm.gemm(ta, tb, m, n, kk, alpha, x, y, beta, z);
   }
 
+  /** The ND4J-op kernel path (engine.kernels nd4j): one batched matmul over the whole views. */
+  private static void batched(INDArray x, INDArray y, INDArray z, boolean ta, boolean tb, double alpha) {
+    Nd4j.exec(new Mmul(x, y, z, alpha, 0.0, MMulTranspose.builder().transposeA(ta).transposeB(tb).build()));
+  }
+
   /** Row r of a [rows, cols] buffer as the start of a block with row stride cols. */
   private static RawGemm.Block at(INDArray a, long row, long col) {
     int cols = (int) a.size(a.rank() - 1);
@@ -117,6 +125,12 @@ public final class Attention {
    * h / group (the query heads of a group are adjacent, as transformers' repeat_kv orders them).
    */
   public void forward(INDArray o, INDArray p, Buf pBuf, INDArray q, INDArray k, INDArray v, int[] positions) {
+    if (Kernels.nd4j()) {
+      batched(q, k, p, false, true, scale);
+      OpKernels.maskedSoftmax(pBuf.arr, mask(positions), (long) batch * heads * seq, seq);
+      batched(p, v, o, false, false, 1.0);
+      return;
+    }
     for (int bh = 0; bh < batch * heads; bh++) {
       long qr = (long) bh * seq; // first row of this query head
       long kr = (long) (bh / group) * seq; // first row of its kv head
@@ -163,6 +177,14 @@ public final class Attention {
    */
   public void backward(INDArray dq, INDArray dk, INDArray dv, INDArray dp, Buf dpBuf,
       INDArray dOut, INDArray p, Buf pBuf, INDArray q, INDArray k, INDArray v, int[] positions) {
+    if (Kernels.nd4j()) {
+      batched(dOut, v, dp, false, true, 1.0);
+      batched(p, dOut, dv, true, false, 1.0);
+      OpKernels.softmaxBackward(pBuf.arr, dpBuf.arr, (long) batch * heads * seq, seq, scale);
+      batched(dp, k, dq, false, false, 1.0);
+      batched(dp, q, dk, true, false, 1.0);
+      return;
+    }
     dk.assign(0);
     dv.assign(0);
     for (int bh = 0; bh < batch * heads; bh++) {
@@ -195,6 +217,27 @@ public final class Attention {
         mm(true, false, n, headDim, m, 1.0, at(dp, qr + s, k0), at(q, qr + s, 0), 1.0, at(dk, kr + k0, 0));
       }
     }
+  }
+
+  private INDArray mask; // [b·h·seq, seq]: 0 where a query sees a key, −∞ elsewhere
+  private int[] maskPositions;
+
+  /** The additive mask of {@link #first} and causality, built once per positions array. */
+  private synchronized INDArray mask(int[] positions) {
+    if (mask == null || maskPositions != positions) {
+      int rowsN = batch * heads * seq;
+      float[] m = new float[rowsN * seq];
+      for (int row = 0; row < rowsN; row++) {
+        int i = row % seq;
+        int f = first(row, positions);
+        for (int j = 0; j < seq; j++) {
+          m[row * seq + j] = j < f || j > i ? Float.NEGATIVE_INFINITY : 0f;
+        }
+      }
+      mask = Nd4j.create(m, new long[] {rowsN, seq}, 'c');
+      maskPositions = positions;
+    }
+    return mask;
   }
 
   public int seq() {

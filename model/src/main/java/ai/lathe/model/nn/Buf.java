@@ -19,6 +19,20 @@ public abstract sealed class Buf permits Buf.F32, Buf.F64, Buf.Half {
     this.arr = arr;
   }
 
+  /**
+   * Host element accesses (get, set, and each handing out of the raw bytes to a SIMD kernel)
+   * counted while {@link #counting} is on: the test that the ND4J-op kernels touch no element.
+   */
+  public static final java.util.concurrent.atomic.AtomicLong ACCESSES = new java.util.concurrent.atomic.AtomicLong();
+
+  public static boolean counting;
+
+  static void counted() {
+    if (counting) {
+      ACCESSES.incrementAndGet();
+    }
+  }
+
   public abstract double get(int i);
 
   public abstract void set(int i, double v);
@@ -67,16 +81,19 @@ public abstract sealed class Buf permits Buf.F32, Buf.F64, Buf.Half {
 
     /** The same memory as bytes in native order, for SIMD kernels. */
     public java.nio.ByteBuffer bytes() {
+      counted();
       return bytes;
     }
 
     @Override
     public double get(int i) {
+      counted();
       return b.get(i);
     }
 
     @Override
     public void set(int i, double v) {
+      counted();
       b.put(i, (float) v);
     }
   }
@@ -91,11 +108,13 @@ public abstract sealed class Buf permits Buf.F32, Buf.F64, Buf.Half {
 
     @Override
     public double get(int i) {
+      counted();
       return b.get(i);
     }
 
     @Override
     public void set(int i, double v) {
+      counted();
       b.put(i, v);
     }
   }

@@ -150,8 +150,13 @@ public final class Nf4Linear implements FrozenLinear {
 
   /** Dequantises into a [out, in] array of the engine's dtype. */
   public void dequantizeInto(INDArray w) {
-    Buf b = Buf.of(w);
     long n = (long) s.out() * s.in();
+    if (Kernels.nd4j() && n % Nf4.BLOCK == 0) {
+      INDArray[] dev = device();
+      OpKernels.nf4Dequantize(w, dev[0], dev[1], dev[2], n);
+      return;
+    }
+    Buf b = Buf.of(w);
     byte[] p = s.packed();
     Par.rows(blocks(), (lo, hi) -> {
       for (int blk = lo; blk < hi; blk++) {
@@ -167,6 +172,19 @@ public final class Nf4Linear implements FrozenLinear {
         }
       }
     });
+  }
+
+  private volatile INDArray[] device; // packed codes INT8 [n/2], block scales [blocks], code book [16]
+
+  /** The quantised state as arrays, made once (on the device under CUDA) for the ND4J-op path. */
+  private INDArray[] device() {
+    INDArray[] d = device;
+    if (d == null) {
+      d = new INDArray[] {Nd4j.createFromArray(s.packed()), Nd4j.createFromArray(blockScales()),
+          Nd4j.createFromArray(Nf4.CODE)};
+      device = d;
+    }
+    return d;
   }
 
   /** Per-thread scratch by shape (a model has a few distinct projection shapes). */

@@ -15,6 +15,10 @@ public final class RmsNorm {
   }
 
   private static void forward0(Buf y, Buf rstd, Buf x, Buf w, int n, int d, double eps) {
+    if (Kernels.nd4j()) {
+      OpKernels.rmsNormForward(y.arr, rstd.arr, x.arr, w.arr, n, d, eps);
+      return;
+    }
     if (RowOps.VECTOR && y instanceof Buf.F32 yf) {
       var xb = ((Buf.F32) x).bytes();
       var wb = ((Buf.F32) w).bytes();
@@ -55,6 +59,10 @@ public final class RmsNorm {
   }
 
   private static void backward0(Buf dx, Buf dy, Buf x, Buf w, Buf rstd, int n, int d, boolean accumulate) {
+    if (Kernels.nd4j()) {
+      OpKernels.rmsNormBackward(dx.arr, dy.arr, x.arr, w.arr, rstd.arr, n, d, accumulate);
+      return;
+    }
     if (RowOps.VECTOR && dx instanceof Buf.F32 dxf) {
       var dyb = ((Buf.F32) dy).bytes();
       var xb = ((Buf.F32) x).bytes();

@@ -1,5 +1,8 @@
 package ai.lathe.model.nn;
 
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
 /**
  * Rotary position embedding in transformers' rotate-half layout: for i < half,
  * out[i] = x[i]·cos − x[i+half]·sin, out[i+half] = x[i+half]·cos + x[i]·sin, with angle
@@ -36,6 +39,26 @@ public final class Rope {
     }
   }
 
+  private INDArray[] tables; // cos, sin as [maxPos, half] arrays of the last dtype asked for
+
+  /** The ND4J-op path: the angle tables on the device once, gathered at the tokens' positions. */
+  private void ops(INDArray rows, INDArray heads4, int batch, int seq, int heads, boolean rotate, int[] positions,
+      boolean toHeads) {
+    INDArray c = null;
+    INDArray s = null;
+    if (rotate) {
+      INDArray[] t = tables;
+      if (t == null || t[0].dataType() != rows.dataType()) {
+        t = new INDArray[] {Nd4j.create(cos, new long[] {maxPos, half}, 'c').castTo(rows.dataType()),
+            Nd4j.create(sin, new long[] {maxPos, half}, 'c').castTo(rows.dataType())};
+        tables = t;
+      }
+      c = OpKernels.atPositions(t[0], batch, seq, positions);
+      s = OpKernels.atPositions(t[1], batch, seq, positions);
+    }
+    OpKernels.rope(rows, heads4, batch, seq, heads, headDim, c, s, toHeads);
+  }
+
   public int maxPos() {
     return maxPos;
   }
@@ -55,6 +78,10 @@ public final class Rope {
   }
 
   private void toHeads0(Buf dst, Buf src, int batch, int seq, int heads, boolean rotate, int[] positions) {
+    if (Kernels.nd4j()) {
+      ops(src.arr, dst.arr, batch, seq, heads, rotate, positions, true);
+      return;
+    }
     int width = heads * headDim;
     Par.rows(batch * heads, (lo, hi) -> {
       for (int bh = lo; bh < hi; bh++) {
@@ -100,6 +127,10 @@ public final class Rope {
   }
 
   private void fromHeads0(Buf dst, Buf src, int batch, int seq, int heads, boolean rotate, int[] positions) {
+    if (Kernels.nd4j()) {
+      ops(dst.arr, src.arr, batch, seq, heads, rotate, positions, false);
+      return;
+    }
     int width = heads * headDim;
     Par.rows(batch * heads, (lo, hi) -> {
       for (int bh = lo; bh < hi; bh++) {

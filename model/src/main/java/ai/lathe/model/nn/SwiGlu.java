@@ -12,6 +12,10 @@ public final class SwiGlu {
   }
 
   private static void forward0(Buf h, Buf g, Buf u, int rows, int width) {
+    if (Kernels.nd4j()) {
+      OpKernels.swiGluForward(h.arr, g.arr, u.arr, (long) rows * width);
+      return;
+    }
     if (RowOps.VECTOR && h instanceof Buf.F32 hf) {
       Par.rows(rows, (lo, hi) -> VecF32.swiGlu(hf.bytes(), ((Buf.F32) g).bytes(), ((Buf.F32) u).bytes(),
           lo * width, (hi - lo) * width));
@@ -36,6 +40,10 @@ public final class SwiGlu {
   }
 
   private static void backward0(Buf dg, Buf du, Buf dh, Buf g, Buf u, int rows, int width) {
+    if (Kernels.nd4j()) {
+      OpKernels.swiGluBackward(dg.arr, du.arr, dh.arr, g.arr, u.arr, (long) rows * width);
+      return;
+    }
     if (RowOps.VECTOR && dg instanceof Buf.F32 f) {
       Par.rows(rows, (lo, hi) -> VecF32.swiGluBack(f.bytes(), ((Buf.F32) du).bytes(), ((Buf.F32) dh).bytes(),
           ((Buf.F32) g).bytes(), ((Buf.F32) u).bytes(), lo * width, (hi - lo) * width));
