@@ -76,6 +76,10 @@ public final class LlamaModel {
     this.adaptersEnabled = on;
   }
 
+  public boolean adaptersEnabled() {
+    return adaptersEnabled;
+  }
+
   /** Replaces the adapters (activations are rebuilt lazily). */
   public void setAdapters(AdapterSet a) {
     this.adapters = a;
@@ -456,6 +460,29 @@ public final class LlamaModel {
 
   private static INDArray rowsView(INDArray a, int rows) {
     return rows == a.size(0) ? a : a.get(NDArrayIndex.interval(0, rows), NDArrayIndex.all());
+  }
+
+  /**
+   * Full-vocabulary logits at the last position of one sequence, from a full forward over all of it
+   * (the reference that cached generation is checked against).
+   */
+  public double[] lastLogits(int[] tokens) {
+    int n = tokens.length;
+    int[] none = new int[n];
+    java.util.Arrays.fill(none, Batch.IGNORE);
+    forward(new Batch(1, n, tokens, none), false, 0);
+    int d = c.hiddenSize();
+    Buf h = Buf.zeros(dt, 1, d);
+    for (int j = 0; j < d; j++) {
+      h.set(j, last.xnF.get((n - 1) * d + j));
+    }
+    Buf z = Buf.zeros(dt, 1, c.vocabSize());
+    w.lmHead.forward(h.arr, z.arr);
+    double[] out = new double[c.vocabSize()];
+    for (int i = 0; i < out.length; i++) {
+      out[i] = z.get(i);
+    }
+    return out;
   }
 
   /** Forward without dropout; the sum of log p over each sequence's targets. */
