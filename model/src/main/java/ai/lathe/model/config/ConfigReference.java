@@ -243,9 +243,16 @@ public final class ConfigReference {
               KeySpec.map("merge.sft_set", "per-language sft overrides (checked against sft's keys)"),
               KeySpec.of("merge.gate_slack", 0.05, "publish when every language's loss <= worst single-language loss + slack"))));
 
+  public static final JobKeys EVAL = job("eval", "`conf/eval.yaml`: candidate vs baseline answers judged pairwise by a"
+      + " judge model (both orders), win rates, reference-free losses, gate.", Map.of(), List.of(EvalKeys.eval()));
+
+  public static final JobKeys FEEDBACK = job("feedback", "`conf/feedback.yaml`: judged items → preference pairs (chosen ="
+      + " the winner) for the next DPO round, lost prompts → an instruction drop.", Map.of(),
+      List.of(EvalKeys.feedback()));
+
   /** Every job with a config, by command name. */
   public static final Map<String, JobKeys> JOBS = byName(PREP, SFT, DPO, KTO, REF_LOGPS, MERGE, MERGE_JOB, SFT_LOCAL,
-      PIPELINE);
+      PIPELINE, EVAL, FEEDBACK);
 
   public static JobKeys of(String job) {
     JobKeys k = JOBS.get(job);

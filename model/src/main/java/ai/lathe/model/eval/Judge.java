@@ -44,6 +44,19 @@ public final class Judge {
    * position and no verdict can be read from one next-token distribution.
    */
   public Query query(String question, String answerA, String answerB) {
+    return query(tok, template, prompt, question, answerA, answerB, model.config().maxPositionEmbeddings());
+  }
+
+  /**
+   * Checks, before any model is loaded, that the judge's tokenizer encodes the labels as single
+   * tokens after the verdict prefix (on a short sample comparison; every item is checked again).
+   */
+  public static void checkLabels(HfTokenizer tok, ChatTemplate template, JudgePrompt prompt) {
+    query(tok, template, prompt, "Question?", "First answer.", "Second answer.", Integer.MAX_VALUE);
+  }
+
+  static Query query(HfTokenizer tok, ChatTemplate template, JudgePrompt prompt, String question, String answerA,
+      String answerB, int maxPos) {
     String user = prompt.render(question, answerA, answerB);
     int[] a = template.tokenize(tok, user, prompt.verdictPrefix() + prompt.labelA()).ids();
     int[] b = template.tokenize(tok, user, prompt.verdictPrefix() + prompt.labelB()).ids();
@@ -58,10 +71,9 @@ public final class Judge {
           + prompt.labelA() + "' and '" + prompt.labelB() + "' as single tokens after '" + prompt.verdictPrefix()
           + "' (the two verdicts differ in more than one token); choose other judge.labels or judge.verdict_prefix");
     }
-    int max = model.config().maxPositionEmbeddings();
-    if (k + 1 > max) {
+    if (k + 1 > maxPos) {
       throw new IllegalArgumentException("judge prompt has " + (k + 1) + " tokens, more than the judge's"
-          + " max_position_embeddings " + max);
+          + " max_position_embeddings " + maxPos);
     }
     return new Query(Arrays.copyOf(a, k), a[k], b[k]);
   }
