@@ -64,14 +64,19 @@ final class EvalItems {
     PreparedData.checkManifest(s.data(), s.model(), spark.sparkContext().hadoopConfiguration());
     List<PreparedRow> rows = PreparedData.examples(spark, s.data(), s.split(), s.langs()).collect();
     List<Item> out = new ArrayList<>();
+    int skipped = 0;
     for (PreparedRow r : rows) {
       String where = s.data() + ": row id=" + r.id();
       int k = 0;
       while (k < r.lossMask().length && !r.lossMask()[k]) {
         k++;
       }
-      if (k == 0 || k == r.lossMask().length) {
-        throw new IllegalArgumentException(where + ": field loss_mask has no prompt or no trained tokens");
+      if (k == 0) {
+        throw new IllegalArgumentException(where + ": field loss_mask trains the first token: the row has no prompt");
+      }
+      if (k == r.lossMask().length) {
+        skipped++; // the answer was truncated away by prep's max_length: nothing to compare against
+        continue;
       }
       List<Integer> ref = new ArrayList<>();
       for (int i = k; i < r.inputIds().length; i++) {
@@ -81,6 +86,10 @@ final class EvalItems {
       }
       int[] p = java.util.Arrays.copyOf(r.inputIds(), k);
       out.add(new Item(r.id(), r.lang(), text(tok, p), p, ref.stream().mapToInt(Integer::intValue).toArray(), where));
+    }
+    if (skipped > 0) {
+      System.out.printf("eval: %d rows of %s left out: prep's max_length cut their answers off entirely%n", skipped,
+          s.data());
     }
     return out;
   }

@@ -52,18 +52,30 @@ public final class FeedbackJob {
         List.of(Input.of("eval", c.need("eval"))));
   }
 
+  /** The job's keys (ConfigReference.FEEDBACK). */
+  public record Settings(String eval, String output, double margin, int round, double valFraction, boolean allowEmpty) {
+    public Settings {
+      if (!(margin >= 0 && margin < 0.5) || !(valFraction >= 0 && valFraction < 1) || round < 1) {
+        throw new IllegalArgumentException("margin must lie in [0, 0.5), val_fraction in [0, 1) and round be >= 1");
+      }
+    }
+
+    public static Settings from(Config c) {
+      return new Settings(c.need("eval"), c.need("output"), c.number("margin", 0.1), c.integer("round", 1),
+          c.number("val_fraction", 0.0), c.bool("allow_empty", false));
+    }
+  }
+
   /** What the run wrote: pairs per lang/split and the prompts dropped for curation. */
   public record Result(long pairs, long lost, Map<String, Long> rows) {}
 
   public static Result run(SparkSession spark, Config c) throws Exception {
-    String eval = c.need("eval");
-    String output = c.need("output");
-    double margin = c.number("margin", 0.1);
-    int round = c.integer("round", 1);
-    double valFraction = c.number("val_fraction", 0.0);
-    if (!(margin >= 0 && margin < 0.5) || !(valFraction >= 0 && valFraction < 1)) {
-      throw new IllegalArgumentException("margin must lie in [0, 0.5) and val_fraction in [0, 1)");
-    }
+    Settings st = Settings.from(c);
+    String eval = st.eval();
+    String output = st.output();
+    double margin = st.margin();
+    int round = st.round();
+    double valFraction = st.valFraction();
     Configuration hconf = spark.sparkContext().hadoopConfiguration();
     ai.lathe.prep.HadoopStore.check(outputs(c), hconf);
     ObjectMapper om = new ObjectMapper();
@@ -100,7 +112,7 @@ public final class FeedbackJob {
         counts.merge(lang + "/" + pair.getString(3), 1L, Long::sum);
       }
     }
-    if (pairs.isEmpty() && !c.bool("allow_empty", false)) {
+    if (pairs.isEmpty() && !st.allowEmpty()) {
       throw new IllegalArgumentException(eval + ": no consistent verdict at margin " + margin + " (" + items.size()
           + " items); " + output + " was not touched (allow_empty: true writes an empty output)");
     }
