@@ -14,6 +14,13 @@ biases), Qwen3 (RMSNorm per head on q and k before RoPE) and Mistral (sliding wi
                                           BF16 checkpoint, a LoRA adapter, rows.jsonl, expected.jsonl
   python3 llama_ref.py score MODEL_DIR ROWS.jsonl [ADAPTER_DIR]
                                           prints one log-prob per row
+  python3 llama_ref.py greedy GOLDEN_DIR N ADAPTER_NAME...
+                                          writes GOLDEN_DIR/expected-greedy.jsonl: for each row's
+                                          prompt (input_ids before completion_start) the N greedy
+                                          tokens (transformers' argmax over the last position's
+                                          logits, the whole prefix recomputed each step), without
+                                          adapter ("base") and with each GOLDEN_DIR/ADAPTER_NAME,
+                                          plus the smallest top-1/top-2 logit gap seen
 
 Needs only torch (Debian: python3-torch). Computes in float64.
 """
@@ -358,6 +365,35 @@ def make_family(family, out):
                                 "logprob_adapter": adapted.logprob(r["input_ids"], r["completion_start"])}) + "\n")
 
 
+def greedy(model, prompt, n):
+    """n tokens by argmax (first maximum, as torch.argmax), recomputing the whole prefix each step;
+    also the smallest gap between the best and second-best logit (how far from a tie)."""
+    ids, out, gap = list(prompt), [], float("inf")
+    for _ in range(n):
+        z = model.logits(ids)[-1]
+        top = torch.topk(z, 2).values
+        gap = min(gap, (top[0] - top[1]).item())
+        t = int(torch.argmax(z).item())
+        out.append(t)
+        ids.append(t)
+    return out, gap
+
+
+def make_greedy(golden, n, adapters):
+    model_dir = os.path.join(golden, "model")
+    models = {"base": Llama(model_dir)}
+    for a in adapters:
+        models[a] = Llama(model_dir, os.path.join(golden, a))
+    with open(os.path.join(golden, "expected-greedy.jsonl"), "w") as f:
+        for line in open(os.path.join(golden, "rows.jsonl")):
+            r = json.loads(line)
+            prompt = r["input_ids"][:r["completion_start"]]
+            for name, m in models.items():
+                toks, gap = greedy(m, prompt, n)
+                f.write(json.dumps({"id": r["id"], "adapter": name, "prompt": prompt, "tokens": toks,
+                                    "min_gap": gap}) + "\n")
+
+
 def main():
     if sys.argv[1] == "make":
         make(sys.argv[2])
@@ -365,6 +401,8 @@ def main():
         make_family(sys.argv[2], sys.argv[3])
     elif sys.argv[1] == "make-dora":
         make_dora(sys.argv[2])
+    elif sys.argv[1] == "greedy":
+        make_greedy(sys.argv[2], int(sys.argv[3]), sys.argv[4:])
     elif sys.argv[1] == "score":
         m = Llama(sys.argv[2], sys.argv[4] if len(sys.argv) > 4 else None)
         for line in open(sys.argv[3]):

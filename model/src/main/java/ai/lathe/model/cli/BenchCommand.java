@@ -145,6 +145,7 @@ public final class BenchCommand {
         double dpo = dpoTokensPerSecond(m, ids, start, seq, warm, steps);
         System.out.printf("DPO (policy only, reference precomputed): %.0f tokens/s (%.2fx SFT's)%n", dpo, dpo / tokS);
         o.put("dpo_tokens_per_s", round(dpo));
+        ai.lathe.model.gen.DecodeBench.report(m, bsz, o);
       }
       Memory mem = Memory.of(w, ad);
       mem.putInto(o);

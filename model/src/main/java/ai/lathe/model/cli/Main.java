@@ -26,6 +26,7 @@ public final class Main {
     COMMANDS.put("init-model", new Command(InitModelCommand.USAGE, InitModelCommand::run));
     COMMANDS.put("sft-local", new Command(SftCommand.USAGE, SftCommand::run));
     COMMANDS.put("score", new Command(ScoreCommand.USAGE, ScoreCommand::run));
+    COMMANDS.put("generate", new Command(GenerateCommand.USAGE, GenerateCommand::run));
     COMMANDS.put("bench", new Command(BenchCommand.USAGE, BenchCommand::run));
     COMMANDS.put("quantize", new Command(QuantizeCommand.USAGE, QuantizeCommand::run));
   }

@@ -27,9 +27,18 @@ final class Decoder {
   private final DataType dt;
   private final Rope rope;
   private final boolean adapters;
+  private final ai.lathe.model.adapter.AdapterSet adapterSet;
   private final Map<Integer, Rows> rows = new LinkedHashMap<>(8, 0.75f, true) {
     @Override
     protected boolean removeEldestEntry(Map.Entry<Integer, Rows> e) {
+      return size() > 4;
+    }
+  };
+
+  /** [m, d] gathered hidden states and [m, vocab] logits per head-row count m, reused across steps. */
+  private final Map<Integer, Buf[]> heads = new LinkedHashMap<>(8, 0.75f, true) {
+    @Override
+    protected boolean removeEldestEntry(Map.Entry<Integer, Buf[]> e) {
       return size() > 4;
     }
   };
@@ -41,6 +50,12 @@ final class Decoder {
     this.dt = model.dtype();
     this.rope = new Rope(c.headDim(), c.ropeTheta(), Math.max(c.maxPositionEmbeddings(), 1), c.ropeScaling());
     this.adapters = model.adapters() != null && model.adaptersEnabled();
+    this.adapterSet = model.adapters();
+  }
+
+  /** Whether this decoder still computes what model does (same weights, adapters and their switch). */
+  boolean matches(LlamaModel m) {
+    return m == model && m.adapters() == adapterSet && adapters == (m.adapters() != null && m.adaptersEnabled());
   }
 
   int vocab() {
@@ -111,7 +126,7 @@ final class Decoder {
   /**
    * Runs token tok[r] at position pos[r] of sequence cache[r] for every row r (rows of one sequence
    * in increasing position), stores their keys and values, and returns the final normed hidden
-   * states of rows headRows as a [headRows.length, d] buffer.
+   * states of rows headRows as a [headRows.length, d] buffer (null when there are none).
    */
   Buf hidden(int[] tok, int[] pos, KvCache[] cache, int[] headRows) {
     int n = tok.length;
@@ -171,8 +186,11 @@ final class Decoder {
       proj(s, l, 6, lw.down(), s.h, s.tmp);
       s.x.arr.addi(s.tmp.arr);
     }
+    if (headRows.length == 0) {
+      return null;
+    }
     RmsNorm.forward(s.xn, s.rstd, s.x, w.finalNorm, n, d, eps);
-    Buf out = z(headRows.length, d);
+    Buf out = headBuffers(headRows.length)[0];
     for (int m = 0; m < headRows.length; m++) {
       int src = headRows[m] * d;
       for (int j = 0; j < d; j++) {
@@ -182,9 +200,13 @@ final class Decoder {
     return out;
   }
 
-  /** Full-vocabulary logits [rows, vocab] of normed hidden states [rows, d]. */
+  private Buf[] headBuffers(int m) {
+    return heads.computeIfAbsent(m, k -> new Buf[] {z(k, c.hiddenSize()), z(k, c.vocabSize())});
+  }
+
+  /** Full-vocabulary logits [rows, vocab] of normed hidden states [rows, d] (valid until the next call). */
   Buf logits(Buf hidden) {
-    Buf z = z(hidden.arr.size(0), c.vocabSize());
+    Buf z = headBuffers((int) hidden.arr.size(0))[1];
     w.lmHead.forward(hidden.arr, z.arr);
     return z;
   }

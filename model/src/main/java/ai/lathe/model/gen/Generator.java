@@ -13,10 +13,14 @@ import java.util.function.Function;
  * own random stream (seed, prompt index), so a prompt's sample does not depend on its batch.
  */
 public final class Generator {
-  /** Rows of prompt tokens sent through the model at once during prefill. */
+  /** Rows of prompt tokens sent through the model at once during prefill (a chunk may end mid-prompt). */
   static final int PREFILL_ROWS = 256;
 
+  int prefillRows = PREFILL_ROWS;
+
   private final LlamaModel model;
+  /** Kept between calls (its buffers are costly to allocate) while the model's adapters stay the same. */
+  private Decoder decoder;
 
   /** Uses the model's weights and its adapters as currently enabled (LlamaModel.setAdaptersEnabled). */
   public Generator(LlamaModel model) {
@@ -39,10 +43,32 @@ public final class Generator {
   }
 
   List<Generation> generate(List<int[]> prompts, Sampling s, long seed, Function<int[], String> decode, Probe probe) {
+    long[] seeds = new long[prompts.size()];
+    for (int i = 0; i < seeds.length; i++) {
+      seeds[i] = promptSeed(seed, i);
+    }
+    return generate(prompts, s, seeds, decode, probe);
+  }
+
+  /** The random stream of prompt i under seed: what generate(prompts, s, seed) gives prompt i. */
+  public static long promptSeed(long seed, long i) {
+    return seed ^ (0x9E3779B97F4A7C15L * (i + 1));
+  }
+
+  /** As above with one seed per prompt (so a prompt's sample does not depend on how prompts are batched). */
+  public List<Generation> generate(List<int[]> prompts, Sampling s, long[] seeds, Function<int[], String> decode) {
+    return generate(prompts, s, seeds, decode, null);
+  }
+
+  List<Generation> generate(List<int[]> prompts, Sampling s, long[] seeds, Function<int[], String> decode,
+      Probe probe) {
+    if (seeds.length != prompts.size()) {
+      throw new IllegalArgumentException("need one seed per prompt: " + prompts.size() + ", got " + seeds.length);
+    }
     if (!s.stopStrings().isEmpty() && decode == null) {
       throw new IllegalArgumentException("stop strings need a decoder (generate(prompts, sampling, seed, decode))");
     }
-    Decoder dec = new Decoder(model);
+    Decoder dec = decoder();
     int maxPos = dec.maxPositions();
     int vocab = model.config().vocabSize();
     int b = prompts.size();
@@ -53,12 +79,12 @@ public final class Generator {
       // the last new token is never fed back, so the cache holds prompt + maxNew − 1 positions at most
       int cap = (int) Math.min((long) p.length + s.maxNewTokens() - 1, maxPos);
       seqs[i] = new Seq(p, new KvCache(model.config(), Math.max(cap, p.length), model.dtype()),
-          new SplittableRandom(seed ^ (0x9E3779B97F4A7C15L * (i + 1))));
+          new SplittableRandom(seeds[i]));
     }
     for (int i = 0; i < b; i++) {
       seqs[i].index = i;
     }
-    prefill(dec, seqs, s, decode, maxPos, probe);
+    prefill(dec, seqs, s, decode, maxPos, probe, prefillRows);
     while (true) {
       List<Seq> live = new ArrayList<>();
       for (Seq q : seqs) {
@@ -94,6 +120,13 @@ public final class Generator {
     return out;
   }
 
+  private Decoder decoder() {
+    if (decoder == null || !decoder.matches(model)) {
+      decoder = new Decoder(model);
+    }
+    return decoder;
+  }
+
   private static void checkPrompt(int i, int[] p, int vocab, int maxPos) {
     if (p == null || p.length == 0) {
       throw new IllegalArgumentException("prompt " + i + " is empty: generation needs at least one token");
@@ -112,7 +145,7 @@ public final class Generator {
 
   /** Runs every prompt's tokens through the model in chunks of rows, sampling each first new token. */
   private static void prefill(Decoder dec, Seq[] seqs, Sampling s, Function<int[], String> decode, int maxPos,
-      Probe probe) {
+      Probe probe, int chunkRows) {
     int total = 0;
     for (Seq q : seqs) {
       total += q.prompt.length;
@@ -126,8 +159,8 @@ public final class Generator {
         rowPos[k++] = t;
       }
     }
-    for (int lo = 0; lo < total; lo += PREFILL_ROWS) {
-      int n = Math.min(PREFILL_ROWS, total - lo);
+    for (int lo = 0; lo < total; lo += chunkRows) {
+      int n = Math.min(chunkRows, total - lo);
       int[] tok = new int[n];
       int[] pos = new int[n];
       KvCache[] cache = new KvCache[n];
@@ -142,10 +175,14 @@ public final class Generator {
         }
       }
       int[] head = heads.stream().mapToInt(Integer::intValue).toArray();
-      Buf z = dec.logits(dec.hidden(tok, pos, cache, head));
+      Buf hidden = dec.hidden(tok, pos, cache, head);
       for (int r = 0; r < n; r++) {
         cache[r].length = pos[r] + 1;
       }
+      if (hidden == null) {
+        continue; // no prompt ends in this chunk
+      }
+      Buf z = dec.logits(hidden);
       for (int m = 0; m < head.length; m++) {
         Seq q = seqs[rowSeq[lo + head[m]]];
         q.next(z, m, s, decode, maxPos, probe);

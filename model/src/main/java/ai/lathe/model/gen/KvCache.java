@@ -5,15 +5,19 @@ import ai.lathe.model.nn.Buf;
 import org.nd4j.linalg.api.buffer.DataType;
 
 /**
- * One sequence's rotated keys and values for every layer, held per key/value head (grouped-query
- * attention caches kv heads, never the repeated query heads): k[l] and v[l] are [kvHeads, capacity, headDim].
+ * One sequence's rotated keys and values for every layer, per key/value head (grouped-query
+ * attention caches kv heads, never the repeated query heads), on the heap in the engine's precision.
+ * Keys are stored transposed, [kvHeads, headDim, capacity], and values [kvHeads, capacity, headDim],
+ * so both products of attention run over contiguous memory (loops the JIT vectorises).
  */
 final class KvCache {
   final int capacity;
   final int kvHeads;
   final int headDim;
-  final Buf[] k; // [layers][kvHeads·capacity·headDim]
-  final Buf[] v;
+  final float[][] kf; // [layers][kvHeads·headDim·capacity] keys, transposed (float engine)
+  final float[][] vf; // [layers][kvHeads·capacity·headDim]
+  final double[][] kd; // the same in double (double engine)
+  final double[][] vd;
   /** Positions written so far (the next token's position). */
   int length;
 
@@ -21,31 +25,42 @@ final class KvCache {
     this.capacity = capacity;
     this.kvHeads = c.numKvHeads();
     this.headDim = c.headDim();
-    this.k = new Buf[c.numLayers()];
-    this.v = new Buf[c.numLayers()];
-    for (int l = 0; l < k.length; l++) {
-      k[l] = Buf.zeros(dt, (long) kvHeads * capacity * headDim);
-      v[l] = Buf.zeros(dt, (long) kvHeads * capacity * headDim);
-    }
+    int n = kvHeads * headDim * capacity;
+    boolean f = dt != DataType.DOUBLE;
+    kf = f ? new float[c.numLayers()][n] : null;
+    vf = f ? new float[c.numLayers()][n] : null;
+    kd = f ? null : new double[c.numLayers()][n];
+    vd = f ? null : new double[c.numLayers()][n];
   }
 
-  /** Offset of (kv head h, position t) in k[l] / v[l]. */
-  int at(int h, int t) {
+  /** Offset of key (kv head h, dimension i, position 0). */
+  int keyRow(int h, int i) {
+    return (h * headDim + i) * capacity;
+  }
+
+  /** Offset of value (kv head h, position t, dimension 0). */
+  int valueRow(int h, int t) {
     return (h * capacity + t) * headDim;
   }
 
-  /** Stores row r of the [n, kvHeads·headDim] projections src as position pos of layer l. */
+  /** Stores row r of the [n, kvHeads·headDim] projections as position pos of layer l. */
   void put(int l, Buf srcK, Buf srcV, int r, int pos) {
     if (pos >= capacity) {
       throw new IllegalStateException("kv cache full: position " + pos + " of " + capacity);
     }
     int w = kvHeads * headDim;
     for (int h = 0; h < kvHeads; h++) {
-      int dst = at(h, pos);
-      int src = r * w + h * headDim;
       for (int i = 0; i < headDim; i++) {
-        k[l].set(dst + i, srcK.get(src + i));
-        v[l].set(dst + i, srcV.get(src + i));
+        int src = r * w + h * headDim + i;
+        int kAt = keyRow(h, i) + pos;
+        int vAt = valueRow(h, pos) + i;
+        if (kf != null) {
+          kf[l][kAt] = (float) srcK.get(src);
+          vf[l][vAt] = (float) srcV.get(src);
+        } else {
+          kd[l][kAt] = srcK.get(src);
+          vd[l][vAt] = srcV.get(src);
+        }
       }
     }
   }

@@ -61,15 +61,15 @@ final class Sampler {
       sum += p[i];
     }
     if (topP < 1) {
-      Integer[] order = new Integer[vocab];
+      // descending probability, equal ones by index: (float bits of p, ~index) sorted as longs
+      long[] order = new long[vocab];
       for (int i = 0; i < vocab; i++) {
-        order[i] = i;
+        order[i] = ((long) Float.floatToIntBits((float) p[i]) << 32) | (Integer.MAX_VALUE - i);
       }
-      // descending probability; equal ones by index, so the result does not depend on the sort
-      Arrays.sort(order, (a, b) -> p[a] != p[b] ? Double.compare(p[b], p[a]) : Integer.compare(a, b));
+      Arrays.sort(order);
       double before = 0;
-      for (int j = 0; j < vocab; j++) {
-        int i = order[j];
+      for (int j = vocab - 1; j >= 0; j--) {
+        int i = Integer.MAX_VALUE - (int) (order[j] & 0xFFFFFFFFL);
         double pi = p[i] / sum;
         if (before >= topP) {
           p[i] = 0;

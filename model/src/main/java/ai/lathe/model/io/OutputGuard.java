@@ -52,7 +52,9 @@ public final class OutputGuard {
     /** A model folder without a Lathe marker (init-model): never replaced without overwrite. */
     MODEL("model folder", null),
     /** A scored JSON-lines file: its first line has logprob and num_tokens. */
-    SCORES("scores file (JSON lines with logprob, num_tokens)", null);
+    SCORES("scores file (JSON lines with logprob, num_tokens)", null),
+    /** A generations JSON-lines file: its first line has completion and finish_reason. */
+    GENERATIONS("generations file (JSON lines with completion, finish_reason)", null);
 
     public final String description;
     final Set<String> markers;
@@ -169,7 +171,8 @@ public final class OutputGuard {
     if (e.directory() && e.names().isEmpty()) {
       return; // an empty folder holds nothing to lose
     }
-    Kind found = e.directory() ? kindOf(e.names()) : scoresLine(e.firstLine()) ? Kind.SCORES : null;
+    Kind found = e.directory() ? kindOf(e.names()) : scoresLine(e.firstLine()) ? Kind.SCORES
+        : lineHas(e.firstLine(), "completion", "finish_reason") ? Kind.GENERATIONS : null;
     if (found != spec.kind() || spec.kind() == Kind.MODEL) {
       throw new Refused(spec.command() + ": output " + out + " already exists and holds "
           + (found == null ? (e.directory() ? "a folder that is no Lathe output" : "a file that is no Lathe output")
@@ -180,12 +183,25 @@ public final class OutputGuard {
   }
 
   static boolean scoresLine(String line) {
+    return lineHas(line, "logprob", "num_tokens");
+  }
+
+  /** Whether line is a JSON object with every one of the fields. */
+  static boolean lineHas(String line, String... fields) {
     if (line == null || line.isBlank()) {
       return false;
     }
     try {
       JsonNode j = new ObjectMapper().readTree(line);
-      return j.isObject() && j.has("logprob") && j.has("num_tokens");
+      if (!j.isObject()) {
+        return false;
+      }
+      for (String f : fields) {
+        if (!j.has(f)) {
+          return false;
+        }
+      }
+      return true;
     } catch (IOException ex) {
       return false;
     }

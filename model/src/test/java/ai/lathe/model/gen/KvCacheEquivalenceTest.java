@@ -27,9 +27,11 @@ class KvCacheEquivalenceTest {
   record Step(int prompt, int step, double[] z) {}
 
   /** Generates, then checks every step's logits against the full forward; returns the rows compared. */
-  static int check(LlamaModel m, List<int[]> prompts, Sampling s, long seed) {
+  static int check(LlamaModel m, List<int[]> prompts, Sampling s, long seed, int prefillRows) {
     List<Step> steps = new java.util.ArrayList<>();
-    List<Generation> out = new Generator(m).generate(prompts, s, seed, null,
+    Generator g = new Generator(m);
+    g.prefillRows = prefillRows;
+    List<Generation> out = g.generate(prompts, s, seed, null,
         (i, step, z) -> steps.add(new Step(i, step, z)));
     for (Step st : steps) {
       // the reference: the full forward over the prompt and the tokens drawn before this step
@@ -42,8 +44,8 @@ class KvCacheEquivalenceTest {
         assertEquals(ref[v], st.z()[v], TOL, "prompt " + st.prompt() + " step " + st.step() + " token " + v);
       }
     }
-    for (Generation g : out) {
-      assertEquals(s.maxNewTokens(), g.tokens().length);
+    for (Generation x : out) {
+      assertEquals(s.maxNewTokens(), x.tokens().length);
     }
     return steps.size();
   }
@@ -53,7 +55,7 @@ class KvCacheEquivalenceTest {
     List<int[]> prompts = GenModels.prompts(c.vocabSize(), seed, 3, 9, 1, 6);
     // temperature sampling walks paths greedy would not; no stop ids so every step is compared
     Sampling s = new Sampling(7, 1.0, 0, 1.0, new int[0], List.of());
-    assertEquals(4 * 7, check(m, prompts, s, seed));
+    assertEquals(4 * 7, check(m, prompts, s, seed, Generator.PREFILL_ROWS));
   }
 
   @ParameterizedTest
@@ -61,6 +63,16 @@ class KvCacheEquivalenceTest {
   void base(String family) {
     LlamaWeights w = GenModels.weights(GenModels.family(family), 11);
     run(GenModels.model(w, null), 5);
+  }
+
+  @ParameterizedTest
+  @MethodSource("families")
+  void prefillInSmallChunks(String family) {
+    // chunks of 4 rows: prompts split across chunks, and chunks in which no prompt ends
+    LlamaWeights w = GenModels.weights(GenModels.family(family), 15);
+    LlamaModel m = GenModels.model(w, null);
+    List<int[]> prompts = GenModels.prompts(41, 9, 2, 11, 1, 5);
+    assertEquals(4 * 5, check(m, prompts, new Sampling(5, 1.0, 0, 1.0, null, null), 3, 4));
   }
 
   @ParameterizedTest
@@ -104,5 +116,25 @@ class KvCacheEquivalenceTest {
       diff = Math.max(diff, Math.abs(on[i] - off[i]));
     }
     assertTrue(diff > 1e-2, "adapter changes logits by " + diff);
+    // one generator follows the model's switch between calls (its cached buffers are rebuilt)
+    m.setAdaptersEnabled(true);
+    Generator g = new Generator(m);
+    List<int[]> prompts = GenModels.prompts(41, 2, 4, 2);
+    Sampling s = Sampling.greedy(6, null);
+    List<Generation> withAdapter = g.generate(prompts, s, 0);
+    m.setAdaptersEnabled(false);
+    List<Generation> base = g.generate(prompts, s, 0);
+    List<Generation> baseFresh = new Generator(m).generate(prompts, s, 0);
+    m.setAdaptersEnabled(true);
+    List<Generation> again = g.generate(prompts, s, 0);
+    for (int i = 0; i < prompts.size(); i++) {
+      org.junit.jupiter.api.Assertions.assertArrayEquals(baseFresh.get(i).tokens(), base.get(i).tokens());
+      org.junit.jupiter.api.Assertions.assertArrayEquals(withAdapter.get(i).tokens(), again.get(i).tokens());
+    }
+    boolean differ = false;
+    for (int i = 0; i < prompts.size(); i++) {
+      differ |= !java.util.Arrays.equals(withAdapter.get(i).tokens(), base.get(i).tokens());
+    }
+    assertTrue(differ, "the adapter changes some greedy continuation");
   }
 }
