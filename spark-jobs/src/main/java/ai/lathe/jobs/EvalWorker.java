@@ -33,6 +33,9 @@ final class EvalWorker {
   /** What the tasks need besides the settings: the judge prompt text and the judge's chat template. */
   record Plan(EvalSettings s, String judgePromptText, String judgeTemplate) implements Serializable {}
 
+  private static final ThreadLocal<Map<LlamaModel, Generator>> GENERATORS =
+      ThreadLocal.withInitial(java.util.IdentityHashMap::new);
+
   private static final ThreadLocal<Map<String, HfTokenizer>> TOKENIZERS = ThreadLocal.withInitial(HashMap::new);
 
   static HfTokenizer tokenizer(String model) {
@@ -84,7 +87,8 @@ final class EvalWorker {
       long seed) {
     LlamaModel m = RefLogpsJob.engine(model, quant, adapter);
     m.setAdaptersEnabled(adapter != null);
-    return new Generator(m).generate(List.of(prompt), s.sampling(stop), seed).get(0);
+    // one generator per engine and thread: it keeps its decoder buffers between items
+    return GENERATORS.get().computeIfAbsent(m, Generator::new).generate(List.of(prompt), s.sampling(stop), seed).get(0);
   }
 
   /** The tokenizer's and the model config's end-of-sequence ids. */
