@@ -30,6 +30,11 @@ public final class Lathe {
     all.put("merge-job", new Main.Command(MergeJob.USAGE,
         a -> ai.lathe.prep.JobMain.run("merge-job", a, MergeJob.USAGE, (c, h) -> JobOutputs.mergeJob(c),
             MergeJob::run)));
+    all.put("eval", new Main.Command(EvalJob.USAGE,
+        a -> ai.lathe.prep.JobMain.run("eval", a, EvalJob.USAGE, (c, h) -> EvalJob.outputs(c), EvalJob::run)));
+    all.put("feedback", new Main.Command(FeedbackJob.USAGE,
+        a -> ai.lathe.prep.JobMain.run("feedback", a, FeedbackJob.USAGE, (c, h) -> FeedbackJob.outputs(c),
+            FeedbackJob::run)));
     all.put("bench-merge", new Main.Command(ai.lathe.merge.BenchMergeCommand.USAGE,
         ai.lathe.merge.BenchMergeCommand::run));
     all.put("bench-prep", new Main.Command(PrepBenchCommand.USAGE, PrepBenchCommand::run));

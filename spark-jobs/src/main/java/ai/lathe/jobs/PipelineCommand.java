@@ -98,7 +98,9 @@ public final class PipelineCommand {
 
   public static int run(String[] argv) throws Exception {
     Args a = new Args("pipeline", argv, Set.of()).allow(Set.of("config", "set"));
-    Plan p = plan(Config.load(a.has("config") ? a.path("config") : Path.of("conf/pipeline.yaml"), a.all("set")));
+    Config pc = Config.load(a.has("config") ? a.path("config") : Path.of("conf/pipeline.yaml"), a.all("set"));
+    Plan p = plan(pc);
+    PipelineEval.Plan evalPlan = PipelineEval.plan(pc, p);
     Path work = p.work();
     Path model = p.model();
     if (!Files.exists(model.resolve("config.json"))) {
@@ -149,6 +151,7 @@ public final class PipelineCommand {
       double slack = p.slack();
       Config merge = mergeConfig(p.mergeConfig(), model, work, prepared, langs, adapters.toString(), worst + slack);
       var losses = locked(spark, JobOutputs.mergeJob(merge), () -> MergeJob.run(spark, merge));
+      String evalLines = PipelineEval.run(spark, evalPlan); // eval -> feedback -> ref-logps -> dpo round 2 -> eval
       System.out.println("== pipeline: done");
       System.out.println(DemoBase.summary(model));
       System.out.printf("base model:    %s%nprepared data: %s%nSFT adapter:   %s (train loss %.4f -> %.4f, "
@@ -158,6 +161,7 @@ public final class PipelineCommand {
           last.path("val_loss").asDouble(Double.NaN), dpoOut, dpoFirst.path("eval_rewards/accuracies").asDouble(Double.NaN),
           dpoLast.path("eval_rewards/accuracies").asDouble(Double.NaN), dpoFirst.path("eval_rewards/margins")
           .asDouble(Double.NaN), dpoLast.path("eval_rewards/margins").asDouble(Double.NaN), langs, work.resolve("adapters/merged"), losses, worst + slack);
+      System.out.println(evalLines);
     } finally {
       spark.stop();
     }
@@ -184,7 +188,7 @@ public final class PipelineCommand {
    * A stage's config file with the pipeline's paths and its own overrides (pipeline keys
    * stage.set.*), checked against the job's keys (keys null: the caller checks).
    */
-  private static Config stage(Config c, String name, String dflt, JobKeys keys, List<String> paths) throws Exception {
+  static Config stage(Config c, String name, String dflt, JobKeys keys, List<String> paths) throws Exception {
     Config s = Config.load(Path.of(c.str(name + ".config", dflt)), paths);
     if (c.node(name + ".set") != null) {
       for (var it = c.node(name + ".set").fields(); it.hasNext(); ) {

@@ -66,10 +66,17 @@ class ConfigReferenceTest {
     Config local = shipped("sft-local.yaml", ConfigReference.SFT_LOCAL);
     SftCommand.Settings.from(local);
     out.put("sft-local", local.reads());
+    Config eval = shipped("eval.yaml", ConfigReference.EVAL);
+    EvalSettings.from(eval);
+    out.put("eval", eval.reads());
+    Config feedback = shipped("feedback.yaml", ConfigReference.FEEDBACK);
+    FeedbackJob.Settings.from(feedback);
+    out.put("feedback", feedback.reads());
     Config pipeline = shipped("pipeline.yaml", ConfigReference.PIPELINE, "base.config=../conf/base.yaml", "prep.config=../conf/prep.yaml",
         "sft.config=../conf/sft.yaml", "pairs.config=../conf/prep.yaml", "ref_logps.config=../conf/ref-logps.yaml",
-        "dpo.config=../conf/dpo.yaml", "merge.config=../conf/merge.yaml");
-    PipelineCommand.plan(pipeline); // also checks every stage's config and overrides against its job
+        "dpo.config=../conf/dpo.yaml", "merge.config=../conf/merge.yaml", "eval.config=../conf/eval.yaml",
+        "feedback.config=../conf/feedback.yaml");
+    PipelineEval.plan(pipeline, PipelineCommand.plan(pipeline)); // also checks every stage's config and overrides
     out.put("pipeline", pipeline.reads());
     return out;
   }
@@ -101,7 +108,7 @@ class ConfigReferenceTest {
     readsPerJob().forEach((job, reads) -> {
       // read by the output guard before the job's settings (JobOutputs, PrepJob.outputs, SftCommand.outputs)
       reads.putIfAbsent("overwrite", false);
-      if (job.equals("prep")) {
+      if (job.equals("prep") || job.equals("feedback")) {
         reads.putIfAbsent("allow_empty", false);
       }
       for (KeySpec k : ConfigReference.of(job).keys()) {
@@ -167,9 +174,11 @@ class ConfigReferenceTest {
 
   @Test
   void everyShippedConfigPassesItsJobsCheck() throws Exception {
-    Map<String, String> files = Map.of("prep", "prep.yaml", "sft", "sft.yaml", "dpo", "dpo.yaml", "kto", "kto.yaml",
+    Map<String, String> files = new java.util.HashMap<>(Map.of("prep", "prep.yaml", "sft", "sft.yaml", "dpo", "dpo.yaml", "kto", "kto.yaml",
         "ref-logps", "ref-logps.yaml", "merge", "merge.yaml", "merge-job", "merge.yaml", "sft-local", "sft-local.yaml",
-        "pipeline", "pipeline.yaml");
+        "pipeline", "pipeline.yaml"));
+    files.put("eval", "eval.yaml");
+    files.put("feedback", "feedback.yaml");
     PrintStream err = System.err;
     ByteArrayOutputStream buf = new ByteArrayOutputStream();
     System.setErr(new PrintStream(buf, true));

@@ -265,11 +265,22 @@ public final class ConfigReference {
           List.of(KeySpec.of("merge.config", "conf/merge.yaml", "merge-job: its config file"),
               KeySpec.of("merge.langs", List.of("en", "de"), "one SFT adapter per language, then merged"),
               KeySpec.map("merge.sft_set", "per-language sft overrides (checked against sft's keys)"),
-              KeySpec.of("merge.gate_slack", 0.05, "publish when every language's loss <= worst single-language loss + slack"))));
+              KeySpec.of("merge.gate_slack", 0.05, "publish when every language's loss <= worst single-language loss + slack")),
+          stage("eval", "conf/eval.yaml", "eval (DPO vs SFT, both rounds)"),
+          stage("feedback", "conf/feedback.yaml", "feedback pairs from the first eval"),
+          List.of(KeySpec.of("eval.enabled", true, "run eval -> feedback -> ref-logps -> dpo round 2 -> eval after the merge"),
+              KeySpec.map("feedback.dpo_set", "second DPO round: overrides on top of dpo.set (checked against dpo's keys)"))));
+
+  public static final JobKeys EVAL = job("eval", "`conf/eval.yaml`: candidate vs baseline answers judged pairwise by a"
+      + " judge model (both orders), win rates, reference-free losses, gate.", Map.of(), List.of(EvalKeys.eval()));
+
+  public static final JobKeys FEEDBACK = job("feedback", "`conf/feedback.yaml`: judged items → preference pairs (chosen ="
+      + " the winner) for the next DPO round, lost prompts → an instruction drop.", Map.of(),
+      List.of(EvalKeys.feedback()));
 
   /** Every job with a config, by command name. */
   public static final Map<String, JobKeys> JOBS = byName(PREP, SFT, DPO, KTO, REF_LOGPS, MERGE, MERGE_JOB, SFT_LOCAL,
-      PIPELINE);
+      PIPELINE, EVAL, FEEDBACK);
 
   public static JobKeys of(String job) {
     JobKeys k = JOBS.get(job);

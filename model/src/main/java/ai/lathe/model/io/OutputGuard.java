@@ -49,6 +49,7 @@ public final class OutputGuard {
         Set.of("adapter_config.json", "lathe-merge.json")),
     MERGED_MODEL("merged model (config.json + lathe-merge.json)", Set.of("config.json", "lathe-merge.json")),
     QUANTIZED_MODEL("quantised model (config.json + lathe-quantize.json)", Set.of("config.json", "lathe-quantize.json")),
+    EVAL("evaluation (summary.json + lathe-eval.json)", Set.of("summary.json", "lathe-eval.json")),
     /** A model folder without a Lathe marker (init-model): never replaced without overwrite. */
     MODEL("model folder", null),
     /** A scored JSON-lines file: its first line has logprob and num_tokens. */

@@ -125,6 +125,15 @@ public final class HfTokenizer implements AutoCloseable {
     return tok.decode(l, false);
   }
 
+  /** Text of ids with the tokenizer's special tokens (BOS, EOS, end-of-turn markers) left out. */
+  public String decodeSkippingSpecial(int[] ids) {
+    long[] l = new long[ids.length];
+    for (int i = 0; i < ids.length; i++) {
+      l[i] = ids[i];
+    }
+    return tok.decode(l, true);
+  }
+
   /** The chat_template of tokenizer_config.json beside tokenizer.json, or null when it has none. */
   public JinjaChatTemplate chatTemplate() {
     return chatTemplate;
