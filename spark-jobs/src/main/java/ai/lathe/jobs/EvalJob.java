@@ -14,7 +14,6 @@ import ai.lathe.prep.HadoopIo;
 import ai.lathe.prep.JobMain;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
