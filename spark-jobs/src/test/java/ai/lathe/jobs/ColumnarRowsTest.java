@@ -158,7 +158,8 @@ class ColumnarRowsTest {
     // KTO rows with a reference column computed in the plan (as reference.on_the_fly does): internal rows
     String kdata = dir.resolve("kto").toString();
     spark.createDataFrame(kto, Schemas.KTO).write().partitionBy("lang", "split").parquet(kdata);
-    Dataset<Row> kdf = spark.read().parquet(kdata).withColumn("ref_logp", functions.expr("CAST(-1.5 * completion_start AS DOUBLE)"));
+    Dataset<Row> kdf = spark.read().parquet(kdata)
+        .withColumn("ref_logp", functions.expr("CAST(-1.5 * completion_start AS DOUBLE)"));
     List<String> kb = kdf.where("split = 'train'").javaRDD().map(r -> ktoKey(r.getString(r.fieldIndex("id")),
         PrefData.example(r))).collect().stream().sorted().toList();
     List<String> ka = PrefData.examples(kdf, "train", true).map(e -> ktoKey(e._1(), (KtoTrainer.Example) e._2()))
