@@ -4,7 +4,6 @@ import ai.lathe.model.adapter.AdapterModule;
 import ai.lathe.model.adapter.AdapterSet;
 import ai.lathe.model.nn.Attention;
 import ai.lathe.model.nn.Buf;
-import ai.lathe.model.nn.RowOps;
 import ai.lathe.model.nn.FrozenLinear;
 import ai.lathe.model.nn.LmHeadLoss;
 import ai.lathe.model.nn.Par;
@@ -16,7 +15,6 @@ import java.util.List;
 import java.util.Map;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**

@@ -79,18 +79,22 @@ public final class SftTrainJob {
         s.averagingFrequency(), mem.totalBytes() >> 20, mem.describe());
 
     // full mode starts from the base's own weights (checked dense and the freeze patterns matched here)
-    List<ai.lathe.model.adapter.Param> init = s.mode().full()
-        ? TrainableWeights.of(ExecutorModels.get(s.model(), s.quant()), s.mode().freeze()).params()
+    AdapterSet initSet = s.mode().full() ? null
         : s.lora().useDora() // DoRA's magnitudes start at the (quantised) base's row norms
-        ? AdapterSet.init(mc, s.lora(), s.train().seed(), DataType.FLOAT, ExecutorModels.rowNorms(s.model(), s.quant())).params()
-        : AdapterSet.init(mc, s.lora(), s.train().seed(), DataType.FLOAT).params();
+        ? AdapterSet.init(mc, s.lora(), s.train().seed(), DataType.FLOAT, ExecutorModels.rowNorms(s.model(), s.quant()))
+        : AdapterSet.init(mc, s.lora(), s.train().seed(), DataType.FLOAT);
+    List<ai.lathe.model.adapter.Param> init = initSet == null
+        ? TrainableWeights.of(ExecutorModels.get(s.model(), s.quant()), s.mode().freeze()).params()
+        : initSet.params();
+    // AdaLoRA's statistics and masks travel with an adapter's state
+    AdapterState initState = initSet == null ? AdapterState.of(init, s.train().adamW(init))
+        : AdapterState.of(initSet, s.train().adamW(init));
     // a checkpoint resumes only the same settings on the same data
     String fingerprint = s.fingerprint() + "-" + manifest.path("input_fingerprint").asText("").substring(0, 12);
     ParameterAveraging.Plan plan2 = new ParameterAveraging.Plan("sft", parts, total, s.averagingFrequency(),
         s.evalEvery(), s.checkpointEvery(), s.checkpointDir(), fingerprint, s.averageOptimizerState(),
         new ParameterAveraging.Outer(s.outerOptimizer(), s.outerLr(), s.outerMomentum()), s.train());
-    ParameterAveraging.Outcome o = ParameterAveraging.run(jsc, plan2, AdapterState.of(init, s.train().adamW(
-        init)), train, val, new Objective(s), l -> String.format("loss %.4f%s, compute %.2f s, "
+    ParameterAveraging.Outcome o = ParameterAveraging.run(jsc, plan2, initState, train, val, new Objective(s), l -> String.format("loss %.4f%s, compute %.2f s, "
         + "broadcast+aggregate %.2f s", l.get("train_loss").asDouble(), l.has("val_loss") ? String.format(
         ", val_loss %.4f", l.get("val_loss").asDouble()) : "", l.get("compute_s").asDouble(),
         l.get("broadcast_aggregate_s").asDouble()), hconf);
@@ -171,8 +175,9 @@ public final class SftTrainJob {
         gn += ss.gradNorm();
         steps++;
       }
-      return ParameterAveraging.Partial.of(AdapterState.of(e.model().params(), s.averageOptimizerState()
-          ? trainer.optimizer() : null), m, tokens, gn, steps, t0, ExecutorModels.loads(s.model(), s.quant()));
+      ai.lathe.model.train.AdamW opt = s.averageOptimizerState() ? trainer.optimizer() : null;
+      AdapterState out = e.adapters() != null ? AdapterState.of(e.adapters(), opt) : AdapterState.of(e.model().params(), opt);
+      return ParameterAveraging.Partial.of(out, m, tokens, gn, steps, t0, ExecutorModels.loads(s.model(), s.quant()));
     }
 
     @Override

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.lathe.model.Config;
+import ai.lathe.model.Faults;
 import ai.lathe.model.LlamaConfig;
 import ai.lathe.model.LlamaModel;
 import ai.lathe.model.RandomLlama;
@@ -150,11 +151,12 @@ class AdaLoraJobTest {
   void resumesAfterACrashWithTheSameAdapterAndMasks() throws Exception {
     String[] common = {"distributed.partitions=2", "distributed.averaging_frequency=2"};
     SftTrainJob.Result full = SftTrainJob.run(spark, cfg("full", common));
-    System.setProperty("lathe.test.crashAfterRound", "0");
-    try {
+    try (AutoCloseable crash = Faults.install((point, round, unused) -> {
+      if (point.equals(Faults.ROUND_DONE) && round == 0) {
+        throw new IllegalStateException("injected crash after round 0 (test)");
+      }
+    })) {
       assertThrows(IllegalStateException.class, () -> SftTrainJob.run(spark, cfg("crash", common)));
-    } finally {
-      System.clearProperty("lathe.test.crashAfterRound");
     }
     SftTrainJob.Result resumed = SftTrainJob.run(spark, cfg("crash", common));
     assertEquals(List.of(0, 1, 2), resumed.metrics().stream().map(l -> l.get("round").asInt()).toList());

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.lathe.model.Config;
+import ai.lathe.model.Faults;
 import ai.lathe.model.LlamaConfig;
 import ai.lathe.model.LlamaModel;
 import ai.lathe.model.LlamaWeights;
@@ -134,11 +135,12 @@ class SftFullTrainJobTest {
   @Test
   void resumesAfterACrashWithTheSameResult() throws Exception {
     SftTrainJob.run(spark, cfg("whole", "distributed.partitions=2"));
-    System.setProperty("lathe.test.crashAfterRound", "0");
-    try {
+    try (AutoCloseable crash = Faults.install((point, round, unused) -> {
+      if (point.equals(Faults.ROUND_DONE) && round == 0) {
+        throw new IllegalStateException("injected crash after round 0 (test)");
+      }
+    })) {
       assertThrows(IllegalStateException.class, () -> SftTrainJob.run(spark, cfg("crash", "distributed.partitions=2")));
-    } finally {
-      System.clearProperty("lathe.test.crashAfterRound");
     }
     assertFalse(Files.exists(dir.resolve("crash")));
     SftTrainJob.Result resumed = SftTrainJob.run(spark, cfg("crash", "distributed.partitions=2"));
