@@ -5,7 +5,6 @@ import ai.lathe.model.cli.InitModelCommand;
 import ai.lathe.model.cli.SftCommand;
 import ai.lathe.model.io.LocalStore;
 import ai.lathe.model.io.OutputGuard;
-import ai.lathe.prep.RowTransforms;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.nio.file.Files;
@@ -23,9 +22,9 @@ final class DemoBase {
   private DemoBase() {}
 
   /**
-   * Creates the random init (when missing) and trains it into base's output, on the rows that
-   * prep (with prep's val_fraction) puts in its train split only: the validation rows of the
-   * later stages stay unseen by the base.
+   * Creates the random init (when missing) and trains it into base's output on the rows that
+   * prep puts in its train split; prep's validation rows give the base's before/after loss and
+   * stay unseen by its training.
    */
   static void create(List<String> initArgs, Config base, Config prep) throws Exception {
     Path init = Path.of(base.need("model"));
@@ -35,11 +34,10 @@ final class DemoBase {
     }
     System.out.println("== pipeline: demo base training from scratch (sft-local, train.mode full, " + base.need("data")
         + ")");
-    Path rows = Path.of(base.need("output") + "-data.jsonl");
-    int kept = prepTrainRows(Path.of(base.need("data")), base.str("format", "alpaca"), prep.number("val_fraction", 0.1),
-        rows);
-    System.out.printf("demo base: %d rows of %s outside prep's validation split -> %s%n", kept, base.need("data"), rows);
-    base.set("data=" + rows, "the pipeline (prep's train split of " + base.need("data") + ")");
+    // sft-local splits by the same content hash as prep (text/DataSplit): with prep's val_fraction
+    // its validation rows are prep's, unseen by the base and held out for its before/after loss
+    double valFraction = prep.number("val_fraction", 0.1);
+    base.set("val_fraction=" + valFraction, "the pipeline (prep's val_fraction)");
     SftCommand.Settings s = SftCommand.Settings.from(base);
     if (!s.mode().full()) {
       throw new IllegalArgumentException(base.source() + ": the demo base stage trains with train.mode full");
@@ -61,27 +59,6 @@ final class DemoBase {
         System.gc();
       }
     }
-  }
-
-  /**
-   * Writes the rows of data that prep would put in its train split (the same content id and
-   * hash as RowTransforms.clean and RowTransforms.split); returns how many.
-   */
-  static int prepTrainRows(Path data, String format, double valFraction, Path out) throws Exception {
-    StringBuilder sb = new StringBuilder();
-    int[] kept = {0};
-    ai.lathe.model.text.JsonlData.forEach(data, r -> {
-      List<ai.lathe.model.text.ChatTemplate.Message> norm = new java.util.ArrayList<>();
-      for (var m : ai.lathe.model.text.Examples.toMessages(r.json(), format, null)) {
-        norm.add(new ai.lathe.model.text.ChatTemplate.Message(m.role(), RowTransforms.normalize(m.content())));
-      }
-      if (RowTransforms.split(RowTransforms.contentId(norm), valFraction).equals("train")) {
-        sb.append(r.json()).append('\n');
-        kept[0]++;
-      }
-    });
-    ai.lathe.model.io.AtomicDir.writeFile(out, tmp -> Files.writeString(tmp, sb));
-    return kept[0];
   }
 
   /** One line for the pipeline's summary: the base's validation loss before and after its training. */

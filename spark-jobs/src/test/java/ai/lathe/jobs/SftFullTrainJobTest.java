@@ -109,19 +109,21 @@ class SftFullTrainJobTest {
     assertEquals(0.0, w.layers[1].up().dense().sub(base.layers[1].up().dense()).amaxNumber().doubleValue());
   }
 
-  /** The demo base trains on prep's train split only: no validation row of the later stages is seen. */
+  /** The demo base (sft-local with prep's val_fraction) trains on prep's train split only: no validation row of the later stages is seen. */
   @Test
   void demoBaseRowsAreExactlyPrepsTrainSplit() throws Exception {
-    Path rows = dir.resolve("base-rows.jsonl");
-    int kept = DemoBase.prepTrainRows(Path.of("../data/sample/debian-faq/instructions.jsonl"), "alpaca", 0.1, rows);
+    // the split sft-local applies to the base's data (SftData: DataSplit over the normalised content id)
     java.util.Set<String> ids = new java.util.HashSet<>();
-    ai.lathe.model.text.JsonlData.forEach(rows, r -> {
-      List<ai.lathe.model.text.ChatTemplate.Message> norm = new ArrayList<>();
-      for (var m : ai.lathe.model.text.Examples.toMessages(r.json(), "alpaca", null)) {
-        norm.add(new ai.lathe.model.text.ChatTemplate.Message(m.role(), ai.lathe.prep.RowTransforms.normalize(m.content())));
+    int[] count = {0};
+    ai.lathe.model.text.JsonlData.forEach(Path.of("../data/sample/debian-faq/instructions.jsonl"), r -> {
+      var ms = ai.lathe.model.text.Examples.toMessages(r.json(), "alpaca", null);
+      String id = ai.lathe.model.text.DataSplit.normalizedContentId(ms);
+      if (ai.lathe.model.text.DataSplit.split(id, 0.1).equals(ai.lathe.model.text.DataSplit.TRAIN)) {
+        ids.add(id);
+        count[0]++;
       }
-      ids.add(ai.lathe.prep.RowTransforms.contentId(norm));
     });
+    int kept = count[0];
     List<PreparedRow> prepared = spark.read().parquet(data + "/data").collectAsList().stream().map(Schemas::fromRow)
         .toList();
     long train = prepared.stream().filter(r -> r.split().equals("train")).count();
