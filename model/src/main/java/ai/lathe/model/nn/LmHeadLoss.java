@@ -31,6 +31,9 @@ public final class LmHeadLoss {
   private final int chunkRows;
   private final Buf z; // [chunkRows, vocab] one chunk's logits
   private double[] lse = new double[0]; // [m] per-row log-sum-exp of the last forward
+  private double[] shift = new double[0]; // [m] per-row max of the last forward's logits
+  /** True while z still holds exp(z − max) of the last forward's rows (all of them fit one chunk). */
+  private boolean held;
 
   public LmHeadLoss(int vocab, int dim, int chunkRows, DataType dt) {
     if (vocab <= 0 || dim <= 0 || chunkRows <= 0) {
@@ -57,6 +60,8 @@ public final class LmHeadLoss {
     checkHead(head);
     double[] nll = new double[m];
     lse = new double[m];
+    shift = new double[m];
+    held = false;
     for (int r0 = 0; r0 < m; r0 += chunkRows) {
       int rows = Math.min(chunkRows, m - r0);
       int c0 = r0;
@@ -66,8 +71,9 @@ public final class LmHeadLoss {
           int off = r * vocab;
           double zt = z.get(off + t[c0 + r]);
           double max = RowOps.max(z, off, vocab);
-          double l = max + Math.log(RowOps.expShiftSum(z, off, vocab, max));
+          double l = max + Math.log(RowOps.expShiftSum(z, off, vocab, max)); // z := exp(z − max)
           lse[c0 + r] = l;
+          shift[c0 + r] = max;
           nll[c0 + r] = l - zt;
           if (!Double.isFinite(nll[c0 + r])) {
             throw new IllegalStateException("non-finite logits in head row " + (c0 + r));
@@ -75,6 +81,7 @@ public final class LmHeadLoss {
         }
       });
     }
+    held = m <= chunkRows;
     return nll;
   }
 
@@ -89,17 +96,25 @@ public final class LmHeadLoss {
       throw new IllegalArgumentException("backward needs the last forward's " + lse.length + " rows and one weight "
           + "each, got " + m + " rows and " + weight.length + " weights");
     }
+    // one chunk: z still holds exp(z − max) from forward, and softmax = exp(z − max)·exp(max − lse),
+    // so the logits need not be recomputed; several chunks recompute each chunk's logits
+    boolean reuse = held;
+    held = false; // dz overwrites z
     for (int r0 = 0; r0 < m; r0 += chunkRows) {
       int rows = Math.min(chunkRows, m - r0);
       int c0 = r0;
-      INDArray zc = logits(head, x, r0, rows);
+      INDArray zc = reuse ? rows(z.arr, 0, rows) : logits(head, x, r0, rows);
       // dz = w·(softmax(z) − onehot(t)), softmax(z) = exp(z − lse)
       Par.rows(rows, (lo, hi) -> {
         for (int r = lo; r < hi; r++) {
           int off = r * vocab;
           double wr = weight[c0 + r];
-          RowOps.expShiftSum(z, off, vocab, lse[c0 + r]);
-          RowOps.scale(z, off, vocab, wr);
+          if (reuse) {
+            RowOps.scale(z, off, vocab, wr * Math.exp(shift[c0 + r] - lse[c0 + r]));
+          } else {
+            RowOps.expShiftSum(z, off, vocab, lse[c0 + r]);
+            RowOps.scale(z, off, vocab, wr);
+          }
           int tt = off + t[c0 + r];
           z.set(tt, z.get(tt) - wr);
         }
