@@ -14,7 +14,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** Prep with the model's own chat template (Llama 3.1's tokenizer_config.json). */
 class PrepModelTemplateTest extends SparkTestBase {
-  static final String LLAMA31 = "../model/src/test/resources/tokenizers/llama3_1";
+  static final String LLAMA31 = "target/tokenizers/llama3_1";
 
   // written from reading Llama 3.1's shipped chat_template: bos_token, then per message a header,
   // a blank line, the trimmed content and <|eot_id|>

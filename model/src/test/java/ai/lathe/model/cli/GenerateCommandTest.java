@@ -41,7 +41,7 @@ class GenerateCommandTest {
   static void makeModel() throws Exception {
     model = tmp.resolve("model");
     assertEquals(0, Main.dispatch(new String[] {"init-model", "--output", model.toString(), "--tokenizer",
-        "src/test/resources/tokenizers/qwen3", "--family", "qwen3", "--dim", "16", "--layers", "1", "--heads", "2",
+        "target/tokenizers/qwen3", "--family", "qwen3", "--dim", "16", "--layers", "1", "--heads", "2",
         "--kv-heads", "1", "--ffn", "32", "--head-dim", "8", "--max-pos", "64"}, Main.COMMANDS));
     // Llama 3 style: generation_config.json lists several end ids
     Files.writeString(model.resolve("generation_config.json"), "{\"eos_token_id\": [7, 151643]}");

@@ -21,8 +21,8 @@ class GenerationPromptTest {
 
   @ParameterizedTest
   @CsvSource({"../data/tokenizer/llama2,llama2", "../data/tokenizer/llama2,none", "../data/tokenizer/llama2,alpaca",
-      "src/test/resources/tokenizers/qwen3,chatml", "src/test/resources/tokenizers/qwen3,model",
-      "src/test/resources/tokenizers/llama3_1,model"})
+      "target/tokenizers/qwen3,chatml", "target/tokenizers/qwen3,model",
+      "target/tokenizers/llama3_1,model"})
   void promptIsTheTrainingExamplesUntrainedPrefix(String dir, String template) throws Exception {
     try (HfTokenizer tok = HfTokenizer.open(Path.of(dir))) {
       ChatTemplate t = ChatTemplate.of(template);
@@ -42,7 +42,7 @@ class GenerationPromptTest {
   @ParameterizedTest
   @CsvSource({"chatml", "model"})
   void conversationMustEndWithAUserTurn(String template) throws Exception {
-    try (HfTokenizer tok = HfTokenizer.open(Path.of("src/test/resources/tokenizers/qwen3"))) {
+    try (HfTokenizer tok = HfTokenizer.open(Path.of("target/tokenizers/qwen3"))) {
       var e = assertThrows(IllegalArgumentException.class, () -> GenerationPrompt.of(tok, ChatTemplate.of(template),
           List.of(new Message("user", "hi"), new Message("assistant", "hello"))));
       assertEquals("a generation prompt must end with a user turn", e.getMessage());

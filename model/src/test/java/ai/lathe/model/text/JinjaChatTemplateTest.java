@@ -17,8 +17,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** The models' own chat templates (Llama 3.1, Qwen3) against strings written from reading them. */
 class JinjaChatTemplateTest {
-  static final Path LLAMA31 = Path.of("src/test/resources/tokenizers/llama3_1");
-  static final Path QWEN3 = Path.of("src/test/resources/tokenizers/qwen3");
+  static final Path LLAMA31 = Path.of("target/tokenizers/llama3_1");
+  static final Path QWEN3 = Path.of("target/tokenizers/qwen3");
 
   static final List<Message> CHAT = List.of(
       new Message("system", "You are terse."),
