@@ -4,6 +4,7 @@ import ai.lathe.model.Config;
 import ai.lathe.model.LlamaConfig;
 import ai.lathe.model.adapter.LoraConfig;
 import ai.lathe.model.cli.Args;
+import ai.lathe.model.cli.PeakMemory;
 import ai.lathe.model.config.ConfigReference;
 import ai.lathe.model.io.AtomicDir;
 import ai.lathe.model.io.HfCheckpoint;
@@ -95,7 +96,7 @@ public final class BenchMergeCommand {
             .validate(ConfigReference.MERGE));
         System.gc();
         boolean reset = resetPeakRss();
-        long rssBefore = statusKb("VmRSS");
+        long rssBefore = PeakMemory.statusKb("VmRSS");
         ModuleWorkspace.IO_NANOS.reset();
         ModuleWorkspace.MATH_NANOS.reset();
         long cpu0 = cpuNanos();
@@ -103,7 +104,7 @@ public final class BenchMergeCommand {
         AdapterMerger.Result res = AdapterMerger.run(mc, Path.of(mc.baseModel()));
         double sec = (System.nanoTime() - t0) / 1e9;
         double cpu = (cpuNanos() - cpu0) / 1e9;
-        long hwm = statusKb("VmHWM");
+        long hwm = PeakMemory.statusKb("VmHWM");
         int modules = 4 * layers;
         // arithmetic and I/O are summed over threads: their shares, not seconds of wall time
         double io = ModuleWorkspace.IO_NANOS.sum() / 1e9;
@@ -183,20 +184,6 @@ public final class BenchMergeCommand {
       }
     }
     new ObjectMapper().writeValue(dir.resolve("config.json").toFile(), c.toJson());
-  }
-
-  /** A field of /proc/self/status in kB (VmHWM: peak resident set), or -1 where there is none. */
-  static long statusKb(String field) {
-    try {
-      for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-        if (line.startsWith(field + ":")) {
-          return Long.parseLong(line.substring(field.length() + 1).trim().split("\\s+")[0]);
-        }
-      }
-    } catch (IOException | RuntimeException e) {
-      return -1;
-    }
-    return -1;
   }
 
   /** Resets VmHWM to the current RSS (Linux: 5 into /proc/self/clear_refs); false where refused. */

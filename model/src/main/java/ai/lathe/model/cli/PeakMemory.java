@@ -9,11 +9,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 /** The process's peak resident set (VmHWM) next to the memory advice the jobs print. */
-final class PeakMemory {
+public final class PeakMemory {
   private PeakMemory() {}
 
   /** A field of /proc/self/status in kB (VmHWM: peak resident set), or -1 where there is none. */
-  static long statusKb(String field) {
+  public static long statusKb(String field) {
     try {
       for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
         if (line.startsWith(field + ":")) {
