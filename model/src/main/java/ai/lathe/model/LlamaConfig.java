@@ -117,17 +117,9 @@ public record LlamaConfig(
     return numKvHeads * headDim;
   }
 
-  /** Output and input width of a target module, [out, in], as stored in HF checkpoints. */
+  /** Output and input width of a target module, [out, in], as stored in HF checkpoints ({@link Projection#shape}). */
   public int[] moduleShape(String module) {
-    int d = hiddenSize;
-    return switch (module) {
-      case "q_proj" -> new int[] {qDim(), d};
-      case "k_proj", "v_proj" -> new int[] {kvDim(), d};
-      case "o_proj" -> new int[] {d, qDim()};
-      case "gate_proj", "up_proj" -> new int[] {intermediateSize, d};
-      case "down_proj" -> new int[] {d, intermediateSize};
-      default -> throw new IllegalArgumentException("unknown module " + module);
-    };
+    return Projection.of(module).shape(this);
   }
 
   /** Parameter count of the whole model. */

@@ -247,7 +247,7 @@ public final class LlamaModel {
       kv = new INDArray[nl];
       vv = new INDArray[nl];
       pv = new INDArray[nl];
-      acts = new AdapterModule.Acts[nl][LlamaWeights.MODULES.size()];
+      acts = new AdapterModule.Acts[nl][Projection.ALL.size()];
       for (int l = 0; l <= nl; l++) {
         xs[l] = z(n, d);
       }
@@ -276,10 +276,10 @@ public final class LlamaModel {
         vv[l] = attn.keys(vh[l].arr);
         pv[l] = attn.queries(p[l].arr);
         if (adapters != null) {
-          for (int mi = 0; mi < LlamaWeights.MODULES.size(); mi++) {
-            AdapterModule am = adapters.module(l, LlamaWeights.MODULES.get(mi));
+          for (Projection pr : Projection.ALL) {
+            AdapterModule am = adapters.module(l, pr);
             if (am != null) {
-              acts[l][mi] = am.newActs(n, dt);
+              acts[l][pr.ordinal()] = am.newActs(n, dt);
             }
           }
         }
@@ -342,34 +342,39 @@ public final class LlamaModel {
 
   // ------------------------------------------------------------------ forward
 
-  private AdapterModule adapter(int layer, int mi) {
-    return adapters == null || !adaptersEnabled ? null : adapters.module(layer, LlamaWeights.MODULES.get(mi));
+  private AdapterModule adapter(int layer, Projection p) {
+    return adapters == null || !adaptersEnabled ? null : adapters.module(layer, p);
   }
 
-  private void proj(Workspace ws, int layer, int mi, FrozenLinear base, Buf x, Buf y, long seed) {
+  /** forward: y = x·Wᵀ (+ the adapter's update; dropout seeded per step, layer and projection). */
+  private void proj(Workspace ws, int layer, Projection p, Buf x, Buf y, long seed) {
     long t0 = Timers.start();
-    AdapterModule am = adapter(layer, mi);
+    FrozenLinear base = w.layers[layer].module(p);
+    AdapterModule am = adapter(layer, p);
     if (am == null) {
       base.forward(x.arr, y.arr);
     } else {
-      am.forward(base, x.arr, y.arr, ws.acts[layer][mi], ws.training, seed * 131 + layer * 7L + mi);
+      am.forward(base, x.arr, y.arr, ws.acts[layer][p.ordinal()], ws.training, seed * 131 + layer * 7L + p.ordinal());
     }
-    Timers.stop(mi < 4 ? "projections" : "mlp", t0); // q,k,v,o | gate,up,down
+    Timers.stop(p.inMlp() ? "mlp" : "projections", t0);
   }
 
-  private void projBack(Workspace ws, int layer, int mi, FrozenLinear base, Buf dy, Buf x, Buf dx, double beta) {
+  /** backward of {@link #proj}: dx (+)= dy·W (+ the adapter's part; beta 1 adds), gradients accumulate. */
+  private void projBack(Workspace ws, int layer, Projection p, Buf dy, Buf x, Buf dx, double beta) {
     long t0 = Timers.start();
+    LlamaWeights.Layer lw = w.layers[layer];
+    FrozenLinear base = lw.module(p);
     if (full != null) {
       full.linear(base, dy.arr, x.arr); // forward: y = x·Wᵀ (+ b)  =>  dW += dyᵀ·x, db += Σ_rows dy
-      full.bias(w.layers[layer].bias(mi), dy, ws.n);
+      full.bias(lw.bias(p), dy, ws.n);
     }
-    AdapterModule am = adapter(layer, mi);
+    AdapterModule am = adapter(layer, p);
     if (am == null) {
       base.backwardInput(dy.arr, dx.arr, beta);
     } else {
-      am.backward(base, dy.arr, dx.arr, beta, ws.acts[layer][mi]);
+      am.backward(base, dy.arr, dx.arr, beta, ws.acts[layer][p.ordinal()]);
     }
-    Timers.stop(mi < 4 ? "projections.back" : "mlp.back", t0);
+    Timers.stop(p.inMlp() ? "mlp.back" : "projections.back", t0);
   }
 
   /**
@@ -463,9 +468,9 @@ public final class LlamaModel {
     boolean qkNorm = c.qkNorm();
     Buf qOut = qkNorm ? ws.qRaw[l] : ws.qLin;
     Buf kOut = qkNorm ? ws.kRaw[l] : ws.kLin;
-    proj(ws, l, 0, lw.q(), ws.xn1[l], qOut, seed);
-    proj(ws, l, 1, lw.k(), ws.xn1[l], kOut, seed);
-    proj(ws, l, 2, lw.v(), ws.xn1[l], ws.vLin, seed);
+    proj(ws, l, Projection.Q, ws.xn1[l], qOut, seed);
+    proj(ws, l, Projection.K, ws.xn1[l], kOut, seed);
+    proj(ws, l, Projection.V, ws.xn1[l], ws.vLin, seed);
     // Qwen2: y = x·Wᵀ + b (+ adapter); the frozen bias adds after LoRA/DoRA as in PEFT
     addBias(qOut, lw.qBias(), n);
     addBias(kOut, lw.kBias(), n);
@@ -484,13 +489,13 @@ public final class LlamaModel {
     ws.attn.forward(ws.ov, ws.pv[l], ws.p[l], ws.qv[l], ws.kv[l], ws.vv[l], pos);
     Timers.stop("attention", ta);
     rope.fromHeads(ws.att[l], ws.oh, bsz, seq, c.numHeads(), false);
-    proj(ws, l, 3, lw.o(), ws.att[l], ws.tmpD, seed);
+    proj(ws, l, Projection.O, ws.att[l], ws.tmpD, seed);
     ws.mid[l].arr.assign(ws.xs[l].arr).addi(ws.tmpD.arr);
     RmsNorm.forward(ws.xn2[l], ws.rstd2[l], ws.mid[l], lw.mlpNorm(), n, d, eps);
-    proj(ws, l, 4, lw.gate(), ws.xn2[l], ws.g[l], seed);
-    proj(ws, l, 5, lw.up(), ws.xn2[l], ws.u[l], seed);
+    proj(ws, l, Projection.GATE, ws.xn2[l], ws.g[l], seed);
+    proj(ws, l, Projection.UP, ws.xn2[l], ws.u[l], seed);
     SwiGlu.forward(ws.h[l], ws.g[l], ws.u[l], n, c.intermediateSize());
-    proj(ws, l, 6, lw.down(), ws.h[l], ws.tmpD, seed);
+    proj(ws, l, Projection.DOWN, ws.h[l], ws.tmpD, seed);
     ws.xs[l + 1].arr.assign(ws.mid[l].arr).addi(ws.tmpD.arr);
   }
 
@@ -592,17 +597,17 @@ public final class LlamaModel {
       }
       LlamaWeights.Layer lw = w.layers[l];
       // forward: xs[l+1] = mid + down(h)  =>  dh = down.backward(dres), dmid = dres + ...
-      projBack(ws, l, 6, lw.down(), ws.dres, ws.h[l], ws.dh, 0.0);
+      projBack(ws, l, Projection.DOWN, ws.dres, ws.h[l], ws.dh, 0.0);
       SwiGlu.backward(ws.dg, ws.du, ws.dh, ws.g[l], ws.u[l], n, f);
-      projBack(ws, l, 4, lw.gate(), ws.dg, ws.xn2[l], ws.dxn, 0.0);
-      projBack(ws, l, 5, lw.up(), ws.du, ws.xn2[l], ws.dxn, 1.0);
+      projBack(ws, l, Projection.GATE, ws.dg, ws.xn2[l], ws.dxn, 0.0);
+      projBack(ws, l, Projection.UP, ws.du, ws.xn2[l], ws.dxn, 1.0);
       ws.dmid.arr.assign(ws.dres.arr);
       RmsNorm.backward(ws.dmid, ws.dxn, ws.mid[l], lw.mlpNorm(), ws.rstd2[l], n, d, true);
       if (full != null) {
         full.norm(lw.mlpNorm(), ws.dxn, ws.mid[l], ws.rstd2[l], n, d);
       }
       // forward: mid = xs[l] + o(att)
-      projBack(ws, l, 3, lw.o(), ws.dmid, ws.att[l], ws.datt, 0.0);
+      projBack(ws, l, Projection.O, ws.dmid, ws.att[l], ws.datt, 0.0);
       rope.toHeads(ws.dOh, ws.datt, bsz, seq, c.numHeads(), false);
       long ta = Timers.start();
       int[] pos = ws.batch.positions();
@@ -625,9 +630,9 @@ public final class LlamaModel {
         dqIn = ws.dqRaw;
         dkIn = ws.dkRaw;
       }
-      projBack(ws, l, 0, lw.q(), dqIn, ws.xn1[l], ws.dxn, 0.0);
-      projBack(ws, l, 1, lw.k(), dkIn, ws.xn1[l], ws.dxn, 1.0);
-      projBack(ws, l, 2, lw.v(), ws.dv, ws.xn1[l], ws.dxn, 1.0);
+      projBack(ws, l, Projection.Q, dqIn, ws.xn1[l], ws.dxn, 0.0);
+      projBack(ws, l, Projection.K, dkIn, ws.xn1[l], ws.dxn, 1.0);
+      projBack(ws, l, Projection.V, ws.dv, ws.xn1[l], ws.dxn, 1.0);
       ws.dres.arr.assign(ws.dmid.arr);
       RmsNorm.backward(ws.dres, ws.dxn, ws.xs[l], lw.attnNorm(), ws.rstd1[l], n, d, true);
       if (full != null) {

@@ -43,33 +43,37 @@ public final class LlamaWeights {
       this(attnNorm, q, k, v, o, mlpNorm, gate, up, down, null, null, null, null, null);
     }
 
-    /** The same layer with other projections (in MODULES order), biases and norms kept. */
+    /** The same layer with other projections (in {@link Projection} order), biases and norms kept. */
     public Layer withModules(FrozenLinear[] m) {
       return new Layer(attnNorm, m[0], m[1], m[2], m[3], mlpNorm, m[4], m[5], m[6], qBias, kBias, vBias, qNorm,
           kNorm);
     }
 
-    /** The bias of q_proj, k_proj or v_proj (module index 0..2), or null. */
-    public Buf bias(int moduleIndex) {
-      return switch (moduleIndex) {
-        case 0 -> qBias;
-        case 1 -> kBias;
-        case 2 -> vBias;
+    /** The frozen weight of projection p. */
+    public FrozenLinear module(Projection p) {
+      return switch (p) {
+        case Q -> q;
+        case K -> k;
+        case V -> v;
+        case O -> o;
+        case GATE -> gate;
+        case UP -> up;
+        case DOWN -> down;
+      };
+    }
+
+    /** The bias of projection p (q, k, v in families with biases), or null. */
+    public Buf bias(Projection p) {
+      return switch (p) {
+        case Q -> qBias;
+        case K -> kBias;
+        case V -> vBias;
         default -> null;
       };
     }
 
     public FrozenLinear module(String name) {
-      return switch (name) {
-        case "q_proj" -> q;
-        case "k_proj" -> k;
-        case "v_proj" -> v;
-        case "o_proj" -> o;
-        case "gate_proj" -> gate;
-        case "up_proj" -> up;
-        case "down_proj" -> down;
-        default -> throw new IllegalArgumentException("unknown module " + name);
-      };
+      return module(Projection.of(name));
     }
   }
 
@@ -110,10 +114,10 @@ public final class LlamaWeights {
     Layer[] q = new Layer[layers.length];
     for (int i = 0; i < layers.length; i++) {
       Layer l = layers[i];
-      FrozenLinear[] m = new FrozenLinear[MODULES.size()];
-      for (int k = 0; k < m.length; k++) {
-        FrozenLinear f = l.module(MODULES.get(k));
-        m[k] = f instanceof ai.lathe.model.nn.Nf4Linear ? f
+      FrozenLinear[] m = new FrozenLinear[Projection.ALL.size()];
+      for (Projection p : Projection.ALL) {
+        FrozenLinear f = l.module(p);
+        m[p.ordinal()] = f instanceof ai.lathe.model.nn.Nf4Linear ? f
             : ai.lathe.model.nn.Nf4Linear.quantize(f.dense(), doubleQuant, f.dense().dataType());
       }
       q[i] = l.withModules(m);
@@ -134,8 +138,8 @@ public final class LlamaWeights {
   public long projectionBytes() {
     long b = 0;
     for (Layer l : layers) {
-      for (String m : MODULES) {
-        b += l.module(m).bytes();
+      for (Projection p : Projection.ALL) {
+        b += l.module(p).bytes();
       }
     }
     return b;
@@ -144,8 +148,8 @@ public final class LlamaWeights {
   public long frozenBytes() {
     long b = embed.arr.length() * embed.arr.dataType().width();
     for (Layer l : layers) {
-      for (String m : MODULES) {
-        b += l.module(m).bytes();
+      for (Projection p : Projection.ALL) {
+        b += l.module(p).bytes();
       }
       b += 2L * l.attnNorm().arr.length() * l.attnNorm().arr.dataType().width();
       for (Buf x : new Buf[] {l.qBias(), l.kBias(), l.vBias(), l.qNorm(), l.kNorm()}) {

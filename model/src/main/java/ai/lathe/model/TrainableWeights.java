@@ -76,12 +76,15 @@ public final class TrainableWeights {
       LlamaWeights.Layer l = w.layers[i];
       t.put(HfLayout.attnNorm(i), l.attnNorm().arr);
       t.put(HfLayout.mlpNorm(i), l.mlpNorm().arr);
-      for (String m : HfLayout.MODULES) {
-        t.put(HfLayout.weight(i, m), dense(l.module(m), HfLayout.weight(i, m)));
+      for (Projection p : Projection.ALL) {
+        String key = HfLayout.weight(i, p.hfName());
+        t.put(key, dense(l.module(p), key));
       }
       if (l.qBias() != null) {
-        for (String m : HfLayout.BIASED) {
-          t.put(HfLayout.bias(i, m), l.bias(HfLayout.MODULES.indexOf(m)).arr);
+        for (Projection p : Projection.ALL) {
+          if (p.biased()) {
+            t.put(HfLayout.bias(i, p.hfName()), l.bias(p).arr);
+          }
         }
       }
       if (l.qNorm() != null) {
@@ -104,10 +107,9 @@ public final class TrainableWeights {
     LlamaWeights.Layer[] layers = new LlamaWeights.Layer[w.layers.length];
     for (int i = 0; i < layers.length; i++) {
       LlamaWeights.Layer l = w.layers[i];
-      FrozenLinear[] m = new FrozenLinear[LlamaWeights.MODULES.size()];
-      for (int k = 0; k < m.length; k++) {
-        m[k] = new DenseLinear(dense(l.module(LlamaWeights.MODULES.get(k)), LlamaWeights.moduleKey(i,
-            LlamaWeights.MODULES.get(k))).dup('c'));
+      FrozenLinear[] m = new FrozenLinear[Projection.ALL.size()];
+      for (Projection p : Projection.ALL) {
+        m[p.ordinal()] = new DenseLinear(dense(l.module(p), HfLayout.weight(i, p.hfName())).dup('c'));
       }
       layers[i] = new LlamaWeights.Layer(dup(l.attnNorm()), m[0], m[1], m[2], m[3], dup(l.mlpNorm()), m[4], m[5], m[6],
           dup(l.qBias()), dup(l.kBias()), dup(l.vBias()), dup(l.qNorm()), dup(l.kNorm()));

@@ -2,6 +2,7 @@ package ai.lathe.model.adapter;
 
 import ai.lathe.model.LlamaConfig;
 import ai.lathe.model.LlamaWeights;
+import ai.lathe.model.Projection;
 import ai.lathe.model.io.PeftKeys;
 import ai.lathe.model.io.Safetensors;
 import java.util.ArrayList;
@@ -16,7 +17,7 @@ import org.nd4j.linalg.factory.Nd4j;
 /** The adapter modules of one model: at most one per (layer, projection). */
 public final class AdapterSet {
   private final LoraConfig config;
-  private final AdapterModule[][] modules; // [layer][index in LlamaWeights.MODULES]
+  private final AdapterModule[][] modules; // [layer][Projection ordinal]
 
   private AdapterSet(LoraConfig config, AdapterModule[][] modules) {
     this.config = config;
@@ -63,14 +64,14 @@ public final class AdapterSet {
     if (lc.useDora() && norms == null) {
       throw new IllegalArgumentException("a DoRA adapter needs the base weights to initialise its magnitudes");
     }
-    AdapterModule[][] mods = new AdapterModule[mc.numLayers()][LlamaWeights.MODULES.size()];
+    AdapterModule[][] mods = new AdapterModule[mc.numLayers()][Projection.ALL.size()];
     lc.checkLayersWithin(mc.numLayers());
     for (int l = 0; l < mc.numLayers(); l++) {
       if (!lc.transformsLayer(l)) {
         continue; // layers_to_transform leaves this layer unadapted
       }
       for (String m : lc.targetModules()) {
-        int mi = LlamaWeights.MODULES.indexOf(m);
+        int mi = Projection.of(m).ordinal();
         String path = LoraConfig.modulePath(l, m);
         int[] shape = mc.moduleShape(m);
         long modSeed = seed * 1_000_003L + l * 31L + mi;
@@ -96,14 +97,14 @@ public final class AdapterSet {
   /** As above; DoRA adapters need the base's row norms (the weights they were trained on). */
   public static AdapterSet fromTensors(LlamaConfig mc, LoraConfig lc, Map<String, Safetensors.Tensor> t,
       String source, DataType dtype, RowNorms norms) {
-    AdapterModule[][] mods = new AdapterModule[mc.numLayers()][LlamaWeights.MODULES.size()];
+    AdapterModule[][] mods = new AdapterModule[mc.numLayers()][Projection.ALL.size()];
     lc.checkLayersWithin(mc.numLayers());
     for (int l = 0; l < mc.numLayers(); l++) {
       if (!lc.transformsLayer(l)) {
         continue; // layers_to_transform leaves this layer unadapted
       }
       for (String m : lc.targetModules()) {
-        int mi = LlamaWeights.MODULES.indexOf(m);
+        int mi = Projection.of(m).ordinal();
         String path = LoraConfig.modulePath(l, m);
         int[] shape = mc.moduleShape(m);
         int rank = lc.rankFor(path);
@@ -154,14 +155,19 @@ public final class AdapterSet {
     for (int l = 0; l < modules.length; l++) {
       for (int mi = 0; mi < modules[l].length; mi++) {
         if (modules[l][mi] instanceof DoraModule d && d.baseless) {
-          d.bindBase(w.layers[l].module(LlamaWeights.MODULES.get(mi)).rowSquaredNorms());
+          d.bindBase(w.layers[l].module(Projection.ALL.get(mi)).rowSquaredNorms());
         }
       }
     }
   }
 
   public AdapterModule module(int layer, String name) {
-    return modules[layer][LlamaWeights.MODULES.indexOf(name)];
+    return module(layer, Projection.of(name));
+  }
+
+  /** The adapter on projection p of a layer, or null. */
+  public AdapterModule module(int layer, Projection p) {
+    return modules[layer][p.ordinal()];
   }
 
   public int numLayers() {

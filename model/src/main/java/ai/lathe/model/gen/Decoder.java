@@ -3,6 +3,7 @@ package ai.lathe.model.gen;
 import ai.lathe.model.LlamaConfig;
 import ai.lathe.model.LlamaModel;
 import ai.lathe.model.LlamaWeights;
+import ai.lathe.model.Projection;
 import ai.lathe.model.adapter.AdapterModule;
 import ai.lathe.model.nn.Buf;
 import ai.lathe.model.nn.FrozenLinear;
@@ -105,13 +106,13 @@ final class Decoder {
       g = z(n, f);
       u = z(n, f);
       h = z(n, f);
-      acts = new AdapterModule.Acts[c.numLayers()][LlamaWeights.MODULES.size()];
+      acts = new AdapterModule.Acts[c.numLayers()][Projection.ALL.size()];
       if (adapters) {
         for (int l = 0; l < c.numLayers(); l++) {
-          for (int mi = 0; mi < LlamaWeights.MODULES.size(); mi++) {
-            AdapterModule am = model.adapters().module(l, LlamaWeights.MODULES.get(mi));
+          for (Projection p : Projection.ALL) {
+            AdapterModule am = model.adapters().module(l, p);
             if (am != null) {
-              acts[l][mi] = am.newActs(n, dt);
+              acts[l][p.ordinal()] = am.newActs(n, dt);
             }
           }
         }
@@ -154,9 +155,9 @@ final class Decoder {
     for (int l = 0; l < c.numLayers(); l++) {
       LlamaWeights.Layer lw = w.layers[l];
       RmsNorm.forward(s.xn, s.rstd, s.x, lw.attnNorm(), n, d, eps);
-      proj(s, l, 0, lw.q(), s.xn, s.qLin);
-      proj(s, l, 1, lw.k(), s.xn, s.kLin);
-      proj(s, l, 2, lw.v(), s.xn, s.vLin);
+      proj(s, l, lw, Projection.Q, s.xn, s.qLin);
+      proj(s, l, lw, Projection.K, s.xn, s.kLin);
+      proj(s, l, lw, Projection.V, s.xn, s.vLin);
       // Qwen2: the frozen bias adds after the adapter, as in PEFT
       addBias(s.qLin, lw.qBias(), n);
       addBias(s.kLin, lw.kBias(), n);
@@ -177,13 +178,13 @@ final class Decoder {
         cache[r].put(l, s.k, s.vLin, r, pos[r]);
       }
       CachedAttention.forward(s.att, s.q, cache, l, pos, n, c.numHeads(), c.numKvHeads(), hd, c.slidingWindow());
-      proj(s, l, 3, lw.o(), s.att, s.tmp);
+      proj(s, l, lw, Projection.O, s.att, s.tmp);
       s.x.arr.addi(s.tmp.arr);
       RmsNorm.forward(s.xn, s.rstd, s.x, lw.mlpNorm(), n, d, eps);
-      proj(s, l, 4, lw.gate(), s.xn, s.g);
-      proj(s, l, 5, lw.up(), s.xn, s.u);
+      proj(s, l, lw, Projection.GATE, s.xn, s.g);
+      proj(s, l, lw, Projection.UP, s.xn, s.u);
       SwiGlu.forward(s.h, s.g, s.u, n, c.intermediateSize());
-      proj(s, l, 6, lw.down(), s.h, s.tmp);
+      proj(s, l, lw, Projection.DOWN, s.h, s.tmp);
       s.x.arr.addi(s.tmp.arr);
     }
     if (headRows.length == 0) {
@@ -211,12 +212,13 @@ final class Decoder {
     return z;
   }
 
-  private void proj(Rows s, int layer, int mi, FrozenLinear base, Buf x, Buf y) {
-    AdapterModule am = adapters ? model.adapters().module(layer, LlamaWeights.MODULES.get(mi)) : null;
+  private void proj(Rows s, int layer, LlamaWeights.Layer lw, Projection p, Buf x, Buf y) {
+    FrozenLinear base = lw.module(p);
+    AdapterModule am = adapters ? model.adapters().module(layer, p) : null;
     if (am == null) {
       base.forward(x.arr, y.arr);
     } else {
-      am.forward(base, x.arr, y.arr, s.acts[layer][mi], false, 0L);
+      am.forward(base, x.arr, y.arr, s.acts[layer][p.ordinal()], false, 0L);
     }
   }
 

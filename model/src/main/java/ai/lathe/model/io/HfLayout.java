@@ -1,6 +1,7 @@
 package ai.lathe.model.io;
 
 import ai.lathe.model.LlamaConfig;
+import ai.lathe.model.Projection;
 import java.util.LinkedHashMap;
 import java.util.List;
 
@@ -14,10 +15,10 @@ public final class HfLayout {
   public static final String FINAL_NORM = "model.norm.weight"; // [dim]
   public static final String LM_HEAD = "lm_head.weight"; // [vocab, dim]; absent when tied
   /** The seven projections of a layer, in checkpoint order. */
-  public static final List<String> MODULES =
-      List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj");
+  public static final List<String> MODULES = Projection.NAMES;
   /** The projections with a bias in families that have them (Qwen2). */
-  public static final List<String> BIASED = List.of("q_proj", "k_proj", "v_proj");
+  public static final List<String> BIASED =
+      Projection.ALL.stream().filter(Projection::biased).map(Projection::hfName).toList();
 
   private HfLayout() {}
 
@@ -35,7 +36,7 @@ public final class HfLayout {
 
   /** The module's name inside the model, e.g. model.layers.3.self_attn.q_proj (PEFT's module path). */
   public static String modulePath(int l, String module) {
-    String block = List.of("gate_proj", "up_proj", "down_proj").contains(module) ? "mlp" : "self_attn";
+    String block = MODULES.contains(module) && Projection.of(module).inMlp() ? "mlp" : "self_attn";
     return layer(l) + block + "." + module;
   }
 
