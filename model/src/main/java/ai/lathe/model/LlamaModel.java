@@ -5,6 +5,7 @@ import ai.lathe.model.adapter.AdapterSet;
 import ai.lathe.model.nn.Attention;
 import ai.lathe.model.nn.Buf;
 import ai.lathe.model.nn.FrozenLinear;
+import ai.lathe.model.nn.Heads;
 import ai.lathe.model.nn.LmHeadLoss;
 import ai.lathe.model.nn.Par;
 import ai.lathe.model.nn.RmsNorm;
@@ -482,13 +483,13 @@ public final class LlamaModel {
       RmsNorm.forward(ws.kLin, ws.rstdK[l], kOut, lw.kNorm(), n * c.numKvHeads(), hd, eps);
     }
     int[] pos = batch.positions();
-    rope.toHeads(ws.qh[l], ws.qLin, bsz, seq, c.numHeads(), true, pos);
-    rope.toHeads(ws.kh[l], ws.kLin, bsz, seq, c.numKvHeads(), true, pos);
-    rope.toHeads(ws.vh[l], ws.vLin, bsz, seq, c.numKvHeads(), false);
+    rope.toHeads(ws.qh[l], ws.qLin, bsz, seq, c.numHeads(), pos);
+    rope.toHeads(ws.kh[l], ws.kLin, bsz, seq, c.numKvHeads(), pos);
+    Heads.split(ws.vh[l], ws.vLin, bsz, seq, c.numKvHeads(), c.headDim());
     long ta = Timers.start();
     ws.attn.forward(ws.ov, ws.pv[l], ws.p[l], ws.qv[l], ws.kv[l], ws.vv[l], pos);
     Timers.stop("attention", ta);
-    rope.fromHeads(ws.att[l], ws.oh, bsz, seq, c.numHeads(), false);
+    Heads.merge(ws.att[l], ws.oh, bsz, seq, c.numHeads(), c.headDim());
     proj(ws, l, Projection.O, ws.att[l], ws.tmpD, seed);
     ws.mid[l].arr.assign(ws.xs[l].arr).addi(ws.tmpD.arr);
     RmsNorm.forward(ws.xn2[l], ws.rstd2[l], ws.mid[l], lw.mlpNorm(), n, d, eps);
@@ -608,15 +609,15 @@ public final class LlamaModel {
       }
       // forward: mid = xs[l] + o(att)
       projBack(ws, l, Projection.O, ws.dmid, ws.att[l], ws.datt, 0.0);
-      rope.toHeads(ws.dOh, ws.datt, bsz, seq, c.numHeads(), false);
+      Heads.split(ws.dOh, ws.datt, bsz, seq, c.numHeads(), c.headDim());
       long ta = Timers.start();
       int[] pos = ws.batch.positions();
       ws.attn.backward(ws.dQv, ws.dKv, ws.dVv, ws.dPv, ws.dP, ws.dOv, ws.pv[l], ws.p[l],
           ws.qv[l], ws.kv[l], ws.vv[l], pos);
       Timers.stop("attention.back", ta);
-      rope.fromHeads(ws.dq, ws.dQh, bsz, seq, c.numHeads(), true, pos);
-      rope.fromHeads(ws.dk, ws.dKh, bsz, seq, c.numKvHeads(), true, pos);
-      rope.fromHeads(ws.dv, ws.dVh, bsz, seq, c.numKvHeads(), false);
+      rope.fromHeads(ws.dq, ws.dQh, bsz, seq, c.numHeads(), pos);
+      rope.fromHeads(ws.dk, ws.dKh, bsz, seq, c.numKvHeads(), pos);
+      Heads.merge(ws.dv, ws.dVh, bsz, seq, c.numKvHeads(), c.headDim());
       Buf dqIn = ws.dq;
       Buf dkIn = ws.dk;
       if (c.qkNorm()) {

@@ -172,8 +172,8 @@ final class Decoder {
         kIn = s.kNormed;
       }
       // with seq = 1 the per-head layout [n, heads, 1, hd] is the row layout: rotate each row at its position
-      rope.toHeads(s.q, qIn, n, 1, c.numHeads(), true, pos);
-      rope.toHeads(s.k, kIn, n, 1, c.numKvHeads(), true, pos);
+      rope.toHeads(s.q, qIn, n, 1, c.numHeads(), pos);
+      rope.toHeads(s.k, kIn, n, 1, c.numKvHeads(), pos);
       for (int r = 0; r < n; r++) {
         cache[r].put(l, s.k, s.vLin, r, pos[r]);
       }

@@ -70,21 +70,24 @@ final class OpKernels {
     rows(dg, 1, len).assign(dgv);
   }
 
+  /** The layout change alone: rows [b·t, h·hd] to heads [b, h, t, hd] (toHeads) or back. */
+  static void heads(INDArray rowsArr, INDArray headsArr, int b, int t, int heads, int hd, boolean toHeads) {
+    INDArray r4 = rowsAsHeads(rowsArr, b, t, heads, hd);
+    INDArray h4 = rows(headsArr, (long) b * heads * t, hd).reshape('c', b, heads, t, hd);
+    (toHeads ? h4 : r4).assign(toHeads ? r4 : h4);
+  }
+
   /**
    * Rotate-half RoPE between rows [b·t, h·hd] and heads [b, h, t, hd]. toHeads: out0 = x0·cos −
    * x1·sin, out1 = x1·cos + x0·sin; fromHeads (the transpose): dx0 = g0·cos + g1·sin, dx1 = g1·cos −
-   * g0·sin. cos, sin: [b, 1, t, half] of each token's position; null when not rotating.
+   * g0·sin. cos, sin: [b, 1, t, half] of each token's position.
    */
   static void rope(INDArray rowsArr, INDArray headsArr, int b, int t, int heads, int hd, INDArray cos, INDArray sin,
       boolean toHeads) {
-    INDArray r4 = rows(rowsArr, (long) b * t, (long) heads * hd).reshape('c', b, t, heads, hd).permute(0, 2, 1, 3);
+    INDArray r4 = rowsAsHeads(rowsArr, b, t, heads, hd);
     INDArray h4 = rows(headsArr, (long) b * heads * t, hd).reshape('c', b, heads, t, hd);
     INDArray src = toHeads ? r4 : h4;
     INDArray dst = toHeads ? h4 : r4;
-    if (cos == null) {
-      dst.assign(src);
-      return;
-    }
     int half = hd / 2;
     INDArray c = cos.broadcast(b, heads, t, half);
     INDArray s = sin.broadcast(b, heads, t, half);
@@ -95,6 +98,11 @@ final class OpKernels {
     INDArray out1 = x1.mul(c).addi(x0.mul(s).muli(sign));
     dst.get(all(), all(), all(), interval(0, half)).assign(out0);
     dst.get(all(), all(), all(), interval(half, hd)).assign(out1);
+  }
+
+  /** Rows [b·t, h·hd] viewed as [b, h, t, hd]. */
+  private static INDArray rowsAsHeads(INDArray rowsArr, int b, int t, int heads, int hd) {
+    return rows(rowsArr, (long) b * t, (long) heads * hd).reshape('c', b, t, heads, hd).permute(0, 2, 1, 3);
   }
 
   /** The rows of a [maxPos, half] table at each token's position, as [b, 1, t, half]. */

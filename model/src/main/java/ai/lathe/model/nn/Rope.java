@@ -6,8 +6,11 @@ import org.nd4j.linalg.factory.Nd4j;
 /**
  * Rotary position embedding in transformers' rotate-half layout: for i < half,
  * out[i] = x[i]·cos − x[i+half]·sin, out[i+half] = x[i+half]·cos + x[i]·sin, with angle
- * pos·θ^(−2i/headDim) (each frequency optionally rescaled as Llama 3 does). Also moves projections between the row layout [b·t, heads·headDim] and
- * the per-head layout [b, heads, t, headDim] that attention multiplies.
+ * pos·θ^(−2i/headDim) (each frequency optionally rescaled as Llama 3 does), applied to q and k
+ * on their way from the row layout [b·t, heads·headDim] to the per-head layout [b, heads, t,
+ * headDim] that attention multiplies (one pass; {@link Heads} moves v and the output unrotated).
+ * Hugging Face checkpoints store q_proj/k_proj rows already in this rotate-half order, so no row
+ * permutation happens anywhere.
  */
 public final class Rope {
   private final int headDim;
@@ -42,20 +45,15 @@ public final class Rope {
   private INDArray[] tables; // cos, sin as [maxPos, half] arrays of the last dtype asked for
 
   /** The ND4J-op path: the angle tables on the device once, gathered at the tokens' positions. */
-  private void ops(INDArray rows, INDArray heads4, int batch, int seq, int heads, boolean rotate, int[] positions,
-      boolean toHeads) {
-    INDArray c = null;
-    INDArray s = null;
-    if (rotate) {
-      INDArray[] t = tables;
-      if (t == null || t[0].dataType() != rows.dataType()) {
-        t = new INDArray[] {Nd4j.create(cos, new long[] {maxPos, half}, 'c').castTo(rows.dataType()),
-            Nd4j.create(sin, new long[] {maxPos, half}, 'c').castTo(rows.dataType())};
-        tables = t;
-      }
-      c = OpKernels.atPositions(t[0], batch, seq, positions);
-      s = OpKernels.atPositions(t[1], batch, seq, positions);
+  private void ops(INDArray rows, INDArray heads4, int batch, int seq, int heads, int[] positions, boolean toHeads) {
+    INDArray[] t = tables;
+    if (t == null || t[0].dataType() != rows.dataType()) {
+      t = new INDArray[] {Nd4j.create(cos, new long[] {maxPos, half}, 'c').castTo(rows.dataType()),
+          Nd4j.create(sin, new long[] {maxPos, half}, 'c').castTo(rows.dataType())};
+      tables = t;
     }
+    INDArray c = OpKernels.atPositions(t[0], batch, seq, positions);
+    INDArray s = OpKernels.atPositions(t[1], batch, seq, positions);
     OpKernels.rope(rows, heads4, batch, seq, heads, headDim, c, s, toHeads);
   }
 
@@ -64,22 +62,18 @@ public final class Rope {
   }
 
   /**
-   * forward: dst[b,h,t,:] = rope(src[b·t, h·headDim : (h+1)·headDim], pos=t); rotate=false only permutes.
+   * forward: dst[b,h,t,:] = rope(src[b·t, h·headDim : (h+1)·headDim], pos) with pos the token's
+   * position (positions [batch·seq], restarting per packed example; null: t).
    */
-  public void toHeads(Buf dst, Buf src, int batch, int seq, int heads, boolean rotate) {
-    toHeads(dst, src, batch, seq, heads, rotate, null);
-  }
-
-  /** As above with explicit positions per token ([batch·seq], restarting per packed example), or null. */
-  public void toHeads(Buf dst, Buf src, int batch, int seq, int heads, boolean rotate, int[] positions) {
+  public void toHeads(Buf dst, Buf src, int batch, int seq, int heads, int[] positions) {
     long t0 = Timers.start();
-    toHeads0(dst, src, batch, seq, heads, rotate, positions);
+    toHeads0(dst, src, batch, seq, heads, positions);
     Timers.stop("norms_rope", t0);
   }
 
-  private void toHeads0(Buf dst, Buf src, int batch, int seq, int heads, boolean rotate, int[] positions) {
+  private void toHeads0(Buf dst, Buf src, int batch, int seq, int heads, int[] positions) {
     if (Kernels.nd4j()) {
-      ops(src.arr, dst.arr, batch, seq, heads, rotate, positions, true);
+      ops(src.arr, dst.arr, batch, seq, heads, positions, true);
       return;
     }
     int width = heads * headDim;
@@ -90,12 +84,6 @@ public final class Rope {
         for (int t = 0; t < seq; t++) {
           int s = (b * seq + t) * width + h * headDim;
           int d = (bh * seq + t) * headDim;
-          if (!rotate) {
-            for (int i = 0; i < headDim; i++) {
-              dst.set(d + i, src.get(s + i));
-            }
-            continue;
-          }
           int c = (positions == null ? t : positions[b * seq + t]) * half;
           for (int i = 0; i < half; i++) {
             double x0 = src.get(s + i);
@@ -115,20 +103,15 @@ public final class Rope {
    * backward of out[i] = x[i]cos − x[i+h]sin, out[i+h] = x[i+h]cos + x[i]sin
    * => dx[i] = dout[i]cos + dout[i+h]sin, dx[i+h] = dout[i+h]cos − dout[i]sin.
    */
-  public void fromHeads(Buf dst, Buf src, int batch, int seq, int heads, boolean rotate) {
-    fromHeads(dst, src, batch, seq, heads, rotate, null);
-  }
-
-  /** The transpose of {@link #toHeads(Buf, Buf, int, int, int, boolean, int[])}. */
-  public void fromHeads(Buf dst, Buf src, int batch, int seq, int heads, boolean rotate, int[] positions) {
+  public void fromHeads(Buf dst, Buf src, int batch, int seq, int heads, int[] positions) {
     long t0 = Timers.start();
-    fromHeads0(dst, src, batch, seq, heads, rotate, positions);
+    fromHeads0(dst, src, batch, seq, heads, positions);
     Timers.stop("norms_rope.back", t0);
   }
 
-  private void fromHeads0(Buf dst, Buf src, int batch, int seq, int heads, boolean rotate, int[] positions) {
+  private void fromHeads0(Buf dst, Buf src, int batch, int seq, int heads, int[] positions) {
     if (Kernels.nd4j()) {
-      ops(dst.arr, src.arr, batch, seq, heads, rotate, positions, false);
+      ops(dst.arr, src.arr, batch, seq, heads, positions, false);
       return;
     }
     int width = heads * headDim;
@@ -139,12 +122,6 @@ public final class Rope {
         for (int t = 0; t < seq; t++) {
           int d = (b * seq + t) * width + h * headDim;
           int s = (bh * seq + t) * headDim;
-          if (!rotate) {
-            for (int i = 0; i < headDim; i++) {
-              dst.set(d + i, src.get(s + i));
-            }
-            continue;
-          }
           int c = (positions == null ? t : positions[b * seq + t]) * half;
           for (int i = 0; i < half; i++) {
             double g0 = src.get(s + i);

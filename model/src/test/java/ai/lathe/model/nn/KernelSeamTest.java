@@ -119,8 +119,21 @@ class KernelSeamTest {
     for (DataType dt : List.of(DataType.FLOAT, DataType.DOUBLE)) {
       for (int[] pos : new int[][] {null, packed}) {
         for (boolean rotate : new boolean[] {true, false}) {
-          check(dt, 5, new int[] {len, len}, b -> rope.toHeads(b[0], b[1], batch, seq, heads, rotate, pos));
-          check(dt, 6, new int[] {len, len}, b -> rope.fromHeads(b[0], b[1], batch, seq, heads, rotate, pos));
+          // rotate false: the unrotated layout change (v, the attention output), Heads since Rope only rotates
+          check(dt, 5, new int[] {len, len}, b -> {
+            if (rotate) {
+              rope.toHeads(b[0], b[1], batch, seq, heads, pos);
+            } else {
+              Heads.split(b[0], b[1], batch, seq, heads, hd);
+            }
+          });
+          check(dt, 6, new int[] {len, len}, b -> {
+            if (rotate) {
+              rope.fromHeads(b[0], b[1], batch, seq, heads, pos);
+            } else {
+              Heads.merge(b[0], b[1], batch, seq, heads, hd);
+            }
+          });
         }
       }
     }

@@ -1,5 +1,6 @@
 package ai.lathe.model.nn;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Random;
@@ -79,11 +80,36 @@ class LayerGradientTest {
     Buf y = Buf.zeros(D, (long) b * heads * t, hd);
     Buf c = rand(r, 1, (long) b * heads * t, hd);
     Buf dx = Buf.zeros(D, (long) b * t, heads * hd);
-    rope.fromHeads(dx, c, b, t, heads, true);
+    rope.fromHeads(dx, c, b, t, heads, null);
     check("rope dx", x, dx, () -> {
-      rope.toHeads(y, x, b, t, heads, true);
+      rope.toHeads(y, x, b, t, heads, null);
       return dot(c, y);
     });
+  }
+
+  /** merge is split's transpose (the backward of the layout change), and its inverse. */
+  @Test
+  void headsMergeIsSplitsAdjointAndInverse() {
+    Random r = new Random(5);
+    int b = 2;
+    int t = 5;
+    int heads = 3;
+    int hd = 4;
+    Buf x = rand(r, 1, (long) b * t, heads * hd);
+    Buf y = Buf.zeros(D, (long) b * heads * t, hd);
+    Buf c = rand(r, 1, (long) b * heads * t, hd);
+    Buf dx = Buf.zeros(D, (long) b * t, heads * hd);
+    Heads.merge(dx, c, b, t, heads, hd);
+    check("heads dx", x, dx, () -> {
+      Heads.split(y, x, b, t, heads, hd);
+      return dot(c, y);
+    });
+    // y[b, h, t, i] = x[b·t, h·hd + i], written out
+    Heads.split(y, x, b, t, heads, hd);
+    assertEquals(x.get((1 * t + 3) * heads * hd + 2 * hd + 1), y.get(((1 * heads + 2) * t + 3) * hd + 1));
+    Buf back = Buf.zeros(D, (long) b * t, heads * hd);
+    Heads.merge(back, y, b, t, heads, hd);
+    assertEquals(x.arr, back.arr);
   }
 
   @Test
