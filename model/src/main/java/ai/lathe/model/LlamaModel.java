@@ -5,18 +5,15 @@ import ai.lathe.model.adapter.AdapterSet;
 import ai.lathe.model.nn.Attention;
 import ai.lathe.model.nn.Buf;
 import ai.lathe.model.nn.FrozenLinear;
-import ai.lathe.model.nn.Heads;
 import ai.lathe.model.nn.LmHeadLoss;
 import ai.lathe.model.nn.Par;
 import ai.lathe.model.nn.RmsNorm;
 import ai.lathe.model.nn.Rope;
-import ai.lathe.model.nn.SwiGlu;
 import ai.lathe.model.nn.Timers;
 import java.util.List;
 import java.util.Map;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
  * The Llama forward and backward pass, by hand. Backward computes gradients for the adapter
@@ -141,69 +138,21 @@ public final class LlamaModel {
   // ------------------------------------------------------------------ workspace
 
   /** Preallocated activations and gradients for one (batch, seq) shape. */
-  final class Workspace {
+  final class Workspace implements DecoderLayer.Projections {
     final int bsz;
     final int seq;
     final int n;
-    final Attention attn;
     final Buf[] xs; // [L+1][n, d] residual stream entering each layer (xs[L] leaves the last)
-    final Buf[] xn1; // [n, d] normed attention input
-    final Buf[] rstd1; // [n]
-    final Buf[] qh; // [b·h·t, hd] rotated queries
-    final Buf[] kh; // [b·kv·t, hd] rotated keys
-    final Buf[] vh; // [b·kv·t, hd]
-    final Buf[] p; // [b·h·t, t] attention probabilities
-    final Buf[] att; // [n, d] merged heads (o_proj input)
-    final Buf[] mid; // [n, d] residual after attention
-    final Buf[] xn2; // [n, d]
-    final Buf[] rstd2; // [n]
-    final Buf[] g; // [n, ffn] gate pre-activation
-    final Buf[] u; // [n, ffn] up projection
-    final Buf[] h; // [n, ffn] silu(g)·u
-    final Buf[] qRaw; // [n, qd] q_proj output before the per-head norm (Qwen3 only)
-    final Buf[] kRaw; // [n, kvd]
-    final Buf[] rstdQ; // [n·h] per-head rstd of q (Qwen3 only)
-    final Buf[] rstdK; // [n·kv]
-    final INDArray[] qv; // attention views of qh, kh, vh, p (see Attention.queries/keys)
-    final INDArray[] kv;
-    final INDArray[] vv;
-    final INDArray[] pv;
-    final Buf qLin; // [n, qd] (qd = heads·headDim)
-    final Buf kLin; // [n, kvd]
-    final Buf vLin; // [n, kvd]
-    final Buf oh; // [b·h·t, hd]
-    final INDArray ov;
-    final Buf tmpD; // [n, d]
-    final Buf xnF; // [n, d]
+    final LayerActs[] layers; // [L] what each layer's forward keeps (checkpointed: one shared set of buffers)
+    final DecoderLayer layer; // the layers' scratch
+    final Buf xnF; // [n, d] final norm's output
     final Buf rstdF; // [n]
     final Buf xnG; // [n, d] rows with a target, gathered
     final LmHeadLoss head; // chunked LM head + NLL (holds one chunk of logits)
-    final boolean checkpointed; // per-layer buffers below are one shared set (only xs is per layer)
-    // backward scratch
-    final Buf dres;
-    final Buf dmid;
-    final Buf dxn;
-    final Buf dh;
-    final Buf dg;
-    final Buf du;
-    final Buf datt;
-    final Buf dOh;
-    final Buf dQh;
-    final Buf dKh;
-    final Buf dVh;
-    final Buf dP;
-    final Buf dq;
-    final Buf dk;
-    final Buf dv;
-    final Buf dqRaw; // [n, qd] gradient before the per-head norm (Qwen3 only)
-    final Buf dkRaw;
-    final Buf dxnG;
-    final INDArray dOv;
-    final INDArray dQv;
-    final INDArray dKv;
-    final INDArray dVv;
-    final INDArray dPv;
-    final AdapterModule.Acts[][] acts;
+    final boolean checkpointed; // layers share one set of buffers (only xs is per layer)
+    final Buf dres; // [n, d] gradient of the residual stream
+    final Buf dxn; // [n, d] gradient of a norm's output
+    final Buf dxnG; // [n, d] gradient of the gathered rows
     int[] targetRows = new int[0];
     int[] targetIds = new int[0]; // [m] target of each head row
     int m;
@@ -217,112 +166,74 @@ public final class LlamaModel {
       this.seq = seq;
       this.n = bsz * seq;
       int d = c.hiddenSize();
-      int kvd = c.kvDim();
-      int qd = c.qDim();
-      int hd = c.headDim();
-      boolean qkNorm = c.qkNorm();
-      int f = c.intermediateSize();
       int nl = c.numLayers();
-      int bh = bsz * c.numHeads();
-      int bkv = bsz * c.numKvHeads();
-      attn = new Attention(bsz, seq, c.numHeads(), c.numKvHeads(), hd, c.slidingWindow());
+      Attention attn = new Attention(bsz, seq, c.numHeads(), c.numKvHeads(), c.headDim(), c.slidingWindow());
       xs = new Buf[nl + 1];
-      xn1 = new Buf[nl];
-      rstd1 = new Buf[nl];
-      qh = new Buf[nl];
-      kh = new Buf[nl];
-      vh = new Buf[nl];
-      p = new Buf[nl];
-      att = new Buf[nl];
-      mid = new Buf[nl];
-      xn2 = new Buf[nl];
-      rstd2 = new Buf[nl];
-      g = new Buf[nl];
-      u = new Buf[nl];
-      h = new Buf[nl];
-      qRaw = new Buf[nl];
-      kRaw = new Buf[nl];
-      rstdQ = new Buf[nl];
-      rstdK = new Buf[nl];
-      qv = new INDArray[nl];
-      kv = new INDArray[nl];
-      vv = new INDArray[nl];
-      pv = new INDArray[nl];
-      acts = new AdapterModule.Acts[nl][Projection.ALL.size()];
       for (int l = 0; l <= nl; l++) {
         xs[l] = z(n, d);
       }
+      layers = new LayerActs[nl];
       for (int l = 0; l < nl; l++) {
-        xn1[l] = checkpointed && l > 0 ? xn1[0] : z(n, d);
-        rstd1[l] = checkpointed && l > 0 ? rstd1[0] : z(n);
-        qh[l] = checkpointed && l > 0 ? qh[0] : z((long) bh * seq, hd);
-        kh[l] = checkpointed && l > 0 ? kh[0] : z((long) bkv * seq, hd);
-        vh[l] = checkpointed && l > 0 ? vh[0] : z((long) bkv * seq, hd);
-        p[l] = checkpointed && l > 0 ? p[0] : z((long) bh * seq, seq);
-        att[l] = checkpointed && l > 0 ? att[0] : z(n, qd);
-        if (qkNorm) {
-          qRaw[l] = checkpointed && l > 0 ? qRaw[0] : z(n, qd);
-          kRaw[l] = checkpointed && l > 0 ? kRaw[0] : z(n, kvd);
-          rstdQ[l] = checkpointed && l > 0 ? rstdQ[0] : z((long) n * c.numHeads());
-          rstdK[l] = checkpointed && l > 0 ? rstdK[0] : z((long) n * c.numKvHeads());
-        }
-        mid[l] = checkpointed && l > 0 ? mid[0] : z(n, d);
-        xn2[l] = checkpointed && l > 0 ? xn2[0] : z(n, d);
-        rstd2[l] = checkpointed && l > 0 ? rstd2[0] : z(n);
-        g[l] = checkpointed && l > 0 ? g[0] : z(n, f);
-        u[l] = checkpointed && l > 0 ? u[0] : z(n, f);
-        h[l] = checkpointed && l > 0 ? h[0] : z(n, f);
-        qv[l] = attn.queries(qh[l].arr);
-        kv[l] = attn.keys(kh[l].arr);
-        vv[l] = attn.keys(vh[l].arr);
-        pv[l] = attn.queries(p[l].arr);
-        if (adapters != null) {
-          for (Projection pr : Projection.ALL) {
-            AdapterModule am = adapters.module(l, pr);
-            if (am != null) {
-              acts[l][pr.ordinal()] = am.newActs(n, dt);
-            }
-          }
-        }
+        layers[l] = checkpointed && l > 0 ? layers[0].withAdapters(adapterActs(l))
+            : LayerActs.allocate(c, attn, bsz, seq, dt, adapterActs(l));
       }
-      qLin = z(n, qd);
-      kLin = z(n, kvd);
-      vLin = z(n, kvd);
-      oh = z((long) bh * seq, hd);
-      ov = attn.queries(oh.arr);
-      tmpD = z(n, d);
+      layer = new DecoderLayer(c, rope, attn, bsz, seq, dt);
       xnF = z(n, d);
       rstdF = z(n);
       xnG = z(n, d);
       head = new LmHeadLoss(c.vocabSize(), d,
           Math.min(n, headChunkRows > 0 ? headChunkRows : LmHeadLoss.defaultChunkRows(c.vocabSize())), dt);
       dres = z(n, d);
-      dmid = z(n, d);
       dxn = z(n, d);
-      dh = z(n, f);
-      dg = z(n, f);
-      du = z(n, f);
-      datt = z(n, qd);
-      dOh = z((long) bh * seq, hd);
-      dQh = z((long) bh * seq, hd);
-      dKh = z((long) bkv * seq, hd);
-      dVh = z((long) bkv * seq, hd);
-      dP = z((long) bh * seq, seq);
-      dq = z(n, qd);
-      dqRaw = qkNorm ? z(n, qd) : null;
-      dkRaw = qkNorm ? z(n, kvd) : null;
-      dk = z(n, kvd);
-      dv = z(n, kvd);
       dxnG = z(n, d);
-      dOv = attn.queries(dOh.arr);
-      dQv = attn.queries(dQh.arr);
-      dKv = attn.keys(dKh.arr);
-      dVv = attn.keys(dVh.arr);
-      dPv = attn.queries(dP.arr);
+    }
+
+    /** Each adapted projection's activations for layer l ([7], null where no adapter). */
+    private AdapterModule.Acts[] adapterActs(int l) {
+      AdapterModule.Acts[] acts = new AdapterModule.Acts[Projection.ALL.size()];
+      for (Projection p : Projection.ALL) {
+        AdapterModule am = adapters == null ? null : adapters.module(l, p);
+        if (am != null) {
+          acts[p.ordinal()] = am.newActs(n, dt);
+        }
+      }
+      return acts;
     }
 
     private Buf z(long... shape) {
       return Buf.zeros(dt, shape);
+    }
+
+    @Override
+    public void forward(int layer, Projection p, Buf x, Buf y, AdapterModule.Acts acts) {
+      long t0 = Timers.start();
+      FrozenLinear base = w.layers[layer].module(p);
+      AdapterModule am = adapter(layer, p);
+      if (am == null) {
+        base.forward(x.arr, y.arr);
+      } else {
+        // dropout seeded per step, layer and projection
+        am.forward(base, x.arr, y.arr, acts, training, seed * 131 + layer * 7L + p.ordinal());
+      }
+      Timers.stop(p.inMlp() ? "mlp" : "projections", t0);
+    }
+
+    @Override
+    public void backward(int layer, Projection p, Buf dy, Buf x, Buf dx, double beta, AdapterModule.Acts acts) {
+      long t0 = Timers.start();
+      LlamaWeights.Layer lw = w.layers[layer];
+      FrozenLinear base = lw.module(p);
+      if (full != null) {
+        full.linear(base, dy.arr, x.arr); // forward: y = x·Wᵀ (+ b)  =>  dW += dyᵀ·x, db += Σ_rows dy
+        full.bias(lw.bias(p), dy, n);
+      }
+      AdapterModule am = adapter(layer, p);
+      if (am == null) {
+        base.backwardInput(dy.arr, dx.arr, beta);
+      } else {
+        am.backward(base, dy.arr, dx.arr, beta, acts);
+      }
+      Timers.stop(p.inMlp() ? "mlp.back" : "projections.back", t0);
     }
   }
 
@@ -347,37 +258,6 @@ public final class LlamaModel {
     return adapters == null || !adaptersEnabled ? null : adapters.module(layer, p);
   }
 
-  /** forward: y = x·Wᵀ (+ the adapter's update; dropout seeded per step, layer and projection). */
-  private void proj(Workspace ws, int layer, Projection p, Buf x, Buf y, long seed) {
-    long t0 = Timers.start();
-    FrozenLinear base = w.layers[layer].module(p);
-    AdapterModule am = adapter(layer, p);
-    if (am == null) {
-      base.forward(x.arr, y.arr);
-    } else {
-      am.forward(base, x.arr, y.arr, ws.acts[layer][p.ordinal()], ws.training, seed * 131 + layer * 7L + p.ordinal());
-    }
-    Timers.stop(p.inMlp() ? "mlp" : "projections", t0);
-  }
-
-  /** backward of {@link #proj}: dx (+)= dy·W (+ the adapter's part; beta 1 adds), gradients accumulate. */
-  private void projBack(Workspace ws, int layer, Projection p, Buf dy, Buf x, Buf dx, double beta) {
-    long t0 = Timers.start();
-    LlamaWeights.Layer lw = w.layers[layer];
-    FrozenLinear base = lw.module(p);
-    if (full != null) {
-      full.linear(base, dy.arr, x.arr); // forward: y = x·Wᵀ (+ b)  =>  dW += dyᵀ·x, db += Σ_rows dy
-      full.bias(lw.bias(p), dy, ws.n);
-    }
-    AdapterModule am = adapter(layer, p);
-    if (am == null) {
-      base.backwardInput(dy.arr, dx.arr, beta);
-    } else {
-      am.backward(base, dy.arr, dx.arr, beta, ws.acts[layer][p.ordinal()]);
-    }
-    Timers.stop(p.inMlp() ? "mlp.back" : "projections.back", t0);
-  }
-
   /**
    * Runs the forward pass and returns the negative log-likelihood of every target, in the order
    * of their positions. training turns on adapter dropout (seeded by seed).
@@ -389,8 +269,6 @@ public final class LlamaModel {
     last = ws;
     int n = ws.n;
     int d = c.hiddenSize();
-    int seq = ws.seq;
-    int bsz = ws.bsz;
     int vocab = c.vocabSize();
     int[] tok = batch.tokens();
     // embedding: xs[0][i] = E[tok[i]]
@@ -414,7 +292,7 @@ public final class LlamaModel {
     double eps = c.rmsNormEps();
     ws.seed = seed;
     for (int l = 0; l < c.numLayers(); l++) {
-      layerForward(ws, l, seed);
+      ws.layer.forward(l, w.layers[l], ws, ws.layers[l], ws.xs[l], ws.xs[l + 1], batch.positions());
     }
     RmsNorm.forward(ws.xnF, ws.rstdF, ws.xs[c.numLayers()], w.finalNorm, n, d, eps);
     // LM head only on the rows that carry a target
@@ -451,73 +329,6 @@ public final class LlamaModel {
     double[] nll = ws.head.forward(w.lmHead, ws.xnG.arr, m, ws.targetIds);
     Timers.stop("head", th);
     return nll;
-  }
-
-  /**
-   * One decoder layer: xs[l+1] from xs[l], keeping what backward needs in the workspace (with
-   * checkpointing, in the shared layer buffers).
-   */
-  private void layerForward(Workspace ws, int l, long seed) {
-    int n = ws.n;
-    int d = c.hiddenSize();
-    int seq = ws.seq;
-    int bsz = ws.bsz;
-    double eps = c.rmsNormEps();
-    Batch batch = ws.batch;
-    LlamaWeights.Layer lw = w.layers[l];
-    RmsNorm.forward(ws.xn1[l], ws.rstd1[l], ws.xs[l], lw.attnNorm(), n, d, eps);
-    boolean qkNorm = c.qkNorm();
-    Buf qOut = qkNorm ? ws.qRaw[l] : ws.qLin;
-    Buf kOut = qkNorm ? ws.kRaw[l] : ws.kLin;
-    proj(ws, l, Projection.Q, ws.xn1[l], qOut, seed);
-    proj(ws, l, Projection.K, ws.xn1[l], kOut, seed);
-    proj(ws, l, Projection.V, ws.xn1[l], ws.vLin, seed);
-    // Qwen2: y = x·Wᵀ + b (+ adapter); the frozen bias adds after LoRA/DoRA as in PEFT
-    addBias(qOut, lw.qBias(), n);
-    addBias(kOut, lw.kBias(), n);
-    addBias(ws.vLin, lw.vBias(), n);
-    if (qkNorm) {
-      // Qwen3: every head of q and k RMS-normalised over head_dim (rows of width headDim)
-      int hd = c.headDim();
-      RmsNorm.forward(ws.qLin, ws.rstdQ[l], qOut, lw.qNorm(), n * c.numHeads(), hd, eps);
-      RmsNorm.forward(ws.kLin, ws.rstdK[l], kOut, lw.kNorm(), n * c.numKvHeads(), hd, eps);
-    }
-    int[] pos = batch.positions();
-    rope.toHeads(ws.qh[l], ws.qLin, bsz, seq, c.numHeads(), pos);
-    rope.toHeads(ws.kh[l], ws.kLin, bsz, seq, c.numKvHeads(), pos);
-    Heads.split(ws.vh[l], ws.vLin, bsz, seq, c.numKvHeads(), c.headDim());
-    long ta = Timers.start();
-    ws.attn.forward(ws.ov, ws.pv[l], ws.p[l], ws.qv[l], ws.kv[l], ws.vv[l], pos);
-    Timers.stop("attention", ta);
-    Heads.merge(ws.att[l], ws.oh, bsz, seq, c.numHeads(), c.headDim());
-    proj(ws, l, Projection.O, ws.att[l], ws.tmpD, seed);
-    ws.mid[l].arr.assign(ws.xs[l].arr).addi(ws.tmpD.arr);
-    RmsNorm.forward(ws.xn2[l], ws.rstd2[l], ws.mid[l], lw.mlpNorm(), n, d, eps);
-    proj(ws, l, Projection.GATE, ws.xn2[l], ws.g[l], seed);
-    proj(ws, l, Projection.UP, ws.xn2[l], ws.u[l], seed);
-    SwiGlu.forward(ws.h[l], ws.g[l], ws.u[l], n, c.intermediateSize());
-    proj(ws, l, Projection.DOWN, ws.h[l], ws.tmpD, seed);
-    ws.xs[l + 1].arr.assign(ws.mid[l].arr).addi(ws.tmpD.arr);
-  }
-
-  /** y[i, :] += b for every row; nothing when b is null. */
-  private static void addBias(Buf y, Buf b, int rows) {
-    if (b == null) {
-      return;
-    }
-    int w = b.length();
-    Par.rows(rows, (lo, hi) -> {
-      for (int i = lo; i < hi; i++) {
-        int off = i * w;
-        for (int j = 0; j < w; j++) {
-          y.set(off + j, y.get(off + j) + b.get(j));
-        }
-      }
-    });
-  }
-
-  private static INDArray rowsView(INDArray a, int rows) {
-    return rows == a.size(0) ? a : a.get(NDArrayIndex.interval(0, rows), NDArrayIndex.all());
   }
 
   /**
@@ -567,9 +378,6 @@ public final class LlamaModel {
     }
     int n = ws.n;
     int d = c.hiddenSize();
-    int seq = ws.seq;
-    int bsz = ws.bsz;
-    int f = c.intermediateSize();
     ws.dxn.zero();
     long th = Timers.start();
     if (ws.m > 0) {
@@ -592,53 +400,14 @@ public final class LlamaModel {
     if (full != null) {
       full.norm(w.finalNorm, ws.dxn, ws.xs[nl], ws.rstdF, n, d);
     }
+    int[] pos = ws.batch.positions();
     for (int l = nl - 1; l >= 0; l--) {
-      if (ws.checkpointed && l < nl - 1) {
-        layerForward(ws, l, ws.seed); // the shared buffers still hold layer nl−1 from forward
-      }
       LlamaWeights.Layer lw = w.layers[l];
-      // forward: xs[l+1] = mid + down(h)  =>  dh = down.backward(dres), dmid = dres + ...
-      projBack(ws, l, Projection.DOWN, ws.dres, ws.h[l], ws.dh, 0.0);
-      SwiGlu.backward(ws.dg, ws.du, ws.dh, ws.g[l], ws.u[l], n, f);
-      projBack(ws, l, Projection.GATE, ws.dg, ws.xn2[l], ws.dxn, 0.0);
-      projBack(ws, l, Projection.UP, ws.du, ws.xn2[l], ws.dxn, 1.0);
-      ws.dmid.arr.assign(ws.dres.arr);
-      RmsNorm.backward(ws.dmid, ws.dxn, ws.mid[l], lw.mlpNorm(), ws.rstd2[l], n, d, true);
-      if (full != null) {
-        full.norm(lw.mlpNorm(), ws.dxn, ws.mid[l], ws.rstd2[l], n, d);
+      if (ws.checkpointed && l < nl - 1) {
+        // the shared buffers still hold layer nl−1 from forward: recompute this layer's
+        ws.layer.forward(l, lw, ws, ws.layers[l], ws.xs[l], ws.xs[l + 1], pos);
       }
-      // forward: mid = xs[l] + o(att)
-      projBack(ws, l, Projection.O, ws.dmid, ws.att[l], ws.datt, 0.0);
-      Heads.split(ws.dOh, ws.datt, bsz, seq, c.numHeads(), c.headDim());
-      long ta = Timers.start();
-      int[] pos = ws.batch.positions();
-      ws.attn.backward(ws.dQv, ws.dKv, ws.dVv, ws.dPv, ws.dP, ws.dOv, ws.pv[l], ws.p[l],
-          ws.qv[l], ws.kv[l], ws.vv[l], pos);
-      Timers.stop("attention.back", ta);
-      rope.fromHeads(ws.dq, ws.dQh, bsz, seq, c.numHeads(), pos);
-      rope.fromHeads(ws.dk, ws.dKh, bsz, seq, c.numKvHeads(), pos);
-      Heads.merge(ws.dv, ws.dVh, bsz, seq, c.numKvHeads(), c.headDim());
-      Buf dqIn = ws.dq;
-      Buf dkIn = ws.dk;
-      if (c.qkNorm()) {
-        int hd = c.headDim();
-        RmsNorm.backward(ws.dqRaw, ws.dq, ws.qRaw[l], lw.qNorm(), ws.rstdQ[l], n * c.numHeads(), hd, false);
-        RmsNorm.backward(ws.dkRaw, ws.dk, ws.kRaw[l], lw.kNorm(), ws.rstdK[l], n * c.numKvHeads(), hd, false);
-        if (full != null) {
-          full.norm(lw.qNorm(), ws.dq, ws.qRaw[l], ws.rstdQ[l], n * c.numHeads(), hd);
-          full.norm(lw.kNorm(), ws.dk, ws.kRaw[l], ws.rstdK[l], n * c.numKvHeads(), hd);
-        }
-        dqIn = ws.dqRaw;
-        dkIn = ws.dkRaw;
-      }
-      projBack(ws, l, Projection.Q, dqIn, ws.xn1[l], ws.dxn, 0.0);
-      projBack(ws, l, Projection.K, dkIn, ws.xn1[l], ws.dxn, 1.0);
-      projBack(ws, l, Projection.V, ws.dv, ws.xn1[l], ws.dxn, 1.0);
-      ws.dres.arr.assign(ws.dmid.arr);
-      RmsNorm.backward(ws.dres, ws.dxn, ws.xs[l], lw.attnNorm(), ws.rstd1[l], n, d, true);
-      if (full != null) {
-        full.norm(lw.attnNorm(), ws.dxn, ws.xs[l], ws.rstd1[l], n, d);
-      }
+      ws.layer.backward(l, lw, ws, ws.layers[l], ws.xs[l], ws.dres, ws.dxn, pos, full);
     }
     if (full != null) {
       full.embedding(ws.batch.tokens(), ws.dres.arr);

@@ -164,17 +164,28 @@ class MemoryPathsTest {
     }
   }
 
-  /** Elements of every distinct activation buffer a workspace holds (shared buffers once), by reflection. */
+  /**
+   * Elements of every distinct activation buffer a workspace holds (shared buffers once), by
+   * reflection, looking into its per-layer records (LayerActs) and the layer's scratch (DecoderLayer).
+   */
   static long workspaceFloats(Object ws) throws Exception {
-    java.util.Set<Object> seen = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+    return floats(ws, java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>()));
+  }
+
+  private static long floats(Object holder, java.util.Set<Object> seen) throws Exception {
     long n = 0;
-    for (java.lang.reflect.Field f : ws.getClass().getDeclaredFields()) {
+    for (java.lang.reflect.Field f : holder.getClass().getDeclaredFields()) {
+      if (java.lang.reflect.Modifier.isStatic(f.getModifiers())) {
+        continue;
+      }
       f.setAccessible(true);
-      Object v = f.get(ws);
-      Object[] items = v instanceof Buf[] arr ? arr : v instanceof Buf b ? new Object[] {b} : new Object[0];
+      Object v = f.get(holder);
+      Object[] items = v instanceof Object[] arr ? arr : new Object[] {v};
       for (Object o : items) {
-        if (o != null && seen.add(((Buf) o).arr)) {
-          n += ((Buf) o).arr.length();
+        if (o instanceof Buf b && seen.add(b.arr)) {
+          n += b.arr.length();
+        } else if ((o instanceof LayerActs || o instanceof DecoderLayer) && seen.add(o)) {
+          n += floats(o, seen);
         }
       }
       if (v instanceof ai.lathe.model.nn.LmHeadLoss h) {
