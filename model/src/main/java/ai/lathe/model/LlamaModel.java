@@ -153,9 +153,7 @@ public final class LlamaModel {
     final Buf dres; // [n, d] gradient of the residual stream
     final Buf dxn; // [n, d] gradient of a norm's output
     final Buf dxnG; // [n, d] gradient of the gathered rows
-    int[] targetRows = new int[0];
-    int[] targetIds = new int[0]; // [m] target of each head row
-    int m;
+    TargetRows targets = TargetRows.NONE; // the last forward's rows with a target
     long seed;
     Batch batch;
     boolean training;
@@ -295,38 +293,15 @@ public final class LlamaModel {
       ws.layer.forward(l, w.layers[l], ws, ws.layers[l], ws.xs[l], ws.xs[l + 1], batch.positions());
     }
     RmsNorm.forward(ws.xnF, ws.rstdF, ws.xs[c.numLayers()], w.finalNorm, n, d, eps);
-    // LM head only on the rows that carry a target
-    int[] targets = batch.targets();
-    int m = 0;
-    int[] rows = new int[n];
-    for (int i = 0; i < n; i++) {
-      if (targets[i] >= 0) {
-        if (targets[i] >= vocab) {
-          throw new IllegalArgumentException("target id " + targets[i] + " outside vocabulary of " + vocab);
-        }
-        rows[m++] = i;
-      }
-    }
-    ws.targetRows = java.util.Arrays.copyOf(rows, m);
-    ws.m = m;
-    ws.targetIds = new int[m];
-    for (int r = 0; r < m; r++) {
-      ws.targetIds[r] = targets[ws.targetRows[r]];
-    }
-    if (m == 0) {
+    // LM head and loss only on the rows that carry a target: nll = logsumexp(xG·Wᵀ) − z[target]
+    TargetRows tr = TargetRows.of(batch.targets(), vocab);
+    ws.targets = tr;
+    if (tr.count() == 0) {
       return new double[0];
     }
-    Par.rows(m, (lo, hi) -> {
-      for (int r = lo; r < hi; r++) {
-        int src = ws.targetRows[r] * d;
-        for (int j = 0; j < d; j++) {
-          ws.xnG.set(r * d + j, ws.xnF.get(src + j));
-        }
-      }
-    });
+    tr.gather(ws.xnF, ws.xnG, d);
     long th = Timers.start();
-    // nll = logsumexp(xG·Wᵀ) − z[target], chunk by chunk over the rows
-    double[] nll = ws.head.forward(w.lmHead, ws.xnG.arr, m, ws.targetIds);
+    double[] nll = ws.head.forward(w.lmHead, ws.xnG.arr, tr.count(), tr.ids());
     Timers.stop("head", th);
     return nll;
   }
@@ -357,7 +332,7 @@ public final class LlamaModel {
   /** Forward without dropout; the sum of log p over each sequence's targets. */
   public double[] sequenceLogProbs(Batch b) {
     double[] nll = forward(b, false, 0);
-    return sequenceLogProbs(b, last.targetRows, nll);
+    return sequenceLogProbs(b, last.targets.rows(), nll);
   }
 
 
@@ -373,26 +348,20 @@ public final class LlamaModel {
     if (ws == null) {
       throw new IllegalStateException("backward without forward");
     }
-    if (weight.length != ws.m) {
-      throw new IllegalArgumentException("need one weight per target: " + ws.m + ", got " + weight.length);
+    TargetRows tr = ws.targets;
+    if (weight.length != tr.count()) {
+      throw new IllegalArgumentException("need one weight per target: " + tr.count() + ", got " + weight.length);
     }
     int n = ws.n;
     int d = c.hiddenSize();
     ws.dxn.zero();
     long th = Timers.start();
-    if (ws.m > 0) {
+    if (tr.count() > 0) {
       // forward: nll = −log softmax(xG·Wᵀ)[t]  =>  dxG = w·(softmax − onehot(t))·W, chunk by chunk;
       // a trained head (train.mode full) adds dW += dzᵀ·xG per chunk
       LmHeadLoss.HeadGradient hook = full != null ? full::head : headGradient;
-      ws.head.backward(w.lmHead, ws.xnG.arr, ws.m, ws.targetIds, weight, ws.dxnG.arr, hook);
-      Par.rows(ws.m, (lo, hi) -> {
-        for (int r = lo; r < hi; r++) {
-          int dst = ws.targetRows[r] * d;
-          for (int j = 0; j < d; j++) {
-            ws.dxn.set(dst + j, ws.dxnG.get(r * d + j));
-          }
-        }
-      });
+      ws.head.backward(w.lmHead, ws.xnG.arr, tr.count(), tr.ids(), weight, ws.dxnG.arr, hook);
+      tr.scatter(ws.dxnG, ws.dxn, d); // forward: xG = gather(xnF)
     }
     Timers.stop("head.back", th);
     int nl = c.numLayers();
