@@ -24,11 +24,12 @@ final class FullModel {
   private FullModel() {}
 
   /**
-   * The trainable tensors of the base at the start, on the driver: also the check that the base is
-   * dense (no NF4) and that every freeze pattern names a tensor, before any executor work.
+   * The trainable tensors of the base at the start (a BF16 base widened to F32), on the driver:
+   * also the check that the base is not NF4 and that every freeze pattern names a tensor, before
+   * any executor work.
    */
   static List<Param> initParams(String model, String quant, TrainMode mode) {
-    return TrainableWeights.of(ExecutorModels.get(model, quant), mode.freeze()).params();
+    return TrainableWeights.of(TrainableWeights.copyOf(ExecutorModels.get(model, quant)), mode.freeze()).params();
   }
 
   /** A task thread's engine: a private copy of the cached base w whose own weights train. */

@@ -43,6 +43,7 @@ class PrefFullTrainJobTest {
   static Path model;
   static Path pairs;
   static Path ref;
+  static final LlamaConfig CONFIG = new LlamaConfig("llama", 32000, 32, 2, 4, 2, 48, 1e-5, 10000, false, 256, 1, 2);
 
   @BeforeAll
   static void setUp() throws Exception {
@@ -51,8 +52,7 @@ class PrefFullTrainJobTest {
         .config("spark.driver.host", "127.0.0.1").getOrCreate();
     dir = Files.createTempDirectory(Path.of("target").toAbsolutePath(), "pref-full");
     model = dir.resolve("model");
-    LlamaConfig c = new LlamaConfig("llama", 32000, 32, 2, 4, 2, 48, 1e-5, 10000, false, 256, 1, 2);
-    RandomLlama.write(model, c, 1, "F32", Path.of("../data/tokenizer/llama2"));
+    RandomLlama.write(model, CONFIG, 1, "F32", Path.of("../data/tokenizer/llama2"));
     pairs = dir.resolve("pairs");
     PrepJob.run(spark, Config.load(null, List.of("input=../data/sample/debian-faq/instructions.jsonl",
         "output=" + pairs, "tokenizer=" + model, "max_length=48", "format=alpaca", "kind=preference",
@@ -132,7 +132,10 @@ class PrefFullTrainJobTest {
     assertTrue(d < 1e-7, "resumed vs uninterrupted: " + d);
   }
 
-  /** KTO in full mode, its reference log-probs computed on the fly from the frozen start. */
+  /**
+   * KTO in full mode on a BF16 base (held in 16 bits, trained as F32 master weights), its
+   * reference log-probs computed on the fly from the frozen start.
+   */
   @Test
   void ktoFullWithTheReferenceOnTheFly() throws Exception {
     ObjectMapper om = new ObjectMapper();
@@ -151,15 +154,19 @@ class PrefFullTrainJobTest {
     Path kto = dir.resolve("kto");
     PrepJob.run(spark, Config.load(null, List.of("input=" + raw, "output=" + kto, "tokenizer=" + model,
         "max_length=48", "format=kto", "kind=kto", "max_reject_fraction=1.0")));
+    Path bf16 = dir.resolve("model-bf16");
+    RandomLlama.write(bf16, CONFIG, 1, "BF16", Path.of("../data/tokenizer/llama2"));
     PrefTrainJob.Result r = PrefTrainJob.run(spark, cfg(kto.toString(), "kto-full", "loss.type=kto",
-        "reference.on_the_fly=true", "distributed.partitions=2"), "kto");
+        "reference.on_the_fly=true", "distributed.partitions=2", "model=" + bf16), "kto");
     ObjectNode first = r.metrics().get(0);
     for (String k : List.of("loss", "kl", "rewards/chosen", "rewards/rejected", "logps/chosen")) {
       assertTrue(first.has(k) && Double.isFinite(first.get(k).asDouble()), k + " in " + first);
     }
     assertTrue(Files.exists(dir.resolve("kto-full/model.safetensors")));
-    assertTrue(SftFullTrainJobTest.maxDiff(HfCheckpoint.load(dir.resolve("kto-full"), DataType.FLOAT),
-        HfCheckpoint.load(model, DataType.FLOAT)) > 1e-3, "training moved the weights");
+    assertTrue(SftFullTrainJobTest.maxDiff(HfCheckpoint.load(dir.resolve("kto-full"), DataType.DOUBLE),
+        HfCheckpoint.load(bf16, DataType.DOUBLE)) > 1e-3, "training moved the weights");
+    assertEquals("float32", new ObjectMapper().readTree(dir.resolve("kto-full/config.json").toFile())
+        .get("torch_dtype").asText(), "written as F32 master weights");
   }
 
   @Test

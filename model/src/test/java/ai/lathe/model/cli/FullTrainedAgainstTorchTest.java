@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.lathe.model.LlamaModel;
 import ai.lathe.model.LlamaWeights;
+import ai.lathe.model.TrainableWeights;
 import ai.lathe.model.io.HfCheckpoint;
 import ai.lathe.model.io.TrainedModel;
 import ai.lathe.model.train.DpoTrainer;
@@ -59,12 +60,14 @@ class FullTrainedAgainstTorchTest {
   @Test
   void fullDpoModelScoresAsTheTorchReference() throws Exception {
     List<JsonNode> rows = ScoreAgainstTorchTest.lines(GOLD.resolve("rows.jsonl"));
-    // the reference's BF16 checkpoint as F32 (full training needs dense weights; BF16 loads as 16-bit frozen storage)
+    // the reference's BF16 checkpoint (held in 16 bits) as dense F32 master weights, as the jobs train it
     ai.lathe.model.io.AtomicDir.deleteTree(OUT);
-    Path start = OUT.resolve("start");
-    TrainedModel.write(start, HfCheckpoint.load(GOLD.resolve("model"), DataType.DOUBLE), "F32",
-        TrainedModel.MAX_SHARD_BYTES, null, null, Map.of());
-    LlamaWeights w = HfCheckpoint.load(start, DataType.FLOAT);
+    LlamaWeights bf16 = HfCheckpoint.load(GOLD.resolve("model"), DataType.FLOAT);
+    assertTrue(bf16.layers[0].q() instanceof ai.lathe.model.nn.HalfLinear, "BF16 is held in 16 bits");
+    LlamaWeights w = TrainableWeights.copyOf(bf16);
+    var exact = TrainableWeights.named(HfCheckpoint.load(GOLD.resolve("model"), DataType.DOUBLE));
+    TrainableWeights.named(w).forEach((k, v) -> assertEquals(0.0, v.castTo(DataType.DOUBLE).sub(exact.get(k))
+        .amaxNumber().doubleValue(), k + ": BF16 widens to F32 exactly"));
     LlamaModel m = new LlamaModel(w, null, DataType.FLOAT);
     new TrainMode(true, List.of()).attach(m);
     SftTrainer.Options o = new SftTrainer.Options(5, 1, 128, 1e-2, 0, 3, 1.0, 0.0, 1.0, 7);
