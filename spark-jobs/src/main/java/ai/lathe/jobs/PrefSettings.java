@@ -40,6 +40,10 @@ public record PrefSettings(
     } else {
       lc = LoraConfig.fromConfig(c);
     }
+    if (mode.full() && lc.adalora() != null) {
+      throw new IllegalArgumentException(c.source() + ": lora.type adalora does not apply to train.mode full "
+          + "(AdaLoRA allocates adapter ranks; full mode trains the model's own weights)");
+    }
     int maxSteps = c.integer("train.max_steps", 0);
     SftTrainer.Options o = SftTrainer.Options.fromConfig(c, ConfigReference.TRAIN_PREF.withTotalSteps(Math.max(1, maxSteps)));
     Rounds.waitSeconds(c); // read here so the key check sees it; used by the job before the first round

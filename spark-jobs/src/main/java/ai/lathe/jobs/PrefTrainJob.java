@@ -88,8 +88,8 @@ public final class PrefTrainJob {
         s.checkpointEvery(), s.checkpointDir(), fingerprint, s.averageOptimizerState(), s.outer(), s.train());
     AdapterState initState = init == null ? AdapterState.of(fullInit, s.train().adamW(fullInit))
         : AdapterState.of(init, s.train().adamW(init.params()));
-    ParameterAveraging.Outcome o = ParameterAveraging.run(jsc, pp, initState, train, val, new Objective(s), l -> summary(l, "") + (l.has("eval_loss") ? ", eval "
-        + summary(l, "eval_") : ""), hconf);
+    ParameterAveraging.Outcome o = ParameterAveraging.run(jsc, pp, initState, train, val, new Objective(s),
+        l -> summary(l, "") + (l.has("eval_loss") ? ", eval " + summary(l, "eval_") : ""), hconf);
     AdapterState state = o.state();
     List<ObjectNode> metrics = o.metrics();
     List<ObjectNode> done = o.alreadyDone() ? AdapterOutput.existing(s.output(), hconf) : null;
@@ -189,7 +189,8 @@ public final class PrefTrainJob {
         gn += ss.gradNorm();
         steps++;
       }
-      return ParameterAveraging.Partial.of(FullModel.state(e, s.averageOptimizerState() ? trainer.optimizer() : null), m, tokens, gn, steps, t0, ExecutorModels.loads(s.model(), s.quant()));
+      return ParameterAveraging.Partial.of(FullModel.state(e, s.averageOptimizerState() ? trainer.optimizer() : null),
+          m, tokens, gn, steps, t0, ExecutorModels.loads(s.model(), s.quant()));
     }
 
     @Override
