@@ -208,6 +208,9 @@ class PreferenceFullTest {
       t.step(List.of(train.subList(off, off + 4), train.subList(off + 4, off + 8)));
     }
     MetricSums after = t.evaluate(held, 8);
+    System.out.printf("full DPO held-out: rewards/accuracies %.3f -> %.3f, margins %.3f -> %.3f%n",
+        before.mean("rewards/accuracies"), after.mean("rewards/accuracies"), before.mean("rewards/margins"),
+        after.mean("rewards/margins"));
     assertEquals(Math.log(2), first, 1e-4, "the first step starts at the reference: loss log 2");
     assertTrue(after.mean("rewards/accuracies") > 0.8, "held-out rewards/accuracies " + after.mean("rewards/accuracies"));
     assertTrue(after.mean("rewards/margins") > 0.5, "held-out margins " + after.mean("rewards/margins"));
