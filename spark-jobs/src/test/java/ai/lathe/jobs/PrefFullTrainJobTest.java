@@ -181,7 +181,10 @@ class PrefFullTrainJobTest {
     var e3 = assertThrows(IllegalArgumentException.class, () -> PrefTrainJob.run(spark, cfg(ref.toString(), "never3",
         "adapter=" + dir.resolve("some-adapter")), "dpo"));
     assertTrue(e3.getMessage().contains("does not apply to train.mode full"), e3.getMessage());
-    for (int i = 1; i <= 3; i++) {
+    var e4 = assertThrows(IllegalArgumentException.class, () -> PrefTrainJob.run(spark, cfg(ref.toString(), "never4",
+        "lora.type=adalora"), "kto"));
+    assertTrue(e4.getMessage().contains("lora.type adalora does not apply to train.mode full"), e4.getMessage());
+    for (int i = 1; i <= 4; i++) {
       assertFalse(Files.exists(dir.resolve("never" + i)), "nothing written " + i);
       assertFalse(Files.exists(dir.resolve("never" + i + ".checkpoints")), "no checkpoint " + i);
     }
