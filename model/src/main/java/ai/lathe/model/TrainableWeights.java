@@ -100,8 +100,10 @@ public final class TrainableWeights {
   }
 
   /**
-   * A private deep copy of dense weights (a tied head stays tied to the copy's embedding): what a
-   * task trains in full mode, so the executor's shared, cached base is never modified.
+   * A private deep copy as dense trainable weights (a tied head stays tied to the copy's
+   * embedding): what a task trains in full mode, so the executor's shared, cached base is never
+   * modified. Weights held in 16 bits (a BF16/F16 checkpoint loaded as F32) are widened to F32
+   * master weights; NF4 weights are an error.
    */
   public static LlamaWeights copyOf(LlamaWeights w) {
     LlamaWeights.Layer[] layers = new LlamaWeights.Layer[w.layers.length];
@@ -109,22 +111,34 @@ public final class TrainableWeights {
       LlamaWeights.Layer l = w.layers[i];
       FrozenLinear[] m = new FrozenLinear[Projection.ALL.size()];
       for (Projection p : Projection.ALL) {
-        m[p.ordinal()] = new DenseLinear(dense(l.module(p), HfLayout.weight(i, p.hfName())).dup('c'));
+        m[p.ordinal()] = new DenseLinear(denseCopy(l.module(p), HfLayout.weight(i, p.hfName())));
       }
       layers[i] = new LlamaWeights.Layer(dup(l.attnNorm()), m[0], m[1], m[2], m[3], dup(l.mlpNorm()), m[4], m[5], m[6],
           dup(l.qBias()), dup(l.kBias()), dup(l.vBias()), dup(l.qNorm()), dup(l.kNorm()));
     }
     Buf embed = dup(w.embed);
     FrozenLinear head = w.config.tieWordEmbeddings() ? new DenseLinear(embed.arr)
-        : new DenseLinear(dense(w.lmHead, "lm_head.weight").dup('c'));
+        : new DenseLinear(denseCopy(w.lmHead, "lm_head.weight"));
     return new LlamaWeights(w.config, embed, layers, dup(w.finalNorm), head);
   }
 
+  /** A copy of b (16-bit storage widened to F32). */
   private static Buf dup(Buf b) {
-    return b == null ? null : Buf.of(b.arr.dup('c'));
+    return b == null ? null : Buf.of(b instanceof Buf.Half ? b.arr.castTo(org.nd4j.linalg.api.buffer.DataType.FLOAT)
+        : b.arr.dup('c'));
+  }
+
+  /** A dense copy of a projection: HalfLinear widens to a fresh F32 array, NF4 is refused. */
+  private static INDArray denseCopy(FrozenLinear f, String name) {
+    return f instanceof ai.lathe.model.nn.HalfLinear h ? h.dense() : dense(f, name).dup('c');
   }
 
   private static INDArray dense(FrozenLinear f, String name) {
+    if (f instanceof ai.lathe.model.nn.HalfLinear) {
+      throw new IllegalArgumentException("train.mode full: " + name + " is held in 16 bits (a BF16/F16 checkpoint): "
+          + "it cannot be trained in full in place - train a dense copy (TrainableWeights.copyOf, as the sft, dpo and "
+          + "kto jobs do) or convert the checkpoint to F32");
+    }
     if (!(f instanceof DenseLinear)) {
       throw new IllegalArgumentException("train.mode full: " + name + " is held as " + f.getClass().getSimpleName()
           + " (quantize: nf4?); a 4-bit base cannot be trained in full - use train.mode lora (QLoRA) or quantize: none");

@@ -12,7 +12,8 @@ public final class DpoTrainJob {
         DPO (loss.type sigmoid | ipo | hinge | robust) on prepared preference data that has
         ref_chosen_logp/ref_rejected_logp (lathe ref-logps), by parameter averaging; starts from
         `adapter` (e.g. the SFT adapter) or a fresh LoRA. Writes a PEFT adapter with lathe-run.json,
-        metrics.jsonl (TRL's rewards/* and logps/* names), loss.png and rewards.png.""";
+        metrics.jsonl (TRL's rewards/* and logps/* names), loss.png and rewards.png. With
+        train.mode full it trains every weight against the frozen base and writes a Hugging Face model folder.""";
 
   private DpoTrainJob() {}
 

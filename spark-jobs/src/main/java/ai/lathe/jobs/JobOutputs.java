@@ -33,7 +33,8 @@ final class JobOutputs {
     if (s.referenceAdapter() != null) {
       in.add(Input.of("reference adapter", s.referenceAdapter()));
     }
-    return new OutputGuard.Spec(kind, s.output(), Kind.ADAPTER, c.bool("overwrite", false), in,
+    return new OutputGuard.Spec(kind, s.output(), s.mode().full() ? Kind.TRAINED_MODEL : Kind.ADAPTER,
+        c.bool("overwrite", false), in,
         List.of(s.checkpointDir()));
   }
 

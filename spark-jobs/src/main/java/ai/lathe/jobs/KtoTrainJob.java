@@ -11,7 +11,8 @@ public final class KtoTrainJob {
       usage: lathe kto --config conf/kto.yaml [--set key=value ...]
         KTO (loss.desirable_weight, loss.undesirable_weight, in-batch KL) on prepared KTO data that
         has ref_logp (lathe ref-logps), by parameter averaging; starts from `adapter` or a fresh LoRA.
-        Writes a PEFT adapter with lathe-run.json, metrics.jsonl (TRL's rewards/* and logps/* names), loss.png and rewards.png.""";
+        Writes a PEFT adapter with lathe-run.json, metrics.jsonl (TRL's rewards/* and logps/* names), loss.png and rewards.png.
+        With train.mode full it trains every weight against the frozen base and writes a Hugging Face model folder.""";
 
   private KtoTrainJob() {}
 

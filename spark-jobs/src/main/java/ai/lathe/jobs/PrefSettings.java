@@ -5,6 +5,7 @@ import ai.lathe.model.adapter.LoraConfig;
 import ai.lathe.model.config.ConfigReference;
 import ai.lathe.model.io.PeftAdapter;
 import ai.lathe.model.train.SftTrainer;
+import ai.lathe.model.train.TrainMode;
 import java.io.IOException;
 import java.io.Serializable;
 import java.nio.file.Path;
@@ -14,7 +15,8 @@ import java.util.List;
  * Settings of the preference jobs (conf/dpo.yaml, conf/kto.yaml), validated on the driver.
  * kind: dpo or kto. adapter: the adapter training starts from (e.g. the SFT adapter; its
  * config replaces lora.*), null = a fresh LoRA. referenceAdapter: null = the base with
- * adapters disabled.
+ * adapters disabled. mode: train.mode lora, or full (the base's own weights train; the
+ * reference stays the frozen base, i.e. the starting weights).
  */
 public record PrefSettings(
     String kind, String model, String data, List<String> langs, String output, String checkpointDir,
@@ -22,17 +24,25 @@ public record PrefSettings(
     LoraConfig lora, SftTrainer.Options train, int epochs, int maxSteps, int partitions, int averagingFrequency,
     int checkpointEvery, int evalEvery, String lossType, double beta, double labelSmoothing,
     double desirableWeight, double undesirableWeight, String quant, boolean averageOptimizerState,
-    ParameterAveraging.Outer outer, String kernels) implements Serializable {
+    ParameterAveraging.Outer outer, String kernels, TrainMode mode) implements Serializable {
 
   public static PrefSettings from(Config c, String kind) throws IOException {
-    ai.lathe.model.train.TrainMode.requireLora(c, kind);
+    TrainMode mode = TrainMode.fromConfig(c);
     String out = c.need("output");
     String adapter = c.str("adapter", null);
+    if (mode.full() && adapter != null) {
+      throw new IllegalArgumentException(c.source() + ": adapter (a starting LoRA adapter) does not apply to "
+          + "train.mode full, which trains the model's own weights: merge the adapter into the base first, or use lora");
+    }
     LoraConfig lc;
     if (adapter != null) {
       lc = PeftAdapter.readConfig(Path.of(adapter));
     } else {
       lc = LoraConfig.fromConfig(c);
+    }
+    if (mode.full() && lc.adalora() != null) {
+      throw new IllegalArgumentException(c.source() + ": lora.type adalora does not apply to train.mode full "
+          + "(AdaLoRA allocates adapter ranks; full mode trains the model's own weights)");
     }
     int maxSteps = c.integer("train.max_steps", 0);
     SftTrainer.Options o = SftTrainer.Options.fromConfig(c, ConfigReference.TRAIN_PREF.withTotalSteps(Math.max(1, maxSteps)));
@@ -65,7 +75,7 @@ public record PrefSettings(
         c.integer("train.epochs", 1), maxSteps, c.integer("distributed.partitions", 0), freq,
         c.integer("distributed.checkpoint_every", 1), c.integer("distributed.eval_every", 1), loss,
         beta, eps, wd, wu, ExecutorModels.quantOf(c), c.bool("distributed.average_optimizer_state", true),
-        outer(c), ai.lathe.model.nn.Kernels.setting(c));
+        outer(c), ai.lathe.model.nn.Kernels.setting(c), mode);
   }
 
   /** distributed.outer_optimizer (none | nesterov), outer_lr, outer_momentum: as in sft. */
@@ -82,7 +92,7 @@ public record PrefSettings(
     return new PrefSettings(kind, model, data, langs, output, checkpointDir, adapter, referenceAdapter,
         referenceOnTheFly, referenceBatch, lora.forSteps(total), train.withTotalSteps(total), epochs, maxSteps, partitions, averagingFrequency, checkpointEvery,
         evalEvery, lossType, beta, labelSmoothing, desirableWeight, undesirableWeight, quant, averageOptimizerState,
-        outer, kernels);
+        outer, kernels, mode);
   }
 
   /** What a checkpoint must agree with to be resumed. */
@@ -91,7 +101,7 @@ public record PrefSettings(
         adapter == null ? "" : RefLogpsJob.adapterSha(adapter), String.valueOf(referenceAdapter),
         referenceAdapter == null ? "" : RefLogpsJob.adapterSha(referenceAdapter), lora.toString(), train.toString(), epochs, maxSteps, partitions,
         averagingFrequency, lossType, beta, labelSmoothing, desirableWeight, undesirableWeight, quant,
-        averageOptimizerState, outer).toString()
+        averageOptimizerState, outer, mode).toString()
         .hashCode());
   }
 }

@@ -6,6 +6,7 @@ import ai.lathe.model.LlamaModel;
 import ai.lathe.model.LlamaWeights;
 import ai.lathe.model.adapter.AdapterSet;
 import ai.lathe.model.adapter.LoraConfig;
+import ai.lathe.model.adapter.Param;
 import ai.lathe.model.io.PeftAdapter;
 import ai.lathe.model.train.DpoTrainer;
 import ai.lathe.model.train.KtoTrainer;
@@ -35,7 +36,11 @@ import scala.Tuple2;
  * Preference optimisation (DPO family or KTO) by parameter averaging, with the same rounds,
  * checkpoints and resume as SFT: only the policy runs; the reference log-probs come from the data
  * (lathe ref-logps) or, when reference.on_the_fly is set, are computed once before training.
- * KTO's KL estimate scores mismatched pairs with the reference engine at every step.
+ * KTO's KL estimate scores mismatched pairs with the reference engine at every step. The
+ * reference is the base (+ reference.adapter): with LoRA the base is the policy with its adapters
+ * disabled; with train.mode full (every weight trains, output a Hugging Face model folder) it is
+ * the frozen starting weights, as TRL's frozen ref_model / precompute_ref_log_probs: the policy
+ * trains a private copy, the executor's cached base never changes.
  */
 public final class PrefTrainJob {
   private PrefTrainJob() {}
@@ -51,7 +56,10 @@ public final class PrefTrainJob {
     JsonNode manifest = PreparedData.checkManifest(s0.data(), s0.model(), hconf, kto ? "kto" : "preference",
         kto ? Schemas.KTO_SCHEMA_VERSION : Schemas.PREFERENCE_SCHEMA_VERSION);
     LlamaConfig mc = PreparedData.modelConfig(s0.model(), hconf);
-    AdapterSet init = s0.adapter() != null ? PeftAdapter.read(Path.of(s0.adapter()), mc, DataType.FLOAT)
+    // full mode starts from the base's own weights (checked dense and the freeze patterns matched here)
+    List<Param> fullInit = s0.mode().full() ? FullModel.initParams(s0.model(), s0.quant(), s0.mode()) : null;
+    AdapterSet init = fullInit != null ? null
+        : s0.adapter() != null ? PeftAdapter.read(Path.of(s0.adapter()), mc, DataType.FLOAT)
         : s0.lora().useDora() ? AdapterSet.init(mc, s0.lora(), s0.train().seed(), DataType.FLOAT,
             ExecutorModels.rowNorms(s0.model(), s0.quant()))
         : AdapterSet.init(mc, s0.lora(), s0.train().seed(), DataType.FLOAT);
@@ -72,14 +80,16 @@ public final class PrefTrainJob {
     int rounds = plan.rounds(s.averagingFrequency());
     System.out.printf("%s: %d partitions %s, %d steps per partition in %d rounds of %d, loss %s beta %s, reference %s%n",
         kind, parts, sizes, total, rounds, s.averagingFrequency(), s.lossType(), s.beta(),
-        s.referenceAdapter() == null ? "base (adapters disabled)" : s.referenceAdapter());
+        s.referenceAdapter() != null ? s.referenceAdapter() : s.mode().full() ? "base (the frozen starting weights)"
+        : "base (adapters disabled)");
 
     String fingerprint = s.fingerprint() + "-" + manifest.path("input_fingerprint").asText("").substring(0, 12);
     ParameterAveraging.Plan pp = new ParameterAveraging.Plan(kind, parts, total, s.averagingFrequency(), s.evalEvery(),
         s.checkpointEvery(), s.checkpointDir(), fingerprint, s.averageOptimizerState(), s.outer(), s.train());
-    ParameterAveraging.Outcome o = ParameterAveraging.run(jsc, pp, AdapterState.of(init, s.train().adamW(
-        init.params())), train, val, new Objective(s), l -> summary(l, "") + (l.has("eval_loss") ? ", eval "
-        + summary(l, "eval_") : ""), hconf);
+    AdapterState initState = init == null ? AdapterState.of(fullInit, s.train().adamW(fullInit))
+        : AdapterState.of(init, s.train().adamW(init.params()));
+    ParameterAveraging.Outcome o = ParameterAveraging.run(jsc, pp, initState, train, val, new Objective(s),
+        l -> summary(l, "") + (l.has("eval_loss") ? ", eval " + summary(l, "eval_") : ""), hconf);
     AdapterState state = o.state();
     List<ObjectNode> metrics = o.metrics();
     List<ObjectNode> done = o.alreadyDone() ? AdapterOutput.existing(s.output(), hconf) : null;
@@ -90,8 +100,6 @@ public final class PrefTrainJob {
       val.unpersist();
       return new Result(state, done);
     }
-    AdapterSet out = AdapterSet.empty(mc, s.lora(), DataType.FLOAT);
-    state.applyTo(out, null);
     ObjectNode run = AdapterOutput.runInfo(kind, c, s.data(), manifest, metrics);
     ((ObjectNode) run.get("metrics")).put("steps", total).set("final", metrics.isEmpty() ? null
         : metrics.get(metrics.size() - 1));
@@ -99,7 +107,13 @@ public final class PrefTrainJob {
     plots.put("loss.png", List.of(kind.toUpperCase(java.util.Locale.ROOT), "loss", "eval_loss"));
     plots.put("rewards.png", List.of(kind.toUpperCase(java.util.Locale.ROOT) + " rewards", "rewards/margins",
         "eval_rewards/margins", "rewards/accuracies", "eval_rewards/accuracies"));
-    AdapterOutput.write(s.output(), s.model(), out, run, metrics, plots, hconf);
+    if (s.mode().full()) {
+      FullModel.write(s.output(), s.model(), s.quant(), s.mode(), state, run, metrics, plots, hconf);
+    } else {
+      AdapterSet out = AdapterSet.empty(mc, s.lora(), DataType.FLOAT);
+      state.applyTo(out, null);
+      AdapterOutput.write(s.output(), s.model(), out, run, metrics, plots, hconf);
+    }
     train.unpersist();
     val.unpersist();
     System.out.printf("%s: wrote %s%n", kind, s.output());
@@ -143,9 +157,12 @@ public final class PrefTrainJob {
   /** DPO's or KTO's part of the loop: the preference loss on the policy, reference log-probs from the data. */
   record Objective(PrefSettings s) implements ParameterAveraging.Objective<Object> {
     ParameterAveraging.Engine engine() {
-      return ParameterAveraging.engine("pref|" + s.model() + "|" + s.quant() + "|" + s.lora() + "|" + s.train().seqLen(),
-          () -> {
+      return ParameterAveraging.engine("pref|" + s.model() + "|" + s.quant() + "|" + s.lora() + "|" + s.train().seqLen()
+          + "|" + s.mode(), () -> {
             LlamaWeights w = ExecutorModels.get(s.model(), s.quant(), s.kernels());
+            if (s.mode().full()) {
+              return FullModel.engine(w, s.mode()); // a private copy: the cached base stays the reference
+            }
             AdapterSet a = AdapterSet.init(w, s.lora(), 0, DataType.FLOAT);
             return new ParameterAveraging.Engine(new LlamaModel(w, a, DataType.FLOAT), a);
           });
@@ -158,7 +175,7 @@ public final class PrefTrainJob {
       SftTrainer.Options o = s.train();
       PreferenceTrainer<Object> trainer = trainer(s, e.model(), o.withSeed(ShardSampler.partitionSeed(o.seed(), p)));
       trainer.leaveMasksToDriver(); // AdaLoRA: the driver decides masks (afterAverage)
-      st.withStep(startStep).applyTo(e.adapters(), trainer.optimizer());
+      FullModel.load(st.withStep(startStep), e, trainer.optimizer());
       ShardSampler<Object> sampler = s.kind().equals("kto") ? ktoSampler(shard, p, o)
           : new ShardSampler<>(shard, p, o.seed(), o.batchSize(), o.gradAccum());
       MetricSums m = new MetricSums();
@@ -172,8 +189,8 @@ public final class PrefTrainJob {
         gn += ss.gradNorm();
         steps++;
       }
-      return ParameterAveraging.Partial.of(AdapterState.of(e.adapters(), s.averageOptimizerState()
-          ? trainer.optimizer() : null), m, tokens, gn, steps, t0, ExecutorModels.loads(s.model(), s.quant()));
+      return ParameterAveraging.Partial.of(FullModel.state(e, s.averageOptimizerState() ? trainer.optimizer() : null),
+          m, tokens, gn, steps, t0, ExecutorModels.loads(s.model(), s.quant()));
     }
 
     @Override
@@ -184,7 +201,7 @@ public final class PrefTrainJob {
     @Override
     public MetricSums evaluate(List<Object> all, AdapterState st) {
       ParameterAveraging.Engine e = engine();
-      st.applyTo(e.adapters(), null);
+      FullModel.load(st, e, null);
       return trainer(s, e.model(), s.train()).evaluate(all, s.train().batchSize());
     }
   }

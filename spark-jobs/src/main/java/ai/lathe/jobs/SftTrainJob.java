@@ -5,9 +5,7 @@ import ai.lathe.model.Faults;
 import ai.lathe.model.LlamaConfig;
 import ai.lathe.model.LlamaModel;
 import ai.lathe.model.LlamaWeights;
-import ai.lathe.model.TrainableWeights;
 import ai.lathe.model.adapter.AdapterSet;
-import ai.lathe.model.io.TrainedModel;
 import ai.lathe.model.text.ChatTemplate.Tokens;
 import ai.lathe.model.train.MetricSums;
 import ai.lathe.model.train.ShardSampler;
@@ -15,7 +13,6 @@ import ai.lathe.model.train.SftTrainer;
 import ai.lathe.prep.JobMain;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import org.apache.hadoop.conf.Configuration;
@@ -84,7 +81,7 @@ public final class SftTrainJob {
         ? AdapterSet.init(mc, s.lora(), s.train().seed(), DataType.FLOAT, ExecutorModels.rowNorms(s.model(), s.quant()))
         : AdapterSet.init(mc, s.lora(), s.train().seed(), DataType.FLOAT);
     List<ai.lathe.model.adapter.Param> init = initSet == null
-        ? TrainableWeights.of(ExecutorModels.get(s.model(), s.quant()), s.mode().freeze()).params()
+        ? FullModel.initParams(s.model(), s.quant(), s.mode())
         : initSet.params();
     // AdaLoRA's statistics and masks travel with an adapter's state
     AdapterState initState = initSet == null ? AdapterState.of(init, s.train().adamW(init))
@@ -112,10 +109,7 @@ public final class SftTrainJob {
       lastVal = l.has("val_loss") ? l.get("val_loss").asDouble() : lastVal;
     }
     if (s.mode().full()) {
-      // the trained weights: a copy of the base with every trainable tensor replaced
-      LlamaWeights trained = TrainableWeights.copyOf(ExecutorModels.get(s.model(), s.quant()));
-      o.state().applyTo(TrainableWeights.of(trained, s.mode().freeze()).params(), null);
-      writeModel(s, trained, manifest, c, metrics, lastVal, hconf);
+      writeModel(s, o.state(), manifest, c, metrics, lastVal, hconf);
     } else {
       AdapterSet out = AdapterSet.empty(mc, s.lora(), DataType.FLOAT);
       o.state().applyTo(out, null);
@@ -144,10 +138,7 @@ public final class SftTrainJob {
           + s.mode(), () -> {
         LlamaWeights w = ExecutorModels.get(s.model(), s.quant(), s.kernels());
         if (s.mode().full()) {
-          // each task thread trains its own copy; the executor's cached base stays as loaded
-          LlamaModel m = new LlamaModel(TrainableWeights.copyOf(w), null, DataType.FLOAT);
-          s.mode().attach(m);
-          return new ParameterAveraging.Engine(m, null);
+          return FullModel.engine(w, s.mode()); // a private copy; the executor's cached base stays as loaded
         }
         AdapterSet a = AdapterSet.init(w, s.lora(), 0, DataType.FLOAT);
         return new ParameterAveraging.Engine(new LlamaModel(w, a, DataType.FLOAT), a);
@@ -161,7 +152,7 @@ public final class SftTrainJob {
       ParameterAveraging.Engine e = engine();
       SftTrainer trainer = new SftTrainer(e.model(), s.train().withSeed(ShardSampler.partitionSeed(s.train().seed(), p)));
       trainer.leaveMasksToDriver(); // AdaLoRA: the driver decides masks (afterAverage)
-      load(st.withStep(startStep), e, trainer.optimizer());
+      FullModel.load(st.withStep(startStep), e, trainer.optimizer());
       ShardSampler<Tokens> sampler = new ShardSampler<>(shard, p, s.train().seed(), s.train().batchSize(),
           s.train().gradAccum());
       MetricSums m = new MetricSums();
@@ -176,8 +167,7 @@ public final class SftTrainJob {
         steps++;
       }
       ai.lathe.model.train.AdamW opt = s.averageOptimizerState() ? trainer.optimizer() : null;
-      AdapterState out = e.adapters() != null ? AdapterState.of(e.adapters(), opt) : AdapterState.of(e.model().params(), opt);
-      return ParameterAveraging.Partial.of(out, m, tokens, gn, steps, t0, ExecutorModels.loads(s.model(), s.quant()));
+      return ParameterAveraging.Partial.of(FullModel.state(e, opt), m, tokens, gn, steps, t0, ExecutorModels.loads(s.model(), s.quant()));
     }
 
     @Override
@@ -185,20 +175,11 @@ public final class SftTrainJob {
       return avg.allocateAdaLora(s.lora(), totalSteps, startStep, endStep);
     }
 
-    /** Adapters (with AdaLoRA's statistics and masks) or, in train.mode full, the model's own weights. */
-    private static void load(AdapterState st, ParameterAveraging.Engine e, ai.lathe.model.train.AdamW opt) {
-      if (e.adapters() != null) {
-        st.applyTo(e.adapters(), opt);
-      } else {
-        st.applyTo(e.model().params(), opt);
-      }
-    }
-
     /** val_loss: the mean NLL over the completion tokens of the validation rows. */
     @Override
     public MetricSums evaluate(List<Tokens> all, AdapterState st) {
       ParameterAveraging.Engine e = engine();
-      load(st, e, null);
+      FullModel.load(st, e, null);
       double mean = SftTrainer.validationLoss(e.model(), all, s.train().batchSize(), s.train().seqLen());
       long n = 0;
       for (Tokens t : all) {
@@ -216,16 +197,15 @@ public final class SftTrainJob {
   }
 
   /** train.mode full: the trained weights as a Hugging Face model folder (tokenizer files from the base). */
-  static void writeModel(SftSettings s, LlamaWeights trained, JsonNode manifest, Config c, List<ObjectNode> metrics,
+  static void writeModel(SftSettings s, AdapterState trained, JsonNode manifest, Config c, List<ObjectNode> metrics,
       double lastVal, Configuration hconf) throws Exception {
     ObjectNode run = AdapterOutput.runInfo("sft", c, s.data(), manifest, metrics);
     ObjectNode m = (ObjectNode) run.get("metrics");
     m.put("steps", s.train().totalSteps());
     m.set("final_train_loss", metrics.isEmpty() ? null : metrics.get(metrics.size() - 1).get("train_loss"));
     m.put("final_val_loss", lastVal);
-    Path tokenizers = ExecutorModels.localCopy(s.model());
-    AdapterOutput.write(s.output(), (dir, extra) -> TrainedModel.write(dir, trained, "F32", TrainedModel.MAX_SHARD_BYTES,
-        tokenizers, run, extra), metrics, Map.of("loss.png", List.of("SFT", "train_loss", "val_loss")), hconf);
+    FullModel.write(s.output(), s.model(), s.quant(), s.mode(), trained, run, metrics,
+        Map.of("loss.png", List.of("SFT", "train_loss", "val_loss")), hconf);
   }
 
   static void writeAdapter(SftSettings s, AdapterSet out, JsonNode manifest, Config c, List<ObjectNode> metrics,

@@ -154,8 +154,10 @@ public final class ConfigReference {
 
   private static List<KeySpec> pref(boolean kto) {
     List<KeySpec> k = new ArrayList<>(List.of(
-        KeySpec.of("adapter", "", "start from this PEFT adapter (its config replaces lora.*); unset = fresh LoRA"),
-        KeySpec.of("reference.adapter", "", "reference = base + this adapter; unset = the base with adapters disabled"),
+        KeySpec.of("adapter", "", "start from this PEFT adapter (its config replaces lora.*); unset = fresh LoRA; "
+            + "an error with train.mode full"),
+        KeySpec.of("reference.adapter", "", "reference = base + this adapter; unset = the base (LoRA: adapters "
+            + "disabled; train.mode full: the frozen starting weights)"),
         KeySpec.of("reference.on_the_fly", false, "compute missing reference columns at the start of the job"),
         KeySpec.of("reference.batch_size", 8, "rows per reference forward pass (on the fly)"),
         KeySpec.of("loss.type", kto ? "kto" : "sigmoid", kto ? "kto" : "sigmoid (label_smoothing = cDPO) | ipo | hinge | robust"),

@@ -2,7 +2,6 @@ package ai.lathe.model.train;
 
 import ai.lathe.model.Batch;
 import ai.lathe.model.LlamaModel;
-import ai.lathe.model.adapter.Param;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -18,39 +17,28 @@ public abstract class PreferenceTrainer<E> {
 
   protected final LlamaModel model;
   protected final SftTrainer.Options o;
-  private final AdamW opt;
-  private final ai.lathe.model.adapter.RankAllocator adaLora;
-  private boolean decideMasks = true;
-  private final LrSchedule schedule;
-  private final List<Param> params;
+  private final OptimizerStep step;
   private int[] rows; // target rows of the last policy forward
   private Batch lastBatch;
 
   protected PreferenceTrainer(LlamaModel model, SftTrainer.Options o) {
     this.model = model;
     this.o = o;
-    this.params = model.params();
-    this.opt = o.adamW(params);
-    this.schedule = new LrSchedule(o.lr(), o.warmupSteps(), Math.max(1, o.totalSteps()), o.minLrRatio());
-    this.adaLora = model.adapters() == null ? null
-        : ai.lathe.model.adapter.RankAllocator.of(model.adapters(), Math.max(1, o.totalSteps()));
+    this.step = new OptimizerStep(model, o);
   }
 
   /** AdaLoRA's allocator (null for other adapters). */
   public ai.lathe.model.adapter.RankAllocator adaLora() {
-    return adaLora;
+    return step.adaLora();
   }
 
-  /**
-   * A distributed partition's trainer: AdaLoRA's importance EMAs are updated each step but the
-   * masks are decided on the driver from the averaged EMAs (RankAllocator.allocateRound).
-   */
+  /** A distributed partition's trainer: AdaLoRA's masks are decided on the driver (see OptimizerStep). */
   public void leaveMasksToDriver() {
-    decideMasks = false;
+    step.leaveMasksToDriver();
   }
 
   public AdamW optimizer() {
-    return opt;
+    return step.optimizer();
   }
 
   /**
@@ -61,25 +49,14 @@ public abstract class PreferenceTrainer<E> {
 
   /** One optimizer step over the micro-batches. */
   public Stats step(List<List<E>> microBatches) {
-    for (Param p : params) {
-      p.grad().assign(0);
-    }
-    long stepNo = opt.stepCount();
+    long stepNo = step.begin();
     MetricSums m = new MetricSums();
     long tokens = 0;
     for (int i = 0; i < microBatches.size(); i++) {
-      tokens += micro(microBatches.get(i), true, 1.0 / microBatches.size(), o.seed() * 1_000_003L + stepNo * 131 + i, m);
+      tokens += micro(microBatches.get(i), true, 1.0 / microBatches.size(), step.microSeed(stepNo, i), m);
     }
-    if (adaLora != null) {
-      adaLora.addOrthGradients(); // AdaLoRA: the loss includes orth_reg_weight·R (PEFT)
-    }
-    double norm = AdamW.clipGradNorm(params, o.maxGradNorm());
-    double lr = schedule.at(stepNo);
-    opt.step(lr);
-    if (adaLora != null) {
-      adaLora.afterStep(stepNo, decideMasks); // PEFT's update_and_allocate after optimizer.step()
-    }
-    return new Stats(m, norm, lr, tokens);
+    OptimizerStep.Result r = step.finish(stepNo, true);
+    return new Stats(m, r.gradNorm(), r.lr(), tokens);
   }
 
   /** Loss and metrics on held-out examples (no dropout, no gradient). */

@@ -80,40 +80,29 @@ public final class SftTrainer {
 
   private final LlamaModel model;
   private final Options o;
-  private final AdamW opt;
-  private final ai.lathe.model.adapter.RankAllocator adaLora;
-  private boolean decideMasks = true;
-  private final LrSchedule schedule;
-  private final List<Param> params;
+  private final OptimizerStep step;
 
   public SftTrainer(LlamaModel model, Options o) {
     this.model = model;
     this.o = o;
-    this.params = model.params();
-    if (params.isEmpty()) {
+    if (model.params().isEmpty()) {
       throw new IllegalArgumentException("nothing to train: the model has no adapters");
     }
-    this.opt = o.adamW(params);
-    this.schedule = new LrSchedule(o.lr(), o.warmupSteps(), Math.max(1, o.totalSteps()), o.minLrRatio());
-    this.adaLora = model.adapters() == null ? null
-        : ai.lathe.model.adapter.RankAllocator.of(model.adapters(), Math.max(1, o.totalSteps()));
+    this.step = new OptimizerStep(model, o);
   }
 
   /** AdaLoRA's allocator (null for other adapters). */
   public ai.lathe.model.adapter.RankAllocator adaLora() {
-    return adaLora;
+    return step.adaLora();
   }
 
-  /**
-   * A distributed partition's trainer: AdaLoRA's importance EMAs are updated each step but the
-   * masks are decided on the driver from the averaged EMAs (RankAllocator.allocateRound).
-   */
+  /** A distributed partition's trainer: AdaLoRA's masks are decided on the driver (see OptimizerStep). */
   public void leaveMasksToDriver() {
-    decideMasks = false;
+    step.leaveMasksToDriver();
   }
 
   public AdamW optimizer() {
-    return opt;
+    return step.optimizer();
   }
 
   /** Pads a list of examples into one batch, the length rounded up to a multiple of 64 (at most seqLen). */
@@ -149,14 +138,11 @@ public final class SftTrainer {
         tokens += Math.min(t.ids().length, o.seqLen());
       }
     }
-    for (Param p : params) {
-      p.grad().assign(0);
-    }
+    long stepNo = step.begin();
     double lossSum = 0;
-    long stepNo = opt.stepCount();
     for (int i = 0; i < batches.size(); i++) {
       Batch b = batches.get(i);
-      double[] nll = model.forward(b, true, o.seed() * 1_000_003L + stepNo * 131 + i);
+      double[] nll = model.forward(b, true, step.microSeed(stepNo, i));
       if (nll.length == 0) {
         continue;
       }
@@ -167,17 +153,9 @@ public final class SftTrainer {
       }
       model.backward(w);
     }
-    if (adaLora != null && total > 0) {
-      adaLora.addOrthGradients(); // AdaLoRA: the loss includes orth_reg_weight·R (PEFT)
-    }
-    double norm = AdamW.clipGradNorm(params, o.maxGradNorm());
-    double lr = schedule.at(stepNo);
-    if (total > 0) {
-      opt.step(lr);
-      if (adaLora != null) {
-        adaLora.afterStep(stepNo, decideMasks); // PEFT's update_and_allocate after optimizer.step()
-      }
-    }
+    OptimizerStep.Result r = step.finish(stepNo, total > 0);
+    double norm = r.gradNorm();
+    double lr = r.lr();
     return new StepStats(stepNo + 1, lossSum / Math.max(1, total), total, tokens, norm, lr,
         (System.nanoTime() - t0) / 1e9);
   }

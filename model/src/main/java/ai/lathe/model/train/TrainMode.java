@@ -31,13 +31,6 @@ public record TrainMode(boolean full, List<String> freeze) implements java.io.Se
     return new TrainMode(m.equals("full"), c.strings("train.freeze", List.of()));
   }
 
-  /** For jobs that train adapters only: a clear error for train.mode full. */
-  public static void requireLora(Config c, String job) {
-    if (fromConfig(c).full()) {
-      throw new IllegalArgumentException(job + ": train.mode full is not supported by this job yet (use lora)");
-    }
-  }
-
   /** Makes model train its own weights (full mode); the quantised-base check is TrainableWeights'. */
   public TrainableWeights attach(LlamaModel model) {
     LlamaWeights w = model.weights();
