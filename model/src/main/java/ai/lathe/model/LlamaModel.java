@@ -6,6 +6,7 @@ import ai.lathe.model.nn.Attention;
 import ai.lathe.model.nn.Buf;
 import ai.lathe.model.nn.FrozenLinear;
 import ai.lathe.model.nn.LmHeadLoss;
+import ai.lathe.model.nn.RowCopy;
 import ai.lathe.model.nn.Par;
 import ai.lathe.model.nn.RmsNorm;
 import ai.lathe.model.nn.Rope;
@@ -396,15 +397,7 @@ public final class LlamaModel {
             + vocab);
       }
     }
-    Par.rows(n, (lo, hi) -> {
-      for (int i = lo; i < hi; i++) {
-        int src = tok[i] * d;
-        int dst = i * d;
-        for (int j = 0; j < d; j++) {
-          x0.set(dst + j, w.embed.get(src + j));
-        }
-      }
-    });
+    RowCopy.gather(x0, w.embed, tok, n, d);
     double eps = c.rmsNormEps();
     ws.seed = seed;
     for (int l = 0; l < c.numLayers(); l++) {
@@ -432,14 +425,7 @@ public final class LlamaModel {
     if (m == 0) {
       return new double[0];
     }
-    Par.rows(m, (lo, hi) -> {
-      for (int r = lo; r < hi; r++) {
-        int src = ws.targetRows[r] * d;
-        for (int j = 0; j < d; j++) {
-          ws.xnG.set(r * d + j, ws.xnF.get(src + j));
-        }
-      }
-    });
+    RowCopy.gather(ws.xnG, ws.xnF, ws.targetRows, m, d);
     long th = Timers.start();
     // nll = logsumexp(xG·Wᵀ) − z[target], chunk by chunk over the rows
     double[] nll = ws.head.forward(w.lmHead, ws.xnG.arr, m, ws.targetIds);
@@ -571,14 +557,7 @@ public final class LlamaModel {
       // a trained head (train.mode full) adds dW += dzᵀ·xG per chunk
       LmHeadLoss.HeadGradient hook = full != null ? full::head : headGradient;
       ws.head.backward(w.lmHead, ws.xnG.arr, ws.m, ws.targetIds, weight, ws.dxnG.arr, hook);
-      Par.rows(ws.m, (lo, hi) -> {
-        for (int r = lo; r < hi; r++) {
-          int dst = ws.targetRows[r] * d;
-          for (int j = 0; j < d; j++) {
-            ws.dxn.set(dst + j, ws.dxnG.get(r * d + j));
-          }
-        }
-      });
+      RowCopy.scatter(ws.dxn, ws.dxnG, ws.targetRows, ws.m, d);
     }
     Timers.stop("head.back", th);
     int nl = c.numLayers();

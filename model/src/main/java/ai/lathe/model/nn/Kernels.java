@@ -23,14 +23,26 @@ public enum Kernels {
     if (k == null) {
       String p = System.getProperty("lathe.kernels");
       k = p != null && !p.isBlank() ? parse(p, "system property lathe.kernels") : forBackend(cudaBackend());
-      current = k;
+      current = supported(k, "system property lathe.kernels");
     }
     return k;
   }
 
   /** Forces the kernels (the setting engine.kernels); null returns to the backend's choice. */
   public static void use(Kernels k) {
-    current = k;
+    current = k == null ? null : supported(k, "engine.kernels");
+  }
+
+  /**
+   * The JVM kernels read and write host memory and their blocked attention calls the CPU's
+   * OpenBLAS directly, which a CUDA build does not ship: on the CUDA backend only nd4j runs.
+   */
+  static Kernels supported(Kernels k, String where) {
+    if (k == JAVA && cudaBackend()) {
+      throw new IllegalArgumentException(where + ": java kernels need ND4J's CPU backend; this JVM runs ND4J's "
+          + "CUDA backend (use engine.kernels auto or nd4j)");
+    }
+    return k;
   }
 
   static boolean nd4j() {
