@@ -4,9 +4,10 @@ import java.util.Locale;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * Which implementation the engine's row kernels run (RMSNorm, rotary embedding, attention softmax,
- * SwiGLU, NF4 dequantisation): {@link #JAVA} loops over host memory (Vector API on the CPU), or
- * {@link #ND4J} ops on the arrays themselves, which stay on the device under ND4J's CUDA backend.
+ * Which implementation the engine's element-wise work runs (RMSNorm, rotary embedding, attention
+ * softmax, SwiGLU, NF4 dequantisation, 16-bit widening, row gathers, the LM-head loss, dropout,
+ * AdamW): {@link #JAVA} loops over host memory (Vector API on the CPU), or {@link #ND4J} ops on the
+ * arrays themselves, which stay on the device under ND4J's CUDA backend.
  * The choice follows the backend (CUDA: ND4J ops) unless the setting {@code engine.kernels} or the
  * system property {@code lathe.kernels} forces one. The kernels' entry points read it, so callers
  * (LlamaModel, the trainers) are the same for both.

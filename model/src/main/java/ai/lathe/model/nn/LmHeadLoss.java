@@ -14,6 +14,8 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  * forward:  z = x·Wᵀ,  lse = log Σ_v exp(z_v),  nll = lse − z[t]
  * backward: dz = w·(exp(z − lse) − onehot(t)),  dx = dz·W,  (hook) dW += dzᵀ·x
  * </pre>
+ * On {@link Kernels#ND4J} the row work is ND4J ops ({@link OpHeadLoss}): only each row's NLL comes
+ * back to the host.
  */
 public final class LmHeadLoss {
   /** Receives each chunk's logit gradient and input rows: a trainable head adds dzᵀ·x to its gradient. */
@@ -141,6 +143,10 @@ public final class LmHeadLoss {
 
   /** forward as ND4J ops: per-row shift and lse stay on the device; nll is the one copy back. */
   private double[] forwardOps(FrozenLinear head, INDArray x, int m, int[] t) {
+    if (m == 0) {
+      held = false;
+      return new double[0];
+    }
     DataType dt = z.arr.dataType();
     shiftDev = Nd4j.zeros(dt, m, 1);
     lseDev = Nd4j.zeros(dt, m, 1);
