@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # SFT on GPU executors (ND4J's CUDA backend). Build first (no GPU needed):
 #   mvn -B package -Pcuda -DskipTests
-#     -> spark-jobs/target/lathe-jobs.jar   the job jar (Lathe + ND4J's CUDA classes, 56 MB)
-#     -> spark-jobs/target/cuda-lib/*.jar   ND4J's CUDA kernels + JavaCPP's CUDA 11.6 redist (2.3 GB)
+#     -> spark-jobs/target/lathe-jobs.jar   the job jar (Lathe + ND4J's CUDA and CPU classes, 57 MB)
+#     -> spark-jobs/target/cuda-lib/*.jar   ND4J's CUDA kernels, JavaCPP's CUDA 11.6 redist, CPU fallback natives (2.6 GB)
 # Supported GPUs: compute capability 3.7-8.6 (V100, T4, A100, A10, L4-class); not Hopper (sm_90).
 # One GPU and one task per executor: the engine's step runs on the executor's GPU.
 # The native jars go to the executors either with --jars (YARN uploads them to the staging
