@@ -9,6 +9,7 @@ import ai.lathe.model.nn.LmHeadLoss;
 import ai.lathe.model.nn.Par;
 import ai.lathe.model.nn.RmsNorm;
 import ai.lathe.model.nn.Rope;
+import ai.lathe.model.nn.RowCopy;
 import ai.lathe.model.nn.Timers;
 import java.util.List;
 import java.util.Map;
@@ -278,15 +279,7 @@ public final class LlamaModel {
             + vocab);
       }
     }
-    Par.rows(n, (lo, hi) -> {
-      for (int i = lo; i < hi; i++) {
-        int src = tok[i] * d;
-        int dst = i * d;
-        for (int j = 0; j < d; j++) {
-          x0.set(dst + j, w.embed.get(src + j));
-        }
-      }
-    });
+    RowCopy.gather(x0, w.embed, tok, n, d);
     double eps = c.rmsNormEps();
     ws.seed = seed;
     for (int l = 0; l < c.numLayers(); l++) {

@@ -1,7 +1,7 @@
 package ai.lathe.model;
 
 import ai.lathe.model.nn.Buf;
-import ai.lathe.model.nn.Par;
+import ai.lathe.model.nn.RowCopy;
 
 /**
  * The rows of a batch that carry a target, in position order, and their target ids: the only rows
@@ -45,25 +45,11 @@ record TargetRows(
 
   /** dst[r, :] = src[rows[r], :] for every target row r (rows of width d). */
   void gather(Buf src, Buf dst, int d) {
-    Par.rows(rows.length, (lo, hi) -> {
-      for (int r = lo; r < hi; r++) {
-        int from = rows[r] * d;
-        for (int j = 0; j < d; j++) {
-          dst.set(r * d + j, src.get(from + j));
-        }
-      }
-    });
+    RowCopy.gather(dst, src, rows, rows.length, d);
   }
 
   /** dst[rows[r], :] = src[r, :] (the transpose of gather; other rows of dst are left as they are). */
   void scatter(Buf src, Buf dst, int d) {
-    Par.rows(rows.length, (lo, hi) -> {
-      for (int r = lo; r < hi; r++) {
-        int to = rows[r] * d;
-        for (int j = 0; j < d; j++) {
-          dst.set(to + j, src.get(r * d + j));
-        }
-      }
-    });
+    RowCopy.scatter(dst, src, rows, rows.length, d);
   }
 }

@@ -2,8 +2,8 @@ package ai.lathe.model.adapter;
 
 import ai.lathe.model.io.PeftKeys;
 import ai.lathe.model.nn.Buf;
+import ai.lathe.model.nn.Dropout;
 import ai.lathe.model.nn.FrozenLinear;
-import ai.lathe.model.nn.Par;
 import java.util.List;
 import java.util.SplittableRandom;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -111,18 +111,8 @@ public final class LoraModule implements AdapterModule {
   INDArray dropInput(INDArray x, LoraActs s, boolean training, long seed) {
     s.xUsed = x;
     if (training && dropout > 0) {
-      Buf xb = Buf.of(x);
-      double keepScale = 1.0 / (1.0 - dropout);
-      int n = xb.length();
       int in = (int) a.size(1);
-      Par.rows(n / in, (lo, hi) -> {
-        SplittableRandom rng = new SplittableRandom(seed * 0x9E3779B97F4A7C15L + lo);
-        for (int i = lo * in; i < hi * in; i++) {
-          double k = rng.nextDouble() < dropout ? 0.0 : keepScale;
-          s.keep.set(i, k);
-          s.dropped.set(i, xb.get(i) * k);
-        }
-      });
+      Dropout.forward(s.dropped, s.keep, x, (int) (x.length() / in), in, dropout, seed);
       s.xUsed = s.dropped.arr;
     }
     return s.xUsed;
@@ -153,13 +143,8 @@ public final class LoraModule implements AdapterModule {
     }
     s.tmp.arr.assign(0);
     backwardUpdateInto(s, dy, s.tmp.arr);
-    Buf d = Buf.of(dx);
     int in = (int) a.size(1);
-    Par.rows(d.length() / in, (lo, hi) -> {
-      for (int i = lo * in; i < hi * in; i++) {
-        d.set(i, d.get(i) + s.tmp.get(i) * s.keep.get(i));
-      }
-    });
+    Dropout.addMasked(dx, s.tmp, s.keep, (int) (dx.length() / in), in);
   }
 
   /** The update's gradients for upstream dy, and into += dxa·A (no dropout mask). */

@@ -29,7 +29,8 @@ public final class ConfigReference {
 
   private static List<KeySpec> engine() {
     return List.of(KeySpec.of("engine.kernels", "auto", "auto (CUDA backend: nd4j, CPU: java) | java (JVM loops, the "
-        + "fastest on CPUs) | nd4j (ND4J ops on the arrays: RMSNorm, RoPE, attention softmax, SwiGLU, NF4)"));
+        + "fastest on CPUs; refused on CUDA) | nd4j (the whole step as ND4J ops on the arrays: row kernels, head "
+        + "loss, dropout, AdamW)"));
   }
 
   private static List<KeySpec> lora(String when) {

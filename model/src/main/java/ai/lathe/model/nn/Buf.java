@@ -182,6 +182,7 @@ public abstract sealed class Buf permits Buf.F32, Buf.F64, Buf.Half {
 
     /** dst[k] = this[start + k] for k in [0, count), widened to float. */
     public void widen(int start, java.nio.FloatBuffer dst, int dstOff, int count) {
+      counted();
       if (bf16) {
         for (int k = 0; k < count; k++) {
           dst.put(dstOff + k, Float.intBitsToFloat(b.get(start + k) << 16));

@@ -57,6 +57,13 @@ public final class Gpu {
     if (problem != null) {
       throw new IllegalStateException(problem);
     }
+    // the cuda build also carries the CPU backend (for a driver without a GPU): on a GPU executor a
+    // silent fallback to it would train on the CPU, so it is an error here
+    if (!Kernels.cudaBackend()) {
+      throw new IllegalStateException(devices.get(0) + " is supported, but ND4J loaded "
+          + org.nd4j.linalg.factory.Nd4j.getBackend().getClass().getSimpleName() + " instead of its CUDA backend "
+          + "(CUDA failed to initialise: see ND4J's messages in the executor log)");
+    }
     checked = true;
   }
 

@@ -79,6 +79,10 @@ public final class HalfLinear implements FrozenLinear {
   /** W[r0, r0 + rows) widened into a [rows, in] F32 array. */
   private INDArray widenTile(int r0, int rows) {
     INDArray t = scratch("tile", rows, in); // the short last tile too: off-heap garbage would raise RSS
+    if (Kernels.nd4j()) { // widened by a cast on the device
+      t.assign(rows == out ? w.arr : w.arr.get(NDArrayIndex.interval(r0, r0 + rows), NDArrayIndex.all()));
+      return t;
+    }
     FloatBuffer dst = t.data().asNio().order(ByteOrder.nativeOrder()).asFloatBuffer();
     Par.rows(rows, (lo, hi) -> w.widen((r0 + lo) * in, dst, lo * in, (hi - lo) * in));
     return t;

@@ -4,9 +4,10 @@ import java.util.Locale;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * Which implementation the engine's row kernels run (RMSNorm, rotary embedding, attention softmax,
- * SwiGLU, NF4 dequantisation): {@link #JAVA} loops over host memory (Vector API on the CPU), or
- * {@link #ND4J} ops on the arrays themselves, which stay on the device under ND4J's CUDA backend.
+ * Which implementation the engine's element-wise work runs (RMSNorm, rotary embedding, attention
+ * softmax, SwiGLU, NF4 dequantisation, 16-bit widening, row gathers, the LM-head loss, dropout,
+ * AdamW): {@link #JAVA} loops over host memory (Vector API on the CPU), or {@link #ND4J} ops on the
+ * arrays themselves, which stay on the device under ND4J's CUDA backend.
  * The choice follows the backend (CUDA: ND4J ops) unless the setting {@code engine.kernels} or the
  * system property {@code lathe.kernels} forces one. The kernels' entry points read it, so callers
  * (LlamaModel, the trainers) are the same for both.
@@ -23,14 +24,26 @@ public enum Kernels {
     if (k == null) {
       String p = System.getProperty("lathe.kernels");
       k = p != null && !p.isBlank() ? parse(p, "system property lathe.kernels") : forBackend(cudaBackend());
-      current = k;
+      current = supported(k, "system property lathe.kernels");
     }
     return k;
   }
 
   /** Forces the kernels (the setting engine.kernels); null returns to the backend's choice. */
   public static void use(Kernels k) {
-    current = k;
+    current = k == null ? null : supported(k, "engine.kernels");
+  }
+
+  /**
+   * The JVM kernels read and write host memory and their blocked attention calls the CPU's
+   * OpenBLAS directly, which a CUDA build does not ship: on the CUDA backend only nd4j runs.
+   */
+  static Kernels supported(Kernels k, String where) {
+    if (k == JAVA && cudaBackend()) {
+      throw new IllegalArgumentException(where + ": java kernels need ND4J's CPU backend; this JVM runs ND4J's "
+          + "CUDA backend (use engine.kernels auto or nd4j)");
+    }
+    return k;
   }
 
   static boolean nd4j() {

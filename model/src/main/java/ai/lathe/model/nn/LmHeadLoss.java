@@ -2,6 +2,7 @@ package ai.lathe.model.nn;
 
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
@@ -13,6 +14,8 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  * forward:  z = x·Wᵀ,  lse = log Σ_v exp(z_v),  nll = lse − z[t]
  * backward: dz = w·(exp(z − lse) − onehot(t)),  dx = dz·W,  (hook) dW += dzᵀ·x
  * </pre>
+ * On {@link Kernels#ND4J} the row work is ND4J ops ({@link OpHeadLoss}): only each row's NLL comes
+ * back to the host.
  */
 public final class LmHeadLoss {
   /** Receives each chunk's logit gradient and input rows: a trainable head adds dzᵀ·x to its gradient. */
@@ -34,6 +37,9 @@ public final class LmHeadLoss {
   private double[] shift = new double[0]; // [m] per-row max of the last forward's logits
   /** True while z still holds exp(z − max) of the last forward's rows (all of them fit one chunk). */
   private boolean held;
+  private int lastRows; // m of the last forward
+  private INDArray shiftDev; // [m, 1] shift on the ND4J-op path (stays on the device)
+  private INDArray lseDev; // [m, 1] lse on the ND4J-op path
 
   public LmHeadLoss(int vocab, int dim, int chunkRows, DataType dt) {
     if (vocab <= 0 || dim <= 0 || chunkRows <= 0) {
@@ -58,6 +64,10 @@ public final class LmHeadLoss {
   /** nll[r] for the first m rows of x [≥m, dim] and their targets t[r] ∈ [0, vocab). */
   public double[] forward(FrozenLinear head, INDArray x, int m, int[] t) {
     checkHead(head);
+    lastRows = m;
+    if (Kernels.nd4j()) {
+      return forwardOps(head, x, m, t);
+    }
     double[] nll = new double[m];
     lse = new double[m];
     shift = new double[m];
@@ -92,14 +102,18 @@ public final class LmHeadLoss {
   public void backward(FrozenLinear head, INDArray x, int m, int[] t, double[] weight, INDArray dx,
       HeadGradient hook) {
     checkHead(head);
-    if (m != lse.length || weight.length != m) {
-      throw new IllegalArgumentException("backward needs the last forward's " + lse.length + " rows and one weight "
+    if (m != lastRows || weight.length != m) {
+      throw new IllegalArgumentException("backward needs the last forward's " + lastRows + " rows and one weight "
           + "each, got " + m + " rows and " + weight.length + " weights");
     }
     // one chunk: z still holds exp(z − max) from forward, and softmax = exp(z − max)·exp(max − lse),
     // so the logits need not be recomputed; several chunks recompute each chunk's logits
     boolean reuse = held;
     held = false; // dz overwrites z
+    if (Kernels.nd4j()) {
+      backwardOps(head, x, m, t, weight, dx, hook, reuse);
+      return;
+    }
     for (int r0 = 0; r0 < m; r0 += chunkRows) {
       int rows = Math.min(chunkRows, m - r0);
       int c0 = r0;
@@ -120,6 +134,46 @@ public final class LmHeadLoss {
         }
       });
       // forward: z = x·Wᵀ  =>  dx = dz·W
+      head.backwardInput(zc, rows(dx, r0, rows), 0.0);
+      if (hook != null) {
+        hook.accumulate(zc, rows(x, r0, rows));
+      }
+    }
+  }
+
+  /** forward as ND4J ops: per-row shift and lse stay on the device; nll is the one copy back. */
+  private double[] forwardOps(FrozenLinear head, INDArray x, int m, int[] t) {
+    if (m == 0) {
+      held = false;
+      return new double[0];
+    }
+    DataType dt = z.arr.dataType();
+    shiftDev = Nd4j.zeros(dt, m, 1);
+    lseDev = Nd4j.zeros(dt, m, 1);
+    INDArray nllDev = Nd4j.zeros(dt, m, 1);
+    for (int r0 = 0; r0 < m; r0 += chunkRows) {
+      int rows = Math.min(chunkRows, m - r0);
+      OpHeadLoss.forward(logits(head, x, r0, rows), OpHeadLoss.targetIndex(t, r0, rows, vocab),
+          rows(shiftDev, r0, rows), rows(lseDev, r0, rows), rows(nllDev, r0, rows));
+    }
+    held = m <= chunkRows;
+    double[] nll = HostCopies.read(nllDev); // the loss values: the step's one read back per forward
+    for (int r = 0; r < m; r++) {
+      if (!Double.isFinite(nll[r])) {
+        throw new IllegalStateException("non-finite logits in head row " + r);
+      }
+    }
+    return nll;
+  }
+
+  /** backward as ND4J ops: dz = w·(softmax(z) − onehot(t)) on the device, then dx and the hook. */
+  private void backwardOps(FrozenLinear head, INDArray x, int m, int[] t, double[] weight, INDArray dx,
+      HeadGradient hook, boolean reuse) {
+    for (int r0 = 0; r0 < m; r0 += chunkRows) {
+      int rows = Math.min(chunkRows, m - r0);
+      INDArray zc = reuse ? rows(z.arr, 0, rows) : logits(head, x, r0, rows);
+      OpHeadLoss.backward(zc, reuse, OpHeadLoss.targetIndex(t, r0, rows, vocab), rows(shiftDev, r0, rows),
+          rows(lseDev, r0, rows), OpHeadLoss.column(weight, r0, rows, zc.dataType()));
       head.backwardInput(zc, rows(dx, r0, rows), 0.0);
       if (hook != null) {
         hook.accumulate(zc, rows(x, r0, rows));

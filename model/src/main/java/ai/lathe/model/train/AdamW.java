@@ -2,6 +2,7 @@ package ai.lathe.model.train;
 
 import ai.lathe.model.adapter.Param;
 import ai.lathe.model.nn.Buf;
+import ai.lathe.model.nn.Kernels;
 import java.util.List;
 import org.nd4j.linalg.factory.Nd4j;
 
@@ -43,11 +44,16 @@ public final class AdamW {
     double bc1 = 1 - Math.pow(beta1, step);
     double bc2 = 1 - Math.pow(beta2, step);
     for (int i = 0; i < params.size(); i++) {
+      double wd = decays(params.get(i).name()) ? weightDecay : 0.0;
+      if (Kernels.current() == Kernels.ND4J) {
+        AdamWOps.update(params.get(i).value(), params.get(i).grad(), m[i].arr, v[i].arr, beta1, beta2, eps, lr, wd,
+            bc1, bc2);
+        continue;
+      }
       Buf p = Buf.of(params.get(i).value());
       Buf g = Buf.of(params.get(i).grad());
       Buf mi = m[i];
       Buf vi = v[i];
-      double wd = decays(params.get(i).name()) ? weightDecay : 0.0;
       for (int j = 0, n = p.length(); j < n; j++) {
         double gj = g.get(j);
         double mj = beta1 * mi.get(j) + (1 - beta1) * gj;
@@ -94,6 +100,9 @@ public final class AdamW {
 
   /** Global L2 norm of all gradients. */
   public static double gradNorm(List<Param> params) {
+    if (Kernels.current() == Kernels.ND4J) {
+      return AdamWOps.gradNorm(params);
+    }
     double ss = 0;
     for (Param p : params) {
       Buf g = Buf.of(p.grad());

@@ -83,4 +83,42 @@ class HalfLinearTest {
       }
     }
   }
+  /** On the ND4J ops a tile is widened by a cast on the device: the same products, no host access. */
+  @Test
+  void theNd4jOpsWidenWithoutHostAccess() {
+    Buf.Half w = randomHalf(true, 37, 24, 4);
+    DenseLinear dense = new DenseLinear(new HalfLinear(w).dense());
+    INDArray x = Nd4j.rand(DataType.FLOAT, 6, 24).subi(0.5);
+    INDArray dy = Nd4j.rand(DataType.FLOAT, 6, 37);
+    INDArray y0 = Nd4j.create(DataType.FLOAT, 6, 37);
+    INDArray dx0 = Nd4j.create(DataType.FLOAT, 6, 24);
+    dense.forward(x, y0);
+    dense.backwardInput(dy, dx0, 0.0);
+    Kernels.use(Kernels.ND4J);
+    try {
+      for (int tile : new int[] {HalfLinear.TILE_ELEMS, 24 * 5}) {
+        HalfLinear h = new HalfLinear(w, tile);
+        INDArray y1 = Nd4j.create(DataType.FLOAT, 6, 37);
+        INDArray dx1 = Nd4j.create(DataType.FLOAT, 6, 24);
+        Buf.ACCESSES.set(0);
+        Buf.counting = true;
+        h.forward(x, y1);
+        h.backwardInput(dy, dx1, 0.0);
+        Buf.counting = false;
+        assertEquals(0, Buf.ACCESSES.get(), "host accesses, tile " + tile);
+        assertEquals(0.0, y0.sub(y1).amaxNumber().doubleValue(), 1e-6, "forward, tile " + tile);
+        assertEquals(0.0, dx0.sub(dx1).amaxNumber().doubleValue(), 1e-6, "backward, tile " + tile);
+      }
+      // the JVM path's widening is what the counter sees
+      Kernels.use(Kernels.JAVA);
+      Buf.ACCESSES.set(0);
+      Buf.counting = true;
+      new HalfLinear(w).forward(x, Nd4j.create(DataType.FLOAT, 6, 37));
+      Buf.counting = false;
+      assertTrue(Buf.ACCESSES.get() > 0);
+    } finally {
+      Buf.counting = false;
+      Kernels.use(null);
+    }
+  }
 }

@@ -140,6 +140,28 @@ class LmHeadLossTest {
     assertTrue(da.norm2Number().doubleValue() > 1e-3);
   }
 
+  /**
+   * The same checks through the ND4J ops (engine.kernels nd4j: chunks recomputed, and one chunk
+   * reused): no host element access, one copy back per forward (its rows' NLL).
+   */
+  @Test
+  void theNd4jOpsPassTheSameChecksWithoutHostAccess() {
+    Kernels.use(Kernels.ND4J);
+    Buf.ACCESSES.set(0);
+    HostCopies.reset();
+    Buf.counting = true;
+    try {
+      chunkedEqualsTheNaiveLossAndFiniteDifferences();
+      chunkedEqualsOneChunkInFloat();
+    } finally {
+      Buf.counting = false;
+      Kernels.use(null);
+    }
+    assertEquals(0, Buf.ACCESSES.get(), "host element accesses");
+    assertEquals(3, HostCopies.COPIES.get(), "one copy back per forward");
+    assertEquals(M + 23 + 23, HostCopies.ELEMENTS.get(), "each forward's rows");
+  }
+
   @Test
   void mismatchedHeadOrBackwardIsRefused() {
     LmHeadLoss loss = new LmHeadLoss(V, D, 3, DataType.DOUBLE);
