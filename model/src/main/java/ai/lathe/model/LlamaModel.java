@@ -6,7 +6,6 @@ import ai.lathe.model.nn.Attention;
 import ai.lathe.model.nn.Buf;
 import ai.lathe.model.nn.FrozenLinear;
 import ai.lathe.model.nn.LmHeadLoss;
-import ai.lathe.model.nn.Par;
 import ai.lathe.model.nn.RmsNorm;
 import ai.lathe.model.nn.Rope;
 import ai.lathe.model.nn.RowCopy;
