@@ -31,15 +31,19 @@ public record MemoryEstimate(long frozenBytes, long scratchBytes, long activatio
     long d = c.hiddenSize();
     long proj = 0;
     long scratch = 0;
+    long largest = 0; // NF4: one flat scratch per thread, the largest projection (Nf4Linear)
     Set<String> shapes = new HashSet<>();
     for (String m : LlamaWeights.MODULES) {
       int[] s = c.moduleShape(m);
       proj += (long) s[0] * s[1];
+      largest = Math.max(largest, (long) s[0] * s[1]);
       long tileRows = Math.max(1, Math.min(s[0], HalfLinear.TILE_ELEMS / s[1]));
-      long widened = quant == QuantMode.NONE ? tileRows * s[1] : (long) s[0] * s[1];
-      if ((weightBytes < 4 || quant != QuantMode.NONE) && shapes.add(widened + "x" + s[1])) {
-        scratch += 4 * widened;
+      if (quant == QuantMode.NONE && weightBytes < 4 && shapes.add(tileRows + "x" + s[1])) {
+        scratch += 4 * tileRows * s[1];
       }
+    }
+    if (quant != QuantMode.NONE) {
+      scratch += 4 * largest;
     }
     proj *= c.numLayers();
     long rest = c.parameterCount() - proj;
@@ -68,6 +72,23 @@ public record MemoryEstimate(long frozenBytes, long scratchBytes, long activatio
         + (c.qkNorm() ? n * qd + n * kvd : 0);
     long head = Math.min(n, LmHeadLoss.defaultChunkRows(c.vocabSize())) * (long) c.vocabSize();
     return layers + inputs + fixed + head;
+  }
+
+  /** Heap beyond the NF4 codes: tokenizer.json parsed, data, adapters' bookkeeping, GC headroom. */
+  public static final long WORKING_HEAP_BYTES = 320L << 20;
+
+  /**
+   * The Java heap to give a JVM holding this model (-Xmx): NF4 codes and block scales live on the
+   * heap, everything else off it. A larger heap only adds resident memory (garbage waits longer).
+   */
+  public static long heapBytes(LlamaConfig c, QuantMode quant) {
+    long proj = 0;
+    for (String m : LlamaWeights.MODULES) {
+      int[] s = c.moduleShape(m);
+      proj += (long) s[0] * s[1];
+    }
+    double bytesPerParam = quant == QuantMode.NONE ? 0 : quant.doubleQuant() ? 0.516 : 0.5625;
+    return (long) (proj * c.numLayers() * bytesPerParam) + WORKING_HEAP_BYTES;
   }
 
   /** One line for a job's log: the parts and the total in MiB. */

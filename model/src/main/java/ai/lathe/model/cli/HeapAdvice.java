@@ -1,0 +1,50 @@
+package ai.lathe.model.cli;
+
+import ai.lathe.model.LlamaConfig;
+import ai.lathe.model.nn.QuantMode;
+import ai.lathe.model.train.MemoryEstimate;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.nio.file.Path;
+
+/**
+ * Before an NF4 base is loaded: the Java heap it needs (its codes live on the heap), next to this
+ * JVM's -Xmx. Too small a heap fails while loading; a much larger one only adds resident memory.
+ */
+final class HeapAdvice {
+  private HeapAdvice() {}
+
+  /** NF4 when asked for, or when the folder is pre-quantised (bitsandbytes quantization_config). */
+  static QuantMode mode(Path modelDir, String quantize, boolean doubleQuant) throws IOException {
+    if ("nf4".equals(quantize)) {
+      return doubleQuant ? QuantMode.NF4_DQ : QuantMode.NF4;
+    }
+    JsonNode q = new ObjectMapper().readTree(modelDir.resolve("config.json").toFile()).path("quantization_config");
+    if (q.path("load_in_4bit").asBoolean(false)) {
+      return q.path("bnb_4bit_use_double_quant").asBoolean(false) ? QuantMode.NF4_DQ : QuantMode.NF4;
+    }
+    return QuantMode.NONE;
+  }
+
+  /** The advice line for an NF4 base (null for a dense one). */
+  static String line(LlamaConfig c, QuantMode q, long maxHeap) {
+    if (q == QuantMode.NONE) {
+      return null;
+    }
+    long want = MemoryEstimate.heapBytes(c, q);
+    String verdict = maxHeap < want ? "too small: loading may run out of heap"
+        : maxHeap > 2 * want ? "larger than needed: the surplus only adds resident memory" : "fits";
+    return String.format("memory: NF4 codes live on the Java heap; advised -Xmx%dm (LATHE_JAVA_OPTS), this JVM has "
+        + "-Xmx%dm (%s)", (want >> 20) + 1, maxHeap >> 20, verdict);
+  }
+
+  /** Prints the advice for modelDir on stderr (nothing for a dense base). */
+  static void print(Path modelDir, String quantize, boolean doubleQuant) throws IOException {
+    String l = line(LlamaConfig.read(modelDir.resolve("config.json")), mode(modelDir, quantize, doubleQuant),
+        Runtime.getRuntime().maxMemory());
+    if (l != null) {
+      System.err.println(l);
+    }
+  }
+}
