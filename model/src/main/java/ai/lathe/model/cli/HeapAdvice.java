@@ -47,4 +47,21 @@ final class HeapAdvice {
       System.err.println(l);
     }
   }
+
+  /**
+   * The resident-memory advice (MemoryEstimate, as the Spark jobs print it) for a loaded model at
+   * one (batch, seq) shape, printed on stdout next to what the run then measures.
+   */
+  static void printEstimate(ai.lathe.model.LlamaWeights w, int batch, int seq, boolean checkpointing, long trainable) {
+    QuantMode q = QuantMode.NONE;
+    for (String m : ai.lathe.model.LlamaWeights.MODULES) {
+      if (w.layers.length > 0 && w.layers[0].module(m) instanceof ai.lathe.model.nn.Nf4Linear n) {
+        q = n.state().doubleQuant() ? QuantMode.NF4_DQ : QuantMode.NF4;
+      }
+    }
+    int weightBytes = w.embed instanceof ai.lathe.model.nn.Buf.Half ? 2 : w.embed.arr.dataType().width();
+    MemoryEstimate e = MemoryEstimate.of(w.config, weightBytes, q, batch, seq, checkpointing).withTrainable(trainable);
+    System.out.printf("memory advice (batch %d, seq %d%s): %s%n", batch, seq,
+        checkpointing ? ", checkpointing" : "", e.describe());
+  }
 }

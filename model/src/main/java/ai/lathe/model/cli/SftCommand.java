@@ -133,6 +133,7 @@ public final class SftCommand {
     LlamaModel model = new LlamaModel(weights, adapters, DataType.FLOAT);
     long trainable = full ? cfg.mode().attach(model).parameterCount() : adapters.parameterCount();
     model.setGradientCheckpointing(cfg.gradientCheckpointing());
+    HeapAdvice.printEstimate(weights, bsz, seqLen, cfg.gradientCheckpointing(), trainable);
     SftTrainer trainer = new SftTrainer(model, o);
     System.out.printf("sft-local: %d train / %d validation rows (%d truncated to %d tokens, %d without completion),"
         + " %d steps, %s, %,d trainable parameters%n", data.train.size(), data.validation.size(),

@@ -204,6 +204,15 @@ public final class Nf4Linear implements FrozenLinear {
   private static final ThreadLocal<java.util.Map<DataType, INDArray>> FLAT =
       ThreadLocal.withInitial(java.util.HashMap::new);
 
+  /** Bytes of this thread's flat dequantisation scratch (the memory advice counts one largest projection). */
+  public static long threadScratchBytes() {
+    long b = 0;
+    for (INDArray a : FLAT.get().values()) {
+      b += a.length() * a.dataType().width();
+    }
+    return b;
+  }
+
   /** A per-thread dequantised copy (valid until this thread's next NF4 dequantisation; used at once, in one gemm). */
   private INDArray scratch() {
     if (Kernels.nd4j()) {
