@@ -39,8 +39,11 @@ final class HeapAdvice {
         + "-Xmx%dm (%s)", (want >> 20) + 1, maxHeap >> 20, verdict);
   }
 
-  /** Prints the advice for modelDir on stderr (nothing for a dense base). */
+  /** Prints the advice for modelDir on stderr (nothing for a dense base or a folder without config.json). */
   static void print(Path modelDir, String quantize, boolean doubleQuant) throws IOException {
+    if (!java.nio.file.Files.isRegularFile(modelDir.resolve("config.json"))) {
+      return; // the loader reports the missing folder or file
+    }
     String l = line(LlamaConfig.read(modelDir.resolve("config.json")), mode(modelDir, quantize, doubleQuant),
         Runtime.getRuntime().maxMemory());
     if (l != null) {
