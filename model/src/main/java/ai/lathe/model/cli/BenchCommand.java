@@ -183,7 +183,7 @@ public final class BenchCommand {
       Memory mem = Memory.of(w, ad);
       mem.putInto(o);
       if (preset != null) {
-        PeakMemory.report(o, c, 2, presetQuant(v), bsz, seq, ckpt);
+        PeakMemory.report(o, c, 2, presetQuant(v), bsz, seq, ckpt, ad.parameterCount());
       }
       table.add(String.format("%-28s %8.0f %9.1f %12.1f %10.1f %10.1f %10.1f", v.label(), tokS, gflops,
           mem.projectionBytes() / 1048576.0, mem.frozenBytes() / 1048576.0, mem.offHeapBytes() / 1048576.0,

@@ -25,14 +25,27 @@ public record Loaded(LlamaModel model, HfTokenizer tokenizer) implements AutoClo
     if (doubleQuant && !"nf4".equals(quantize)) {
       throw new IllegalArgumentException("--double-quant needs --quantize nf4");
     }
-    LlamaWeights w = HfCheckpoint.load(modelDir, dt, quantize == null ? "none" : quantize, doubleQuant);
+    HeapAdvice.print(modelDir, quantize, doubleQuant);
+    // the tokenizer first: parsing tokenizer.json takes a few hundred MB of heap for a moment, which
+    // is then free again for the weights (NF4 codes live on the heap)
     HfTokenizer tok = null;
     Path tj = modelDir.resolve("tokenizer.json");
     if (Files.exists(tj)) {
       tok = HfTokenizer.open(tj);
-      tok.checkFits(w.config.vocabSize(), modelDir);
     } else if (needTokenizer) {
       throw new IOException(modelDir + ": tokenizer.json not found");
+    }
+    LlamaWeights w;
+    try {
+      if (tok != null) {
+        tok.checkFits(ai.lathe.model.LlamaConfig.read(modelDir.resolve("config.json")).vocabSize(), modelDir);
+      }
+      w = HfCheckpoint.load(modelDir, dt, quantize == null ? "none" : quantize, doubleQuant);
+    } catch (IOException | RuntimeException e) {
+      if (tok != null) {
+        tok.close();
+      }
+      throw e;
     }
     AdapterSet a = adapterDir == null ? null : PeftAdapter.read(adapterDir, w.config, dt);
     return new Loaded(new LlamaModel(w, a, dt), tok);

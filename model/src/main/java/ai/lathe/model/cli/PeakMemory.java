@@ -26,8 +26,9 @@ public final class PeakMemory {
     return -1;
   }
 
-  static void report(ObjectNode o, LlamaConfig c, int weightBytes, QuantMode q, int batch, int seq, boolean ckpt) {
-    MemoryEstimate e = MemoryEstimate.of(c, weightBytes, q, batch, seq, ckpt);
+  static void report(ObjectNode o, LlamaConfig c, int weightBytes, QuantMode q, int batch, int seq, boolean ckpt,
+      long trainable) {
+    MemoryEstimate e = MemoryEstimate.of(c, weightBytes, q, batch, seq, ckpt).withTrainable(trainable);
     long hwm = statusKb("VmHWM");
     System.out.printf("peak RSS (VmHWM) %d MiB; advice (as the jobs print it): %s%n", hwm >> 10, e.describe());
     o.put("peak_rss_bytes", hwm << 10).put("advised_bytes", e.totalBytes()).put("gradient_checkpointing", ckpt);

@@ -72,6 +72,9 @@ public final class ScoreCommand {
             + " writes an empty file)");
       }
       l.model().setGradientCheckpointing(true); // forward only: one set of layer buffers shared by all layers
+      int longest = items.stream().mapToInt(it -> it.ids().length).max().orElse(1);
+      HeapAdvice.printEstimate(l.model().weights(), Math.min(bsz, Math.max(1, items.size())),
+          Math.min(maxPos, (longest + 15) / 16 * 16), true, 0);
       double[] lp = score(l.model(), items, bsz);
       ObjectMapper om = new ObjectMapper();
       AtomicDir.writeFile(output, tmp -> {

@@ -107,15 +107,17 @@ public final class SftCommand {
     ai.lathe.model.nn.Kernels.apply(ai.lathe.model.nn.Kernels.setting(c));
     int seqLen = cfg.train().seqLen();
     LoraConfig lc = cfg.lora();
-    var weights = HfCheckpoint.load(modelDir, DataType.FLOAT, cfg.quant().base(), cfg.quant().doubleQuant());
+    HeapAdvice.print(modelDir, cfg.quant().base(), cfg.quant().doubleQuant());
     SftData data;
     String tokSha;
+    // data before weights: tokenizer.json's parse is garbage again before the NF4 codes fill the heap
     try (HfTokenizer tok = HfTokenizer.open(modelDir.resolve("tokenizer.json"))) {
-      tok.checkFits(weights.config.vocabSize(), modelDir);
+      tok.checkFits(ai.lathe.model.LlamaConfig.read(modelDir.resolve("config.json")).vocabSize(), modelDir);
       data = SftData.load(dataPath, cfg.format(), cfg.fields().isEmpty() ? null : cfg.fields(),
           ChatTemplate.of(cfg.template()), tok, seqLen, cfg.valFraction(), cfg.langs(), cfg.maxRows());
       tokSha = tok.sha256();
     }
+    var weights = HfCheckpoint.load(modelDir, DataType.FLOAT, cfg.quant().base(), cfg.quant().doubleQuant());
     if (data.train.isEmpty()) {
       throw new IllegalArgumentException(dataPath + ": no training rows");
     }
@@ -131,6 +133,7 @@ public final class SftCommand {
     LlamaModel model = new LlamaModel(weights, adapters, DataType.FLOAT);
     long trainable = full ? cfg.mode().attach(model).parameterCount() : adapters.parameterCount();
     model.setGradientCheckpointing(cfg.gradientCheckpointing());
+    HeapAdvice.printEstimate(weights, bsz, seqLen, cfg.gradientCheckpointing(), trainable);
     SftTrainer trainer = new SftTrainer(model, o);
     System.out.printf("sft-local: %d train / %d validation rows (%d truncated to %d tokens, %d without completion),"
         + " %d steps, %s, %,d trainable parameters%n", data.train.size(), data.validation.size(),

@@ -5,6 +5,8 @@ import ai.lathe.model.LlamaWeights;
 import ai.lathe.model.nn.Buf;
 import ai.lathe.model.nn.DenseLinear;
 import ai.lathe.model.nn.FrozenLinear;
+import ai.lathe.model.nn.Nf4Blocks;
+import ai.lathe.model.nn.Nf4Linear;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
@@ -255,10 +257,41 @@ public final class HfCheckpoint implements AutoCloseable {
       return BnbNf4.read(this::file, key, s[0], s[1], dtype);
     }
     if (quantize.equals("nf4")) {
-      return ai.lathe.model.nn.Nf4Linear.quantize(arr(read(key, s[0], s[1]), DataType.FLOAT, s[0], s[1]), doubleQuant,
-          dtype);
+      return quantizeStreamed(key, s[0], s[1], doubleQuant, dtype);
     }
     return linear(matrix(key, s[0], s[1], dtype));
+  }
+
+  /** Elements per slice when quantising as we read (a whole number of NF4 blocks; 4 MiB of floats). */
+  static final int SLICE = 1 << 20;
+
+  /**
+   * Reads a [out, in] weight slice by slice and quantises each slice as it arrives (Nf4Blocks), so
+   * neither a dense copy of the weight nor a mapping of the file is ever held: memory is the NF4
+   * codes plus one slice. Equal, bit for bit, to quantising the fully loaded weight.
+   */
+  public Nf4Linear quantizeStreamed(String key, int out, int in, boolean doubleQuant, DataType dtype)
+      throws IOException {
+    return quantizeStreamed(key, out, in, doubleQuant, dtype, SLICE);
+  }
+
+  /** As above, in slices of sliceElems values (a whole number of NF4 blocks). */
+  Nf4Linear quantizeStreamed(String key, int out, int in, boolean doubleQuant, DataType dtype, int sliceElems)
+      throws IOException {
+    Safetensors st = file(key);
+    long[] shape = st.entry(key).shape();
+    if (!java.util.Arrays.equals(shape, new long[] {out, in})) {
+      throw new IOException(st.file() + ": tensor '" + key + "' has shape " + java.util.Arrays.toString(shape)
+          + ", expected [" + out + ", " + in + "]");
+    }
+    Nf4Blocks q = new Nf4Blocks(out, in);
+    float[] slice = new float[(int) Math.min(sliceElems, (long) out * in)];
+    for (long start = 0; q.remaining() > 0; start += slice.length) {
+      int count = (int) Math.min(slice.length, q.remaining());
+      st.readFloats(key, start, slice, count);
+      q.accept(slice, count);
+    }
+    return q.finish(doubleQuant, dtype, st.file() + ": " + key);
   }
 
   /**

@@ -156,7 +156,12 @@ public final class Nf4Linear implements FrozenLinear {
       OpKernels.nf4Dequantize(w, dev[0], dev[1], dev[2], n);
       return;
     }
-    Buf b = Buf.of(w);
+    dequantize(Buf.of(w));
+  }
+
+  /** The JVM kernel: elements [0, out·in) of b (c-order [out, in]) = code · block absmax. */
+  private void dequantize(Buf b) {
+    long n = (long) s.out() * s.in();
     byte[] p = s.packed();
     Par.rows(blocks(), (lo, hi) -> {
       for (int blk = lo; blk < hi; blk++) {
@@ -187,15 +192,44 @@ public final class Nf4Linear implements FrozenLinear {
     return d;
   }
 
-  /** Per-thread scratch by shape (a model has a few distinct projection shapes). */
+  /** Per-thread scratch by shape for the ND4J-op kernels (a model has a few distinct projection shapes). */
   private static final ThreadLocal<java.util.Map<String, INDArray>> SCRATCH =
       ThreadLocal.withInitial(java.util.HashMap::new);
 
-  /** A per-thread dequantised copy (valid until this thread's next dequantisation of this shape). */
+  /**
+   * Per-thread flat scratch by dtype for the JVM kernels, grown to the largest weight dequantised:
+   * each shape uses its first out·in elements (c-order), so a model costs one largest projection per
+   * thread, not one per distinct shape.
+   */
+  private static final ThreadLocal<java.util.Map<DataType, INDArray>> FLAT =
+      ThreadLocal.withInitial(java.util.HashMap::new);
+
+  /** Bytes of this thread's flat dequantisation scratch (the memory advice counts one largest projection). */
+  public static long threadScratchBytes() {
+    long b = 0;
+    for (INDArray a : FLAT.get().values()) {
+      b += a.length() * a.dataType().width();
+    }
+    return b;
+  }
+
+  /** A per-thread dequantised copy (valid until this thread's next NF4 dequantisation; used at once, in one gemm). */
   private INDArray scratch() {
-    INDArray w = SCRATCH.get().computeIfAbsent(s.out() + "x" + s.in() + dt, k -> Nd4j.create(dt, s.out(), s.in()));
-    dequantizeInto(w);
-    return w;
+    if (Kernels.nd4j()) {
+      INDArray w = SCRATCH.get().computeIfAbsent(s.out() + "x" + s.in() + dt, k -> Nd4j.create(dt, s.out(), s.in()));
+      dequantizeInto(w);
+      return w;
+    }
+    long n = (long) s.out() * s.in();
+    java.util.Map<DataType, INDArray> m = FLAT.get();
+    INDArray flat = m.get(dt);
+    if (flat == null || flat.length() < n) {
+      flat = Nd4j.create(dt, n);
+      m.put(dt, flat);
+    }
+    dequantize(Buf.of(flat));
+    return (flat.length() == n ? flat : flat.get(org.nd4j.linalg.indexing.NDArrayIndex.interval(0, n)))
+        .reshape('c', s.out(), s.in());
   }
 
   @Override

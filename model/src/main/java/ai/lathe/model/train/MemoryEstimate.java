@@ -17,12 +17,13 @@ import java.util.Set;
  * one chunk of LM-head logits, and the JVM with ND4J's native libraries. Adapter activations
  * (A·x per module, r columns) are small and not counted.
  */
-public record MemoryEstimate(long frozenBytes, long scratchBytes, long activationBytes, long runtimeBytes) {
+public record MemoryEstimate(long frozenBytes, long scratchBytes, long activationBytes, long runtimeBytes,
+    long trainableBytes) {
   /** The JVM, its heap in use and ND4J/oneDNN native code, as measured by bench on small shapes. */
   public static final long RUNTIME_BYTES = 700L << 20;
 
   public long totalBytes() {
-    return frozenBytes + scratchBytes + activationBytes + runtimeBytes;
+    return frozenBytes + scratchBytes + activationBytes + runtimeBytes + trainableBytes;
   }
 
   /** weightBytes: bytes per stored weight of the checkpoint (2 for BF16/F16, 4 for F32). */
@@ -31,15 +32,19 @@ public record MemoryEstimate(long frozenBytes, long scratchBytes, long activatio
     long d = c.hiddenSize();
     long proj = 0;
     long scratch = 0;
+    long largest = 0; // NF4: one flat scratch per thread, the largest projection (Nf4Linear)
     Set<String> shapes = new HashSet<>();
     for (String m : LlamaWeights.MODULES) {
       int[] s = c.moduleShape(m);
       proj += (long) s[0] * s[1];
+      largest = Math.max(largest, (long) s[0] * s[1]);
       long tileRows = Math.max(1, Math.min(s[0], HalfLinear.TILE_ELEMS / s[1]));
-      long widened = quant == QuantMode.NONE ? tileRows * s[1] : (long) s[0] * s[1];
-      if ((weightBytes < 4 || quant != QuantMode.NONE) && shapes.add(widened + "x" + s[1])) {
-        scratch += 4 * widened;
+      if (quant == QuantMode.NONE && weightBytes < 4 && shapes.add(tileRows + "x" + s[1])) {
+        scratch += 4 * tileRows * s[1];
       }
+    }
+    if (quant != QuantMode.NONE) {
+      scratch += 4 * largest;
     }
     proj *= c.numLayers();
     long rest = c.parameterCount() - proj;
@@ -48,7 +53,7 @@ public record MemoryEstimate(long frozenBytes, long scratchBytes, long activatio
     if (weightBytes < 4) { // the head widens in tiles too
       scratch += 4L * Math.max(1, Math.min(c.vocabSize(), HalfLinear.TILE_ELEMS / d)) * d;
     }
-    return new MemoryEstimate(frozen, scratch, 4 * activationFloats(c, batch, seq, checkpointing), RUNTIME_BYTES);
+    return new MemoryEstimate(frozen, scratch, 4 * activationFloats(c, batch, seq, checkpointing), RUNTIME_BYTES, 0);
   }
 
   /** Floats of LlamaModel's workspace for one (batch, seq) shape (see LlamaModel.Workspace). */
@@ -70,9 +75,35 @@ public record MemoryEstimate(long frozenBytes, long scratchBytes, long activatio
     return layers + inputs + fixed + head;
   }
 
+  /**
+   * The same with trainable parameters (adapters): each held as F32 weight, gradient and AdamW's
+   * two moments, 16 bytes per parameter (0 for scoring).
+   */
+  public MemoryEstimate withTrainable(long params) {
+    return new MemoryEstimate(frozenBytes, scratchBytes, activationBytes, runtimeBytes, 16 * params);
+  }
+
+  /** Heap beyond the NF4 codes: tokenizer.json parsed, data, adapters' bookkeeping, GC headroom. */
+  public static final long WORKING_HEAP_BYTES = 320L << 20;
+
+  /**
+   * The Java heap to give a JVM holding this model (-Xmx): NF4 codes and block scales live on the
+   * heap, everything else off it. A larger heap only adds resident memory (garbage waits longer).
+   */
+  public static long heapBytes(LlamaConfig c, QuantMode quant) {
+    long proj = 0;
+    for (String m : LlamaWeights.MODULES) {
+      int[] s = c.moduleShape(m);
+      proj += (long) s[0] * s[1];
+    }
+    double bytesPerParam = quant == QuantMode.NONE ? 0 : quant.doubleQuant() ? 0.516 : 0.5625;
+    return (long) (proj * c.numLayers() * bytesPerParam) + WORKING_HEAP_BYTES;
+  }
+
   /** One line for a job's log: the parts and the total in MiB. */
   public String describe() {
-    return String.format("frozen %d MiB + widening scratch %d MiB + activations %d MiB + JVM/native %d MiB = %d MiB",
-        frozenBytes >> 20, scratchBytes >> 20, activationBytes >> 20, runtimeBytes >> 20, totalBytes() >> 20);
+    return String.format("frozen %d MiB + widening scratch %d MiB + activations %d MiB + trainable %d MiB"
+        + " + JVM/native %d MiB = %d MiB", frozenBytes >> 20, scratchBytes >> 20, activationBytes >> 20,
+        trainableBytes >> 20, runtimeBytes >> 20, totalBytes() >> 20);
   }
 }

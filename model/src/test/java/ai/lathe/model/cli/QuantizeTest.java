@@ -57,6 +57,34 @@ class QuantizeTest {
         new LlamaModel(q, null, DataType.FLOAT).sequenceLogProbs(b)[0], 0.0);
   }
 
+  @Test
+  void bf16ModelStaysBf16AndEqualsQuantisingOnLoad(@TempDir Path tmp) throws Exception {
+    RandomLlama.write(tmp.resolve("m"), C, 6, "BF16", null);
+    assertEquals(0, Main.dispatch(new String[] {"quantize", "--model", tmp.resolve("m").toString(), "--output",
+        tmp.resolve("q").toString()}, Main.COMMANDS));
+    try (Safetensors st = Safetensors.open(tmp.resolve("q/model.safetensors"))) {
+      assertEquals("BF16", st.entry("model.embed_tokens.weight").dtype());
+      assertEquals("BF16", st.entry("lm_head.weight").dtype());
+      assertEquals("U8", st.entry("model.layers.0.mlp.up_proj.weight").dtype());
+    }
+    assertEquals("bfloat16", new ObjectMapper().readTree(tmp.resolve("q/config.json").toFile()).get("torch_dtype")
+        .asText());
+    LlamaWeights pre = HfCheckpoint.load(tmp.resolve("q"), DataType.FLOAT);
+    LlamaWeights onLoad = HfCheckpoint.load(tmp.resolve("m"), DataType.FLOAT, "nf4", false);
+    assertTrue(pre.embed instanceof ai.lathe.model.nn.Buf.Half, "embeddings stay 16-bit in memory");
+    for (int l = 0; l < C.numLayers(); l++) {
+      for (String m : LlamaWeights.MODULES) {
+        assertArrayEquals(((Nf4Linear) onLoad.layers[l].module(m)).state().packed(),
+            ((Nf4Linear) pre.layers[l].module(m)).state().packed(), l + " " + m);
+        assertArrayEquals(((Nf4Linear) onLoad.layers[l].module(m)).state().absmax(),
+            ((Nf4Linear) pre.layers[l].module(m)).state().absmax(), l + " " + m);
+      }
+    }
+    Batch b = Batch.of(List.of(new int[] {1, 7, 99, 4, 250, 3}), new int[] {2}, 8, 0);
+    assertEquals(new LlamaModel(onLoad, null, DataType.FLOAT).sequenceLogProbs(b)[0],
+        new LlamaModel(pre, null, DataType.FLOAT).sequenceLogProbs(b)[0], 0.0);
+  }
+
   /** Rewrites one tensor of the quantised checkpoint and returns the error loading it. */
   static String corrupt(Path tmp, String name, String tensor, Safetensors.Raw value) throws Exception {
     Map<String, Safetensors.Raw> t;
