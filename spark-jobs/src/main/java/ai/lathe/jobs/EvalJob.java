@@ -124,6 +124,8 @@ public final class EvalJob {
     o.putObject("judge").put("model", s.judgeModel()).put("adapter", s.judgeAdapter());
     Calibration cal = s.calibration();
     o.putObject("calibration").put("mode", cal.word()).put("margin", cal.margin());
+    var executors = o.putArray("executors"); // the Spark executors that judged the items ("driver" in local mode)
+    judged.stream().map(EvalWorker.Judged::executor).distinct().sorted().forEach(executors::add);
     List<WinStats.Item> all = new ArrayList<>();
     List<double[]> allP = new ArrayList<>();
     Map<String, List<WinStats.Item>> byLang = new TreeMap<>();

@@ -113,7 +113,7 @@ class EvalJobTest {
       for (int i = 0; i < 6; i++) {
         EvalWorker.Judged j = items.get(i);
         known.add(new EvalWorker.Judged(j.id(), j.lang(), j.prompt(), j.promptIds(), j.candidate(), j.candidateIds(),
-            j.candidateFinish(), j.baseline(), j.baselineIds(), j.baselineFinish(), p[i][0], p[i][1]));
+            j.candidateFinish(), j.baseline(), j.baselineIds(), j.baselineFinish(), p[i][0], p[i][1], j.executor()));
       }
       Path judged = tmp.resolve("eval-known");
       EvalSettings es = EvalSettings.from(Config.load(null, concat(kv, "output=" + judged)));
