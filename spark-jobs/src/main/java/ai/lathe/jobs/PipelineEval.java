@@ -54,7 +54,7 @@ final class PipelineEval {
     var hconf = spark.sparkContext().hadoopConfiguration();
     System.out.println("== pipeline: eval round 1 (DPO vs SFT, judged by the base)");
     EvalJob.Result r1 = PipelineCommand.locked(spark, EvalJob.outputs(e.eval1()), () -> EvalJob.run(spark, e.eval1()));
-    System.out.println("== pipeline: feedback pairs from the judge's consistent verdicts");
+    System.out.println("== pipeline: feedback pairs from the judge's decided verdicts");
     FeedbackJob.Result f = PipelineCommand.locked(spark, FeedbackJob.outputs(e.feedback()),
         () -> FeedbackJob.run(spark, e.feedback()));
     String line1 = "eval round 1:  DPO vs SFT win rate " + interval(r1);
