@@ -3,7 +3,8 @@ package ai.lathe.jobs;
 import ai.lathe.model.Config;
 import ai.lathe.model.LlamaModel;
 import ai.lathe.model.Version;
-import ai.lathe.model.eval.Outcome;
+import ai.lathe.model.eval.BiasReport;
+import ai.lathe.model.eval.Calibration;
 import ai.lathe.model.eval.WinStats;
 import ai.lathe.model.io.OutputGuard;
 import ai.lathe.model.io.OutputGuard.Input;
@@ -121,18 +122,38 @@ public final class EvalJob {
     o.putObject("candidate").put("model", s.model()).put("adapter", s.candidateAdapter());
     o.putObject("baseline").put("kind", s.baselineKind()).put("model", s.model()).put("adapter", s.baselineAdapter());
     o.putObject("judge").put("model", s.judgeModel()).put("adapter", s.judgeAdapter());
+    Calibration cal = s.calibration();
+    o.putObject("calibration").put("mode", cal.word()).put("margin", cal.margin());
+    var executors = o.putArray("executors"); // the Spark executors that judged the items ("driver" in local mode)
+    judged.stream().map(EvalWorker.Judged::executor).distinct().sorted().forEach(executors::add);
     List<WinStats.Item> all = new ArrayList<>();
+    List<double[]> allP = new ArrayList<>();
     Map<String, List<WinStats.Item>> byLang = new TreeMap<>();
+    Map<String, List<double[]>> byLangP = new TreeMap<>();
     for (EvalWorker.Judged j : judged) {
-      WinStats.Item it = new WinStats.Item(Outcome.of(j.pACandidateFirst(), j.pABaselineFirst()),
+      WinStats.Item it = new WinStats.Item(cal.decide(j.pACandidateFirst(), j.pABaselineFirst()),
           j.candidate().length(), j.baseline().length());
+      double[] p = {j.pACandidateFirst(), j.pABaselineFirst()};
       all.add(it);
+      allP.add(p);
       byLang.computeIfAbsent(j.lang(), k -> new ArrayList<>()).add(it);
+      byLangP.computeIfAbsent(j.lang(), k -> new ArrayList<>()).add(p);
     }
-    o.set("overall", stats(om, WinStats.of(all)));
+    o.set("overall", bias(stats(om, WinStats.of(all)), BiasReport.of(allP)));
     ObjectNode per = o.putObject("per_lang");
-    byLang.forEach((lang, l) -> per.set(lang, stats(om, WinStats.of(l))));
+    byLang.forEach((lang, l) -> per.set(lang, bias(stats(om, WinStats.of(l)), BiasReport.of(byLangP.get(lang)))));
     return o;
+  }
+
+  /** The judge's position bias beside the win rate, whichever rule decided the outcomes. */
+  static ObjectNode bias(ObjectNode n, BiasReport b) {
+    n.put("raw_inconsistent", b.rawInconsistent());
+    num(n, "mean_position_bias", b.meanPositionBias());
+    ObjectNode q = n.putObject("judge_score_quantiles");
+    for (int i = 0; i < BiasReport.QS.length; i++) {
+      num(q, String.valueOf(BiasReport.QS[i]), b.scoreQuantiles()[i]);
+    }
+    return n;
   }
 
   static ObjectNode stats(ObjectMapper om, WinStats w) {
@@ -213,6 +234,13 @@ public final class EvalJob {
         a.path("win_rate_ci95").get(1).asDouble(), a.path("length_controlled_win_rate").asDouble(),
         a.path("wins").asInt(), a.path("losses").asInt(), a.path("ties").asInt(), a.path("inconsistent").asInt(),
         a.path("n").asInt(), a.path("avg_length_candidate").asDouble(), a.path("avg_length_baseline").asDouble());
+    var q = a.path("judge_score_quantiles");
+    System.out.printf("eval: judge calibration %s (margin %s); the uncalibrated rule calls %d of %d inconsistent; mean"
+        + " position bias %.3f log-odds towards A; s = (logit p1 - logit p2)/2 min/quartiles/max %.3f %.3f %.3f %.3f"
+        + " %.3f%n", summary.path("calibration").path("mode").asText(), summary.path("calibration").path("margin"),
+        a.path("raw_inconsistent").asInt(), a.path("n").asInt(), a.path("mean_position_bias").asDouble(Double.NaN),
+        q.path("0.0").asDouble(Double.NaN), q.path("0.25").asDouble(Double.NaN), q.path("0.5").asDouble(Double.NaN),
+        q.path("0.75").asDouble(Double.NaN), q.path("1.0").asDouble(Double.NaN));
     summary.path("per_lang").fields().forEachRemaining(e -> System.out.printf("eval:   %s: %.3f ± %.3f (n=%d)%n",
         e.getKey(), e.getValue().path("win_rate").asDouble(), e.getValue().path("win_rate_se").asDouble(),
         e.getValue().path("n").asInt()));

@@ -1,7 +1,7 @@
 package ai.lathe.jobs;
 
 import ai.lathe.model.Config;
-import ai.lathe.model.eval.Judge;
+import ai.lathe.model.eval.Calibration;
 import ai.lathe.model.eval.Outcome;
 import ai.lathe.prep.HadoopIo;
 import ai.lathe.prep.Schemas;
@@ -40,17 +40,26 @@ final class EvalOutput {
       .add("p_a_baseline_first", DataTypes.DoubleType, false)
       .add("candidate_preference", DataTypes.DoubleType, false)
       .add("outcome", DataTypes.StringType, false)
+      .add("raw_outcome", DataTypes.StringType, false)
+      .add("judge_score", DataTypes.DoubleType, false)
+      .add("position_bias", DataTypes.DoubleType, false)
       .add("candidate_length", DataTypes.IntegerType, false)
       .add("baseline_length", DataTypes.IntegerType, false)
       .add("candidate_tokens", DataTypes.IntegerType, false)
       .add("baseline_tokens", DataTypes.IntegerType, false);
 
-  static Row row(EvalWorker.Judged j) {
-    Judge.Verdict v = new Judge.Verdict(j.pACandidateFirst(), j.pABaselineFirst());
+  /**
+   * One item's row: outcome and candidate_preference under the eval's calibration, raw_outcome
+   * under none (agreeing orders), judge_score s and position_bias b in log-odds (Calibration).
+   */
+  static Row row(EvalWorker.Judged j, Calibration cal) {
+    double p1 = j.pACandidateFirst();
+    double p2 = j.pABaselineFirst();
     return RowFactory.create(j.id(), j.lang(), j.prompt(), ints(j.promptIds()), j.candidate(), ints(j.candidateIds()),
-        j.candidateFinish(), j.baseline(), ints(j.baselineIds()), j.baselineFinish(), j.pACandidateFirst(),
-        j.pABaselineFirst(), v.candidatePreference(), Outcome.of(j.pACandidateFirst(), j.pABaselineFirst()).word(),
-        j.candidate().length(), j.baseline().length(), j.candidateIds().length, j.baselineIds().length);
+        j.candidateFinish(), j.baseline(), ints(j.baselineIds()), j.baselineFinish(), p1, p2, cal.preference(p1, p2),
+        cal.decide(p1, p2).word(), Outcome.of(p1, p2).word(), Calibration.score(p1, p2),
+        Calibration.positionBias(p1, p2), j.candidate().length(), j.baseline().length(), j.candidateIds().length,
+        j.baselineIds().length);
   }
 
   static scala.collection.immutable.Seq<Integer> ints(int[] a) {
@@ -68,7 +77,7 @@ final class EvalOutput {
     Path local = Files.createTempDirectory("lathe-eval");
     try {
       List<Row> rows = new ArrayList<>();
-      judged.forEach(j -> rows.add(row(j)));
+      judged.forEach(j -> rows.add(row(j, s.calibration())));
       spark.createDataFrame(rows, ITEMS).coalesce(1).write().mode(SaveMode.ErrorIfExists).parquet(tmp + "/items");
       HadoopIo.writeString(tmp + "/summary.json", om.writerWithDefaultPrettyPrinter().writeValueAsString(summary), hconf);
       ObjectNode run = om.createObjectNode();

@@ -1,6 +1,7 @@
 package ai.lathe.jobs;
 
 import ai.lathe.model.Config;
+import ai.lathe.model.eval.Calibration;
 import ai.lathe.model.eval.JudgePrompt;
 import ai.lathe.model.gen.Sampling;
 import java.io.Serializable;
@@ -11,7 +12,8 @@ public record EvalSettings(String model, String quant, String candidateAdapter, 
     String baselineAdapter, String data, String prompts, String split, List<String> langs, int maxItems, long seed,
     String template, int maxNewTokens, double temperature, int topK, double topP, String judgeModel,
     String judgeAdapter, String judgeTemplate, String judgePromptFile, String verdictPrefix, List<String> labels,
-    int lossSeqLen, String lossGeneral, int lossMaxRows, double minWinRate, int partitions, String output)
+    int lossSeqLen, String lossGeneral, int lossMaxRows, double minWinRate, int partitions, String output,
+    Calibration calibration)
     implements Serializable {
 
   public EvalSettings {
@@ -30,6 +32,9 @@ public record EvalSettings(String model, String quant, String candidateAdapter, 
     if (maxItems < 0 || lossMaxRows < 0 || partitions < 0) {
       throw new IllegalArgumentException("max_items, loss.max_rows and partitions must be >= 0");
     }
+    if (calibration == null) {
+      throw new IllegalArgumentException("judge.calibration is needed");
+    }
     langs = List.copyOf(langs);
     labels = List.copyOf(labels);
     new Sampling(maxNewTokens, temperature, topK, topP, null, null); // checks the generation keys now
@@ -46,7 +51,7 @@ public record EvalSettings(String model, String quant, String candidateAdapter, 
         path(c, "judge.prompt_file"), c.str("judge.verdict_prefix", JudgePrompt.DEFAULT.verdictPrefix()),
         c.strings("judge.labels", List.of("A", "B")), c.integer("loss.seq_len", 512), path(c, "loss.general"),
         c.integer("loss.max_rows", 64), c.number("gate.min_win_rate", 0.0), c.integer("partitions", 0),
-        c.need("output"));
+        c.need("output"), Calibration.of(c.str("judge.calibration", "none"), c.number("judge.margin", 0.0)));
   }
 
   private static String path(Config c, String key) {

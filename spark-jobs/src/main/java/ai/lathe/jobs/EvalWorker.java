@@ -25,10 +25,10 @@ import java.util.Map;
 final class EvalWorker {
   private EvalWorker() {}
 
-  /** One judged item. finish: stop | length | reference. */
+  /** One judged item. finish: stop | length | reference; executor: the Spark executor id that judged it. */
   record Judged(String id, String lang, String prompt, int[] promptIds, String candidate, int[] candidateIds,
       String candidateFinish, String baseline, int[] baselineIds, String baselineFinish, double pACandidateFirst,
-      double pABaselineFirst) implements Serializable {}
+      double pABaselineFirst, String executor) implements Serializable {}
 
   /** What the tasks need besides the settings: the judge prompt text and the judge's chat template. */
   record Plan(EvalSettings s, String judgePromptText, String judgeTemplate) implements Serializable {}
@@ -78,7 +78,7 @@ final class EvalWorker {
       }
       out.add(new Judged(it.id(), it.lang(), it.prompt(), it.promptIds(), ct, c.tokens(), c.finishReason(), bt,
           b.tokens(), s.baselineKind().equals("reference") ? "reference" : b.finishReason(), v.pACandidateFirst(),
-          v.pABaselineFirst()));
+          v.pABaselineFirst(), Rounds.executorId()));
     }
     return out.iterator();
   }

@@ -22,9 +22,10 @@ import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
 
 /**
- * {@code lathe feedback}: judged items of an eval → data for the next round. A consistent verdict
- * (a win or a loss) whose candidate preference lies at least margin from ½ becomes a preference
- * pair, chosen = the winner's answer, rejected = the loser's, in the prepared preference schema
+ * {@code lathe feedback}: judged items of an eval → data for the next round. A decided verdict
+ * (a win or a loss under the eval's judge.calibration) whose candidate preference lies at least
+ * margin from ½ becomes a preference pair (the preference is the eval's: under balanced
+ * sigmoid(s), so the margin is |s| >= logit(½ + margin) on the bias-free log-odds s), chosen = the winner's answer, rejected = the loser's, in the prepared preference schema
  * that ref-logps and dpo read, plus provenance columns (judge_model, round, source = judge,
  * candidate_preference); prompts the candidate lost go to drop/lost.jsonl for curation.
  */
@@ -87,6 +88,8 @@ public final class FeedbackJob {
     String model = ExecutorModels.forExecutors(run.path("config").path("model").asText());
     String judge = run.path("config").path("judge").path("model").asText(
         run.path("config").path("judge.model").asText(""));
+    String calibration = om.readTree(HadoopIo.readString(eval + "/summary.json", hconf)).path("calibration")
+        .path("mode").asText("none");
     List<Row> items = spark.read().parquet(eval + "/items").orderBy("id").collectAsList();
     List<Row> pairs = new ArrayList<>();
     StringBuilder drop = new StringBuilder();
@@ -129,8 +132,10 @@ public final class FeedbackJob {
       HadoopIo.deleteQuietly(tmp, hconf);
       throw e;
     }
-    System.out.printf("feedback: %d pairs %s from %d judged items (margin %.2f, round %d), %d lost prompts -> %s"
-        + " (drop/lost.jsonl)%n", pairs.size(), counts, items.size(), margin, round, lost, output);
+    System.out.printf("feedback: %d pairs %s from %d judged items (margin %.2f%s, round %d), %d lost prompts -> %s"
+        + " (drop/lost.jsonl)%n", pairs.size(), counts, items.size(), margin, calibration.equals("balanced")
+        ? String.format(" on sigmoid(s): |s| >= %.3f", ai.lathe.model.eval.Calibration.logit(0.5 + margin)) : "",
+        round, lost, output);
     return new Result(pairs.size(), lost, counts);
   }
 
@@ -177,6 +182,8 @@ public final class FeedbackJob {
     m.put("round", round);
     m.put("judge_model", judge);
     m.put("margin", margin);
+    m.put("calibration", om.readTree(HadoopIo.readString(eval + "/summary.json", hconf)).path("calibration")
+        .path("mode").asText("none"));
     m.put("code_version", ai.lathe.model.Version.get());
     m.put("input_fingerprint", EvalItems.sha(HadoopIo.readString(eval + "/summary.json", hconf)));
     m.put("tokenizer_sha256", PreparedData.sha256(model + "/tokenizer.json", hconf));

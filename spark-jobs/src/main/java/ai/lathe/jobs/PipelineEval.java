@@ -54,12 +54,13 @@ final class PipelineEval {
     var hconf = spark.sparkContext().hadoopConfiguration();
     System.out.println("== pipeline: eval round 1 (DPO vs SFT, judged by the base)");
     EvalJob.Result r1 = PipelineCommand.locked(spark, EvalJob.outputs(e.eval1()), () -> EvalJob.run(spark, e.eval1()));
-    System.out.println("== pipeline: feedback pairs from the judge's consistent verdicts");
+    System.out.println("== pipeline: feedback pairs from the judge's decided verdicts");
     FeedbackJob.Result f = PipelineCommand.locked(spark, FeedbackJob.outputs(e.feedback()),
         () -> FeedbackJob.run(spark, e.feedback()));
     String line1 = "eval round 1:  DPO vs SFT win rate " + interval(r1);
     if (f.pairs() == 0) {
-      return line1 + "\nfeedback:      no consistent verdict above the margin; no second DPO round";
+      return line1 + "\nfeedback:      no decided verdict above the margin (judge scores s: "
+          + r1.summary().path("overall").path("judge_score_quantiles") + "); no second DPO round";
     }
     System.out.println("== pipeline: reference log-probs of the feedback pairs (reference = the DPO adapter)");
     PipelineCommand.locked(spark, JobOutputs.refLogps(e.refLogps()), () -> RefLogpsJob.run(spark, e.refLogps()));
@@ -74,9 +75,12 @@ final class PipelineEval {
 
   static String interval(EvalJob.Result r) {
     var a = r.summary().path("overall");
-    return String.format("%.3f ± %.3f (95%% CI %.3f-%.3f, length-controlled %.3f, n=%d, %d inconsistent)",
+    return String.format("%.3f ± %.3f (95%% CI %.3f-%.3f, length-controlled %.3f, n=%d: %d wins, %d losses, %d ties;"
+        + " judge calibration %s, uncalibrated %d inconsistent, mean position bias %.2f log-odds)",
         a.path("win_rate").asDouble(), a.path("win_rate_se").asDouble(Double.NaN),
         a.path("win_rate_ci95").get(0).asDouble(Double.NaN), a.path("win_rate_ci95").get(1).asDouble(Double.NaN),
-        a.path("length_controlled_win_rate").asDouble(Double.NaN), a.path("n").asInt(), a.path("inconsistent").asInt());
+        a.path("length_controlled_win_rate").asDouble(Double.NaN), a.path("n").asInt(), a.path("wins").asInt(),
+        a.path("losses").asInt(), a.path("ties").asInt(), r.summary().path("calibration").path("mode").asText(),
+        a.path("raw_inconsistent").asInt(), a.path("mean_position_bias").asDouble(Double.NaN));
   }
 }

@@ -13,6 +13,7 @@ import ai.lathe.prep.JobMain;
 import ai.lathe.prep.PrepJob;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -112,7 +113,7 @@ class EvalJobTest {
       for (int i = 0; i < 6; i++) {
         EvalWorker.Judged j = items.get(i);
         known.add(new EvalWorker.Judged(j.id(), j.lang(), j.prompt(), j.promptIds(), j.candidate(), j.candidateIds(),
-            j.candidateFinish(), j.baseline(), j.baselineIds(), j.baselineFinish(), p[i][0], p[i][1]));
+            j.candidateFinish(), j.baseline(), j.baselineIds(), j.baselineFinish(), p[i][0], p[i][1], j.executor()));
       }
       Path judged = tmp.resolve("eval-known");
       EvalSettings es = EvalSettings.from(Config.load(null, concat(kv, "output=" + judged)));
@@ -148,6 +149,34 @@ class EvalJobTest {
         assertEquals(1, pr.getInt(pr.fieldIndex("round")));
         assertEquals(judge.toString(), pr.getString(pr.fieldIndex("judge_model")));
       }
+      // the same verdicts under judge.calibration balanced: outcomes from s = (logit p1 − logit p2) / 2,
+      // raw_outcome and the summary's raw_inconsistent still from the uncalibrated rule
+      String[] balanced = {"win", "loss", "tie", "win", "loss", "win"};
+      Path cal = tmp.resolve("eval-balanced");
+      List<String> calKv = concat(kv, "output=" + cal, "judge.calibration=balanced");
+      EvalSettings cs = EvalSettings.from(Config.load(null, calKv));
+      ObjectNode calSum = EvalJob.summary(cs, known);
+      EvalOutput.write(spark, cs, Config.load(null, calKv), calSum, known, spark.sparkContext().hadoopConfiguration());
+      List<Row> calRows = spark.read().parquet(cal.resolve("items").toString()).orderBy("id").collectAsList();
+      for (int i = 0; i < 6; i++) {
+        Row cr = calRows.get(i);
+        assertEquals(balanced[i], cr.getString(cr.fieldIndex("outcome")), "item " + i);
+        assertEquals(expect[i], cr.getString(cr.fieldIndex("raw_outcome")), "item " + i);
+        double s = (Math.log(p[i][0] / (1 - p[i][0])) - Math.log(p[i][1] / (1 - p[i][1]))) / 2;
+        assertEquals(s, cr.getDouble(cr.fieldIndex("judge_score")), 1e-12);
+        assertEquals(1 / (1 + Math.exp(-s)), cr.getDouble(cr.fieldIndex("candidate_preference")), 1e-12);
+      }
+      JsonNode calOverall = new ObjectMapper().readTree(cal.resolve("summary.json").toFile()).path("overall");
+      assertEquals("balanced", calSum.path("calibration").path("mode").asText());
+      assertEquals(1, calOverall.path("raw_inconsistent").asInt());
+      assertEquals(0, calOverall.path("inconsistent").asInt());
+      assertEquals(3.5 / 6, calOverall.path("win_rate").asDouble(), 1e-12);
+      // feedback on the calibrated eval: margin 0.1 on sigmoid(s), i.e. |s| >= logit(0.6) = 0.405: items
+      // 0, 1, 4 and 5 (item 3's s = 0.201 is inside it, item 2 is a tie)
+      FeedbackJob.Result cf = FeedbackJob.run(spark, cfg("eval=" + cal, "output=" + tmp.resolve("feedback-balanced"),
+          "margin=0.1"));
+      assertEquals(4, cf.pairs());
+      assertEquals(2, cf.lost());
     } finally {
       spark.stop();
     }

@@ -32,6 +32,8 @@ final class EvalKeys {
         new KeySpec("judge.prompt_file", "(the shipped prompt)", "the pairwise prompt: a text file with {question}, {answer_a}, {answer_b} (unset: the shipped MT-Bench-style prompt)", KeySpec.Kind.VALUE),
         KeySpec.of("judge.verdict_prefix", JudgePrompt.DEFAULT.verdictPrefix(), "the judge's reply starts with this; the next token is the verdict"),
         KeySpec.of("judge.labels", List.of("A", "B"), "the two answer labels, each one token after the prefix"),
+        KeySpec.of("judge.calibration", "none", "none (both orders must agree, else inconsistent) | balanced (position bias cancelled: s = (logit p1 - logit p2) / 2)"),
+        KeySpec.of("judge.margin", 0.0, "with balanced: a win needs s > margin, a loss s < -margin (log-odds), else a tie"),
         KeySpec.of("loss.seq_len", 512, "tokens per sequence of the reference-free losses"),
         new KeySpec("loss.general", "(none)", "prepared SFT data of general (replay) text: its split's loss measures forgetting", KeySpec.Kind.VALUE),
         KeySpec.of("loss.max_rows", 64, "rows per loss set at most"),
@@ -46,7 +48,7 @@ final class EvalKeys {
     return List.of(
         KeySpec.required("eval", "output of lathe eval"),
         KeySpec.required("output", "prepared preference data (manifest.json + data/) with provenance columns, and drop/lost.jsonl"),
-        KeySpec.of("margin", 0.1, "a consistent verdict becomes a pair when the candidate's preference is this far from ½"),
+        KeySpec.of("margin", 0.1, "a win or loss becomes a pair when the candidate's preference (the eval's; balanced: sigmoid(s)) is this far from ½"),
         KeySpec.of("round", 1, "feedback round, recorded in every row"),
         KeySpec.of("val_fraction", 0.0, "validation share of the pairs, by a hash of the prompt"),
         KeySpec.of("allow_empty", false, "commit an output with no pairs (else: an error, nothing replaced)"));

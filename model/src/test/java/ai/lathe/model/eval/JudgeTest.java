@@ -72,6 +72,11 @@ class JudgeTest {
       double p1 = 1 / (1 + Math.exp(scored.get(3).get("logprob").asDouble() - scored.get(2).get("logprob").asDouble()));
       assertEquals(p0, v.pACandidateFirst(), 1e-6);
       assertEquals(p1, v.pABaselineFirst(), 1e-6);
+      // balanced calibration's s is half the difference of the two orders' label log-odds, as score gives them
+      double l1 = scored.get(0).get("logprob").asDouble() - scored.get(1).get("logprob").asDouble();
+      double l2 = scored.get(2).get("logprob").asDouble() - scored.get(3).get("logprob").asDouble();
+      assertEquals((l1 - l2) / 2, Calibration.score(v.pACandidateFirst(), v.pABaselineFirst()), 1e-5);
+      assertEquals((l1 + l2) / 2, Calibration.positionBias(v.pACandidateFirst(), v.pABaselineFirst()), 1e-5);
       assertTrue(v.pACandidateFirst() > 0 && v.pACandidateFirst() < 1);
       // swapping the answers changes the prompt: the two orders are two different forward passes
       assertNotEquals(v.pACandidateFirst(), v.pABaselineFirst());
