@@ -25,9 +25,11 @@ public final class PipelineCommand {
   public static final String USAGE = """
       usage: lathe pipeline [--config conf/pipeline.yaml] [--set key=value ...]
         Runs the whole pipeline on the bundled sample data on embedded Spark: demo base model
-        (trained from scratch on the bundled text, full-parameter), prep (validated, tokenised Parquet), distributed SFT adapter, preference pairs, reference
-        log-probs, DPO from the SFT adapter, per-language adapters and their gated TIES merge.
-        Outputs go under work_dir.""";
+        (trained from scratch on the bundled text, full-parameter), prep (validated, tokenised
+        Parquet), distributed SFT adapter, preference pairs, reference log-probs, DPO from the SFT
+        adapter, per-language adapters and their gated TIES merge, then judge eval (DPO vs SFT),
+        feedback pairs from its verdicts, a second DPO round on them and eval again.
+        Outputs go under work_dir (--set work_dir=DIR).""";
 
   private PipelineCommand() {}
 
