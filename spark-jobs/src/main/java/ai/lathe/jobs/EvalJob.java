@@ -236,7 +236,7 @@ public final class EvalJob {
         a.path("n").asInt(), a.path("avg_length_candidate").asDouble(), a.path("avg_length_baseline").asDouble());
     var q = a.path("judge_score_quantiles");
     System.out.printf("eval: judge calibration %s (margin %s); the uncalibrated rule calls %d of %d inconsistent; mean"
-        + " position bias %.3f log-odds towards A; s = (logit p1 - logit p2)/2 min/quartiles/max %.3f %.3f %.3f %.3f"
+        + " position bias b = %.3f log-odds (b > 0 favours position A, b < 0 position B); s = (logit p1 - logit p2)/2 min/quartiles/max %.3f %.3f %.3f %.3f"
         + " %.3f%n", summary.path("calibration").path("mode").asText(), summary.path("calibration").path("margin"),
         a.path("raw_inconsistent").asInt(), a.path("n").asInt(), a.path("mean_position_bias").asDouble(Double.NaN),
         q.path("0.0").asDouble(Double.NaN), q.path("0.25").asDouble(Double.NaN), q.path("0.5").asDouble(Double.NaN),

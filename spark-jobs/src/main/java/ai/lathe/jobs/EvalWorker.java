@@ -87,8 +87,13 @@ final class EvalWorker {
       long seed) {
     LlamaModel m = RefLogpsJob.engine(model, quant, adapter);
     m.setAdaptersEnabled(adapter != null);
-    // one generator per engine and thread: it keeps its decoder buffers between items
-    return GENERATORS.get().computeIfAbsent(m, Generator::new).generate(List.of(prompt), s.sampling(stop), seed).get(0);
+    // one generator per engine and thread: it keeps its decoder buffers between items; an eval
+    // needs two (candidate, baseline), so a third engine means a new eval: the old ones go
+    Map<LlamaModel, Generator> gens = GENERATORS.get();
+    if (!gens.containsKey(m) && gens.size() >= 2) {
+      gens.clear();
+    }
+    return gens.computeIfAbsent(m, Generator::new).generate(List.of(prompt), s.sampling(stop), seed).get(0);
   }
 
   /** The tokenizer's and the model config's end-of-sequence ids. */

@@ -107,7 +107,9 @@ final class ParameterAveraging {
   /** A task thread's engine: the model over the executor's frozen base and its adapters. */
   record Engine(LlamaModel model, AdapterSet adapters) {}
 
-  private static final ThreadLocal<Map<String, Engine>> ENGINES = ThreadLocal.withInitial(LinkedHashMap::new);
+  /** The two most recent engines per task thread (a job's own; the one before it, e.g. a round's eval). */
+  private static final ThreadLocal<Map<String, Engine>> ENGINES =
+      ThreadCache.perThread(2, e -> e.model().releaseWorkspaces());
 
   /** The engine for key on this task thread (activations are large: made once, reused across rounds and tasks). */
   static Engine engine(String key, Supplier<Engine> make) {

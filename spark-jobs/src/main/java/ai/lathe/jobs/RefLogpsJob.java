@@ -43,9 +43,12 @@ public final class RefLogpsJob {
     System.exit(JobMain.run("ref-logps", argv, USAGE, (c, h) -> JobOutputs.refLogps(c), RefLogpsJob::run));
   }
 
-  /** Per-thread reference engines, keyed by model and adapter. */
+  /**
+   * Per-thread scoring engines, keyed by model and adapter; the four most recent stay (eval holds
+   * three at once: candidate, baseline and judge).
+   */
   private static final ThreadLocal<java.util.Map<String, LlamaModel>> ENGINES =
-      ThreadLocal.withInitial(java.util.HashMap::new);
+      ThreadCache.perThread(4, LlamaModel::releaseWorkspaces);
 
   static LlamaModel engine(String model, String quant, String adapter) {
     // keyed by the adapter's content too: a long-lived JVM must not reuse a rewritten adapter
