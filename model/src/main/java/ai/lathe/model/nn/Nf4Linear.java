@@ -105,29 +105,7 @@ public final class Nf4Linear implements FrozenLinear {
     if (!doubleQuant) {
       return new Nf4Linear(new State(out, in, packed, absmax, null, null, null, 0f), dt, "quantize");
     }
-    double sum = 0;
-    for (float a : absmax) {
-      sum += a;
-    }
-    float offset = (float) (sum / blocks);
-    float[] map = Nf4.DYNAMIC;
-    int nested = (blocks + Nf4.NESTED_BLOCK - 1) / Nf4.NESTED_BLOCK;
-    float[] nestedAbsmax = new float[nested];
-    byte[] codes = new byte[blocks];
-    for (int b = 0; b < nested; b++) {
-      int lo = b * Nf4.NESTED_BLOCK;
-      int hi = Math.min(blocks, lo + Nf4.NESTED_BLOCK);
-      float m = 0;
-      for (int i = lo; i < hi; i++) {
-        m = Math.max(m, Math.abs(absmax[i] - offset));
-      }
-      nestedAbsmax[b] = m;
-      float inv = m == 0 ? 0 : 1.0f / m; // bitsandbytes multiplies by the reciprocal
-      for (int i = lo; i < hi; i++) {
-        codes[i] = (byte) Nf4.nearest8(map, (absmax[i] - offset) * inv);
-      }
-    }
-    return new Nf4Linear(new State(out, in, packed, null, codes, nestedAbsmax, map, offset), dt, "quantize");
+    return Nf4Blocks.doubleQuantize(out, in, packed, absmax, dt, "quantize");
   }
 
   private float scale(int blk) {
