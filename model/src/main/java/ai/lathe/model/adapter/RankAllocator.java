@@ -1,6 +1,7 @@
 package ai.lathe.model.adapter;
 
 import ai.lathe.model.nn.Buf;
+import ai.lathe.model.nn.HostCopies;
 import ai.lathe.model.nn.Kernels;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -108,7 +109,7 @@ public final class RankAllocator {
     INDArray p = x.castTo(DataType.DOUBLE);
     INDArray cov = columns ? p.transpose().mmul(p) : p.mmul(p.transpose());
     INDArray mm = cov.subi(Nd4j.eye(cov.size(0)).castTo(DataType.DOUBLE));
-    double norm = mm.norm2Number().doubleValue();
+    double norm = HostCopies.read(mm.norm2())[0]; // a counted read (the nd4j kernels keep it on the device)
     if (norm > 0 && coef != 0) {
       INDArray g = columns ? p.mmul(mm) : mm.mmul(p);
       grad.addi(g.muli(2 * coef / norm).castTo(grad.dataType()));
