@@ -181,4 +181,21 @@ class KernelStepVariantsTest {
       sameStep(() -> full(c), m -> sftStep(m, d), 3, targets(d) + 1);
     }
   }
+
+  /**
+   * The finite-difference checks of the variants, in double, through the ND4J ops: full training
+   * (Qwen2 biases, Qwen3 head norms and tied head), DoRA with dropout, AdaLoRA with dropout (slow
+   * tier: several minutes of small ND4J ops on 2 busy cores).
+   */
+  @Test
+  @org.junit.jupiter.api.Tag("slow")
+  void finiteDifferenceChecksOfTheVariantsPassThroughTheNd4jOps() {
+    Kernels.use(Kernels.ND4J);
+    FullGradientTest full = new FullGradientTest();
+    full.qwen2Biases();
+    full.qwen3HeadNorms();
+    new DoraTest().gradientsWithDropoutMatchFiniteDifferences();
+    new AdaLoraTest().gradientsWithDropoutMatchFiniteDifferences();
+    assertEquals(Kernels.ND4J, Kernels.current());
+  }
 }

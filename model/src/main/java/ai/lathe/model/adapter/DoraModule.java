@@ -18,6 +18,8 @@ import org.nd4j.linalg.ops.transforms.Transforms;
  * y = c ⊙ (x̃·Wᵀ + s·x̃·Aᵀ·Bᵀ) + (x − x̃)·Wᵀ where x̃ = dropout(x) (x̃ = x without dropout, so
  * y = x·(c ⊙ V)ᵀ). The row norms come from ‖W_j‖² (once per weight) + 2s·B_j·(A·W_jᵀ) +
  * s²·B_j·(A·Aᵀ)·B_jᵀ, which needs only W's forward, so an NF4 base works the same way.
+ * On the nd4j kernels the norms, c and the magnitude gradient are ND4J ops on the device (nothing
+ * read back); the JVM kernels compute them in double on the host.
  */
 public final class DoraModule implements AdapterModule {
   private final LoraModule lora;
