@@ -2,9 +2,9 @@ package ai.lathe.model;
 
 import ai.lathe.model.adapter.AdapterModule;
 import ai.lathe.model.nn.Attention;
+import ai.lathe.model.nn.Bias;
 import ai.lathe.model.nn.Buf;
 import ai.lathe.model.nn.Heads;
-import ai.lathe.model.nn.Par;
 import ai.lathe.model.nn.RmsNorm;
 import ai.lathe.model.nn.Rope;
 import ai.lathe.model.nn.SwiGlu;
@@ -124,9 +124,9 @@ final class DecoderLayer {
     proj.forward(l, Projection.K, a.xn1(), kOut, ad[Projection.K.ordinal()]);
     proj.forward(l, Projection.V, a.xn1(), vLin, ad[Projection.V.ordinal()]);
     // Qwen2: y = x·Wᵀ + b (+ adapter); the frozen bias adds after LoRA/DoRA as in PEFT
-    addBias(qOut, lw.qBias(), n);
-    addBias(kOut, lw.kBias(), n);
-    addBias(vLin, lw.vBias(), n);
+    Bias.add(qOut, lw.qBias(), n);
+    Bias.add(kOut, lw.kBias(), n);
+    Bias.add(vLin, lw.vBias(), n);
     if (qkNorm) {
       // Qwen3: every head of q and k RMS-normalised over head_dim (rows of width headDim)
       int hd = c.headDim();
@@ -199,21 +199,5 @@ final class DecoderLayer {
     if (full != null) {
       full.norm(lw.attnNorm(), dxn, x, a.rstd1(), n, d);
     }
-  }
-
-  /** y[i, :] += b for every row; nothing when b is null. */
-  private static void addBias(Buf y, Buf b, int rows) {
-    if (b == null) {
-      return;
-    }
-    int w = b.length();
-    Par.rows(rows, (lo, hi) -> {
-      for (int i = lo; i < hi; i++) {
-        int off = i * w;
-        for (int j = 0; j < w; j++) {
-          y.set(off + j, y.get(off + j) + b.get(j));
-        }
-      }
-    });
   }
 }

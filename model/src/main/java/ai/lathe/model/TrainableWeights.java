@@ -2,9 +2,11 @@ package ai.lathe.model;
 
 import ai.lathe.model.adapter.Param;
 import ai.lathe.model.io.HfLayout;
+import ai.lathe.model.nn.Bias;
 import ai.lathe.model.nn.Buf;
 import ai.lathe.model.nn.DenseLinear;
 import ai.lathe.model.nn.FrozenLinear;
+import ai.lathe.model.nn.WeightGrads;
 import java.util.ArrayList;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
@@ -178,39 +180,16 @@ public final class TrainableWeights {
   /** forward: y = x·Wᵀ + b  =>  db += Σ_rows dy (no-op for a null or frozen bias). */
   public void bias(Buf b, Buf dy, int rows) {
     INDArray g = b == null ? null : grad(b.arr);
-    if (g == null) {
-      return;
-    }
-    Buf gb = Buf.of(g);
-    int width = b.length();
-    double[] acc = new double[width];
-    for (int r = 0; r < rows; r++) {
-      for (int j = 0; j < width; j++) {
-        acc[j] += dy.get(r * width + j);
-      }
-    }
-    for (int j = 0; j < width; j++) {
-      gb.add(j, acc[j]);
+    if (g != null) {
+      Bias.gradient(g, dy, rows);
     }
   }
 
   /** forward: y_i = w_i·x_i·rstd (RMSNorm over rows of width d)  =>  dw_i += Σ_rows dy_i·x_i·rstd. */
   public void norm(Buf weight, Buf dy, Buf x, Buf rstd, int rows, int d) {
     INDArray g = grad(weight.arr);
-    if (g == null) {
-      return;
-    }
-    Buf gb = Buf.of(g);
-    double[] acc = new double[d];
-    for (int r = 0; r < rows; r++) {
-      double rs = rstd.get(r);
-      int o = r * d;
-      for (int i = 0; i < d; i++) {
-        acc[i] += dy.get(o + i) * x.get(o + i) * rs;
-      }
-    }
-    for (int i = 0; i < d; i++) {
-      gb.add(i, acc[i]);
+    if (g != null) {
+      WeightGrads.norm(g, dy, x, rstd, rows, d);
     }
   }
 
@@ -226,18 +205,8 @@ public final class TrainableWeights {
   /** forward: x0[i] = E[tok[i]]  =>  dE[tok[i]] += dx0[i] (a scatter-add; repeated tokens sum). */
   public void embedding(int[] tokens, INDArray dx0) {
     INDArray g = grad(w.embed.arr);
-    if (g == null) {
-      return;
-    }
-    Buf gb = Buf.of(g);
-    Buf dx = Buf.of(dx0);
-    int d = w.config.hiddenSize();
-    for (int i = 0; i < tokens.length; i++) {
-      int src = i * d;
-      int dst = tokens[i] * d;
-      for (int j = 0; j < d; j++) {
-        gb.add(dst + j, dx.get(src + j));
-      }
+    if (g != null) {
+      WeightGrads.embedding(g, tokens, dx0, w.config.hiddenSize());
     }
   }
 

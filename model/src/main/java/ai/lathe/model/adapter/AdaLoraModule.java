@@ -1,6 +1,7 @@
 package ai.lathe.model.adapter;
 
 import ai.lathe.model.nn.FrozenLinear;
+import ai.lathe.model.nn.Kernels;
 import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -32,9 +33,12 @@ public final class AdaLoraModule implements AdapterModule {
   private final INDArray ae; // [r, in]  A∘E, the inner LoRA's A
   private final INDArray tmp; // [r, in]
   private final LoraModule inner; // over (ae, b), scale c; its gb is B's gradient, its ga is d(A∘E)
-  /** The allocator's EMAs, index 0 A, 1 E, 2 B: exp_avg_ipt and exp_avg_unc (PEFT's names). */
-  final float[][] expAvgIpt = new float[3][];
-  final float[][] expAvgUnc = new float[3][];
+  /**
+   * The allocator's EMAs, index 0 A, 1 E, 2 B: exp_avg_ipt and exp_avg_unc (PEFT's names), F32
+   * vectors over each tensor's entries in c order, beside the weights (on the device under CUDA).
+   */
+  final INDArray[] expAvgIpt = new INDArray[3];
+  final INDArray[] expAvgUnc = new INDArray[3];
   /** Kept ranks (PEFT's rank_pattern entry); decided is false until the first allocation. */
   final boolean[] kept;
   boolean decided;
@@ -60,8 +64,8 @@ public final class AdaLoraModule implements AdapterModule {
     this.inner = new LoraModule(path, ae, b, scaleOf(alpha, ranknum), dropout);
     long[] sizes = {a.length(), e.length(), b.length()};
     for (int i = 0; i < 3; i++) {
-      expAvgIpt[i] = new float[(int) sizes[i]];
-      expAvgUnc[i] = new float[(int) sizes[i]];
+      expAvgIpt[i] = Nd4j.zeros(DataType.FLOAT, sizes[i]);
+      expAvgUnc[i] = Nd4j.zeros(DataType.FLOAT, sizes[i]);
     }
     this.kept = new boolean[r];
     Arrays.fill(kept, true);
@@ -152,11 +156,23 @@ public final class AdaLoraModule implements AdapterModule {
     applyMask();
   }
 
-  /** Zeroes E at the masked ranks (PEFT's mask_using_rank_pattern). */
+  /**
+   * Zeroes E at the masked ranks (PEFT's mask_using_rank_pattern): a JVM loop on the java kernels,
+   * on the nd4j kernels E ⊙ mask on the device (the mask, decided on the host, travels host to device).
+   */
   public void applyMask() {
+    if (Kernels.current() == Kernels.ND4J) {
+      float[] keep = new float[r];
+      for (int i = 0; i < r; i++) {
+        keep[i] = kept[i] ? 1f : 0f;
+      }
+      e.muliColumnVector(Nd4j.create(keep, new long[] {r, 1}, 'c').castTo(e.dataType()));
+      return;
+    }
+    ai.lathe.model.nn.Buf eb = ai.lathe.model.nn.Buf.of(e);
     for (int i = 0; i < r; i++) {
       if (!kept[i]) {
-        e.putScalar(i, 0, 0.0);
+        eb.set(i, 0.0);
       }
     }
   }

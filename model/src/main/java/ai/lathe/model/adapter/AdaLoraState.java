@@ -2,6 +2,8 @@ package ai.lathe.model.adapter;
 
 import java.util.ArrayList;
 import java.util.List;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * AdaLoRA's training state beyond its parameters, as named float arrays that travel and average
@@ -32,11 +34,11 @@ public final class AdaLoraState {
   public static List<float[]> values(AdapterSet set) {
     List<float[]> out = new ArrayList<>();
     for (AdaLoraModule m : set.adaLoraModules()) {
-      for (float[] x : m.expAvgIpt) {
-        out.add(x.clone());
+      for (INDArray x : m.expAvgIpt) {
+        out.add(x.toFloatVector());
       }
-      for (float[] x : m.expAvgUnc) {
-        out.add(x.clone());
+      for (INDArray x : m.expAvgUnc) {
+        out.add(x.toFloatVector());
       }
       float[] k = new float[m.rank() + 1];
       for (int i = 0; i < m.rank(); i++) {
@@ -64,7 +66,7 @@ public final class AdaLoraState {
         copy(names[i], want.get(i - from), values[i], m.expAvgUnc[t]);
       }
       float[] k = values[i];
-      copy(names[i], want.get(i - from), k, new float[m.rank() + 1]);
+      check(names[i], want.get(i - from), k.length, m.rank() + 1);
       for (int r = 0; r < m.rank(); r++) {
         m.kept[r] = k[r] >= 0.5f;
       }
@@ -73,12 +75,16 @@ public final class AdaLoraState {
     }
   }
 
-  private static void copy(String name, String want, float[] src, float[] dst) {
-    if (!name.equals(want) || src.length != dst.length) {
-      throw new IllegalStateException("AdaLoRA state tensor " + name + " [" + src.length + "] does not fit " + want
-          + " [" + dst.length + "]");
+  private static void copy(String name, String want, float[] src, INDArray dst) {
+    check(name, want, src.length, dst.length());
+    dst.assign(Nd4j.create(src, new long[] {src.length}, 'c'));
+  }
+
+  private static void check(String name, String want, long length, long expected) {
+    if (!name.equals(want) || length != expected) {
+      throw new IllegalStateException("AdaLoRA state tensor " + name + " [" + length + "] does not fit " + want
+          + " [" + expected + "]");
     }
-    System.arraycopy(src, 0, dst, 0, src.length);
   }
 
   /**
@@ -109,8 +115,10 @@ public final class AdaLoraState {
           org.nd4j.linalg.factory.Nd4j.create(b, new long[] {b.length / r, r}, 'c'), 1, r, 0);
       String p = prefix + ".adalora.";
       for (int t = 0; t < 3; t++) {
-        System.arraycopy(values[index.get(p + "exp_avg_ipt." + PARTS[t])], 0, m.expAvgIpt[t], 0, m.expAvgIpt[t].length);
-        System.arraycopy(values[index.get(p + "exp_avg_unc." + PARTS[t])], 0, m.expAvgUnc[t], 0, m.expAvgUnc[t].length);
+        String ipt = p + "exp_avg_ipt." + PARTS[t];
+        String unc = p + "exp_avg_unc." + PARTS[t];
+        copy(ipt, ipt, values[index.get(ipt)], m.expAvgIpt[t]);
+        copy(unc, unc, values[index.get(unc)], m.expAvgUnc[t]);
       }
       float[] k = values[index.get(p + "kept")];
       for (int i = 0; i < r; i++) {
@@ -128,8 +136,8 @@ public final class AdaLoraState {
       out[index.get(prefix + ".lora_E")] = m.e.data().asFloat();
       String p = prefix + ".adalora.";
       for (int t = 0; t < 3; t++) {
-        out[index.get(p + "exp_avg_ipt." + PARTS[t])] = m.expAvgIpt[t].clone();
-        out[index.get(p + "exp_avg_unc." + PARTS[t])] = m.expAvgUnc[t].clone();
+        out[index.get(p + "exp_avg_ipt." + PARTS[t])] = m.expAvgIpt[t].toFloatVector();
+        out[index.get(p + "exp_avg_unc." + PARTS[t])] = m.expAvgUnc[t].toFloatVector();
       }
       float[] k = new float[m.rank() + 1];
       for (int i = 0; i < m.rank(); i++) {

@@ -2,12 +2,15 @@ package ai.lathe.model.adapter;
 
 import ai.lathe.model.io.PeftKeys;
 import ai.lathe.model.nn.Buf;
+import ai.lathe.model.nn.Dropout;
 import ai.lathe.model.nn.FrozenLinear;
+import ai.lathe.model.nn.Kernels;
 import ai.lathe.model.nn.Par;
 import java.util.List;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.ops.transforms.Transforms;
 
 /**
  * DoRA (Liu et al. 2024, arXiv:2402.09353) on one projection, as PEFT computes it: with
@@ -15,12 +18,15 @@ import org.nd4j.linalg.factory.Nd4j;
  * y = c ⊙ (x̃·Wᵀ + s·x̃·Aᵀ·Bᵀ) + (x − x̃)·Wᵀ where x̃ = dropout(x) (x̃ = x without dropout, so
  * y = x·(c ⊙ V)ᵀ). The row norms come from ‖W_j‖² (once per weight) + 2s·B_j·(A·W_jᵀ) +
  * s²·B_j·(A·Aᵀ)·B_jᵀ, which needs only W's forward, so an NF4 base works the same way.
+ * On the nd4j kernels the norms, c and the magnitude gradient are ND4J ops on the device (nothing
+ * read back); the JVM kernels compute them in double on the host.
  */
 public final class DoraModule implements AdapterModule {
   private final LoraModule lora;
   final INDArray m; // [out] magnitude
   final INDArray gm; // [out]
   private double[] wsq; // ‖W_j‖², fixed
+  private INDArray wsqDevice; // the same on the device (ND4J kernels), made on first use
   /** Read from a file without its base: bindBase must run before the first forward. */
   boolean baseless;
   private INDArray[] normScratch; // A·Wᵀ, A·Aᵀ, B·A·Aᵀ
@@ -52,6 +58,7 @@ public final class DoraModule implements AdapterModule {
       throw new IllegalArgumentException(path() + ": base has " + weightRowSq.length + " rows, magnitude " + wsq.length);
     }
     this.wsq = weightRowSq;
+    this.wsqDevice = null;
     this.baseless = false;
   }
 
@@ -83,26 +90,12 @@ public final class DoraModule implements AdapterModule {
     if (fixedNorms != null) {
       return fixedNorms;
     }
-    if (baseless) {
-      throw new IllegalStateException(path() + ": DoRA module not bound to its base weights");
-    }
-    INDArray a = lora.a;
-    INDArray b = lora.b;
+    INDArray[] t = normTerms(base);
+    Buf awb = Buf.of(t[0]);
+    Buf bb = Buf.of(lora.b);
+    Buf bgb = Buf.of(t[2]);
     int r = lora.rank();
     int out = base.out();
-    DataType dt = a.dataType();
-    if (normScratch == null) { // an adapter module runs on one thread: allocate once (allocation is slow)
-      normScratch = new INDArray[] {Nd4j.zeros(dt, r, out), Nd4j.zeros(dt, r, r), Nd4j.zeros(dt, out, r)};
-    }
-    INDArray aw = normScratch[0];
-    INDArray aat = normScratch[1];
-    INDArray bg = normScratch[2];
-    base.forward(a, aw); // A·Wᵀ [r, out]
-    Nd4j.gemm(a, a, aat, false, true, 1.0, 0.0);
-    Nd4j.gemm(b, aat, bg, false, false, 1.0, 0.0);
-    Buf awb = Buf.of(aw);
-    Buf bb = Buf.of(b);
-    Buf bgb = Buf.of(bg);
     double s = lora.scale();
     double[] n = new double[out];
     for (int j = 0; j < out; j++) {
@@ -118,14 +111,55 @@ public final class DoraModule implements AdapterModule {
     return n;
   }
 
+  /**
+   * {@link #rowNorms} as ND4J ops, a [out] array on the device in A's type: cross_j = Σ_k
+   * B_jk·(A·Wᵀ)_kj, quad_j = Σ_k B_jk·(B·A·Aᵀ)_jk. ‖W_j‖² (and fixed norms) travel host to device.
+   */
+  INDArray rowNormsOnDevice(FrozenLinear base) {
+    DataType dt = lora.a.dataType();
+    if (fixedNorms != null) {
+      return Nd4j.createFromArray(fixedNorms).castTo(dt);
+    }
+    INDArray[] t = normTerms(base);
+    if (wsqDevice == null) {
+      wsqDevice = Nd4j.createFromArray(wsq).castTo(dt);
+    }
+    double s = lora.scale();
+    INDArray cross = lora.b.mul(t[0].transpose()).sum(1);
+    INDArray quad = lora.b.mul(t[2]).sum(1);
+    INDArray sq = cross.muli(2 * s).addi(quad.muli(s * s)).addi(wsqDevice);
+    return Transforms.sqrt(Transforms.max(sq, 0.0, false), false);
+  }
+
+  /** A·Wᵀ [r, out], A·Aᵀ [r, r], B·A·Aᵀ [out, r] in reused scratch. */
+  private INDArray[] normTerms(FrozenLinear base) {
+    if (baseless) {
+      throw new IllegalStateException(path() + ": DoRA module not bound to its base weights");
+    }
+    INDArray a = lora.a;
+    INDArray b = lora.b;
+    int r = lora.rank();
+    int out = base.out();
+    DataType dt = a.dataType();
+    if (normScratch == null) { // an adapter module runs on one thread: allocate once (allocation is slow)
+      normScratch = new INDArray[] {Nd4j.zeros(dt, r, out), Nd4j.zeros(dt, r, r), Nd4j.zeros(dt, out, r)};
+    }
+    base.forward(a, normScratch[0]); // A·Wᵀ [r, out]
+    Nd4j.gemm(a, a, normScratch[1], false, true, 1.0, 0.0);
+    Nd4j.gemm(b, normScratch[1], normScratch[2], false, false, 1.0, 0.0);
+    return normScratch;
+  }
+
   static final class DoraActs implements Acts {
     final LoraModule.LoraActs lora;
     final INDArray inner; // [n, out] x̃·Wᵀ + s·xa·Bᵀ
     final INDArray dyc; // [n, out]
     final INDArray z; // [n, out] x̃·Wᵀ (dropout only)
     final INDArray tmpIn; // [n, in] (dropout only)
-    final double[] c;
+    final double[] c; // m_j / n_j (JVM kernels)
     double[] norms;
+    INDArray cDevice; // [1, out] the same on the device (ND4J kernels)
+    INDArray normsDevice; // [1, out]
     boolean dropped;
 
     DoraActs(LoraModule.LoraActs lora, int rows, int in, int out, boolean withDropout, DataType dt) {
@@ -148,10 +182,16 @@ public final class DoraModule implements AdapterModule {
   @Override
   public void forward(FrozenLinear base, INDArray x, INDArray y, Acts acts, boolean training, long seed) {
     DoraActs s = (DoraActs) acts;
-    s.norms = rowNorms(base);
-    Buf mb = Buf.of(m);
-    for (int j = 0; j < s.c.length; j++) {
-      s.c[j] = mb.get(j) / s.norms[j];
+    if (Kernels.current() == Kernels.ND4J) {
+      int out = s.c.length;
+      s.normsDevice = rowNormsOnDevice(base).reshape(1, out);
+      s.cDevice = m.reshape(1, out).div(s.normsDevice); // c = m / n
+    } else {
+      s.norms = rowNorms(base);
+      Buf mb = Buf.of(m);
+      for (int j = 0; j < s.c.length; j++) {
+        s.c[j] = mb.get(j) / s.norms[j];
+      }
     }
     // inner = x̃·Wᵀ + s·(x̃·Aᵀ)·Bᵀ: LoRA's forward on x̃ (it applies the dropout itself)
     INDArray xTilde = lora.dropInput(x, s.lora, training, seed);
@@ -161,7 +201,7 @@ public final class DoraModule implements AdapterModule {
       s.z.assign(s.inner);
     }
     lora.addUpdate(s.lora, s.inner);
-    scaleColumns(s.inner, s.c, y, 0.0);
+    scaleColumns(s.inner, s, y);
     if (s.dropped) {
       // + (x − x̃)·Wᵀ
       INDArray full = s.dyc; // scratch until backward
@@ -170,8 +210,13 @@ public final class DoraModule implements AdapterModule {
     }
   }
 
-  /** out = cols ⊙ v + beta·out, columns scaled per output feature. */
-  private static void scaleColumns(INDArray v, double[] cols, INDArray out, double beta) {
+  /** out = v ⊙ c, each column j (output feature) scaled by c_j. */
+  private static void scaleColumns(INDArray v, DoraActs s, INDArray out) {
+    if (s.cDevice != null && Kernels.current() == Kernels.ND4J) {
+      out.assign(v.mulRowVector(s.cDevice));
+      return;
+    }
+    double[] cols = s.c;
     Buf vb = Buf.of(v);
     Buf ob = Buf.of(out);
     int o = cols.length;
@@ -179,7 +224,7 @@ public final class DoraModule implements AdapterModule {
       for (int i = lo; i < hi; i++) {
         for (int j = 0; j < o; j++) {
           int k = i * o + j;
-          ob.set(k, cols[j] * vb.get(k) + (beta == 0 ? 0 : beta * ob.get(k)));
+          ob.set(k, cols[j] * vb.get(k));
         }
       }
     });
@@ -192,19 +237,10 @@ public final class DoraModule implements AdapterModule {
   @Override
   public void backward(FrozenLinear base, INDArray dy, INDArray dx, double beta, Acts acts) {
     DoraActs s = (DoraActs) acts;
-    Buf dyb = Buf.of(dy);
-    Buf ib = Buf.of(s.inner);
-    Buf gmb = Buf.of(gm);
     int o = s.c.length;
-    int rows = dyb.length() / o;
-    for (int j = 0; j < o; j++) {
-      double acc = 0;
-      for (int i = 0; i < rows; i++) {
-        acc += dyb.get(i * o + j) * ib.get(i * o + j);
-      }
-      gmb.set(j, gmb.get(j) + acc / s.norms[j]);
-    }
-    scaleColumns(dy, s.c, s.dyc, 0.0);
+    int rows = (int) (dy.length() / o);
+    magnitudeGradient(dy, s, rows);
+    scaleColumns(dy, s, s.dyc);
     if (!s.dropped) {
       base.backwardInput(s.dyc, dx, beta);
       lora.backwardUpdate(s.lora, s.dyc, dx);
@@ -215,15 +251,26 @@ public final class DoraModule implements AdapterModule {
     base.backwardInput(s.dyc, s.tmpIn, 0.0);
     s.dyc.addi(dy);
     lora.backwardUpdateInto(s.lora, s.dyc, s.tmpIn);
-    Buf d = Buf.of(dx);
-    Buf t = Buf.of(s.tmpIn);
-    Buf keep = s.lora.keep;
-    Par.rows(rows, (lo, hi) -> {
-      int in = d.length() / rows;
-      for (int i = lo * in; i < hi * in; i++) {
-        d.set(i, d.get(i) + t.get(i) * keep.get(i));
+    Dropout.addMasked(dx, Buf.of(s.tmpIn), s.lora.keep, rows, (int) (dx.length() / rows));
+  }
+
+  /** forward: y = c ⊙ inner with c = m/n (n constant)  =>  dm_j += Σ_i dy_ij·inner_ij / n_j. */
+  private void magnitudeGradient(INDArray dy, DoraActs s, int rows) {
+    int o = s.c.length;
+    if (s.normsDevice != null && Kernels.current() == Kernels.ND4J) {
+      gm.reshape(1, o).addi(dy.mul(s.inner).sum(true, 0).divi(s.normsDevice));
+      return;
+    }
+    Buf dyb = Buf.of(dy);
+    Buf ib = Buf.of(s.inner);
+    Buf gmb = Buf.of(gm);
+    for (int j = 0; j < o; j++) {
+      double acc = 0;
+      for (int i = 0; i < rows; i++) {
+        acc += dyb.get(i * o + j) * ib.get(i * o + j);
       }
-    });
+      gmb.set(j, gmb.get(j) + acc / s.norms[j]);
+    }
   }
 
   /** W' = c ⊙ (W + s·B·A), the weight to serve without the adapter. */

@@ -1,6 +1,8 @@
 package ai.lathe.model.adapter;
 
 import ai.lathe.model.nn.Buf;
+import ai.lathe.model.nn.HostCopies;
+import ai.lathe.model.nn.Kernels;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -80,21 +82,26 @@ public final class RankAllocator {
   /**
    * PEFT's penalty R = (1/N)·Σ_P ‖P·Pᵀ − I‖_F over the N matrices A (P = A, [r, r]) and B
    * (P = Bᵀ, i.e. BᵀB − I), the Frobenius norm itself, not its square. Adds the gradient of
-   * w·R into the A and B gradients and returns w·R. With M = A·Aᵀ − I (symmetric):
-   * ∂‖M‖/∂A = 2·M·A/‖M‖; with M = BᵀB − I: ∂‖M‖/∂B = 2·B·M/‖M‖ (zero where ‖M‖ = 0).
+   * w·R into the A and B gradients ({@link #orthPenalty} is the value). With M = A·Aᵀ − I
+   * (symmetric): ∂‖M‖/∂A = 2·M·A/‖M‖; with M = BᵀB − I: ∂‖M‖/∂B = 2·B·M/‖M‖ (zero where ‖M‖ = 0).
+   * On the nd4j kernels it runs on the device and reads nothing back.
    */
-  public double addOrthGradients() {
+  public void addOrthGradients() {
     double w = cfg.orthRegWeight();
     if (w == 0) {
-      return 0;
+      return;
     }
     int n = 2 * modules.size();
-    double sum = 0;
+    boolean device = Kernels.current() == Kernels.ND4J;
     for (AdaLoraModule m : modules) {
-      sum += orthTerm(m.a, m.ga, false, w / n);
-      sum += orthTerm(m.b, m.inner().gb, true, w / n);
+      if (device) {
+        AdaLoraOps.orthTerm(m.a, m.ga, false, w / n);
+        AdaLoraOps.orthTerm(m.b, m.inner().gb, true, w / n);
+      } else {
+        orthTerm(m.a, m.ga, false, w / n);
+        orthTerm(m.b, m.inner().gb, true, w / n);
+      }
     }
-    return w * sum / n;
   }
 
   /** ‖P·Pᵀ − I‖_F for P = x (or xᵀ when columns), adding coef·∂/∂x into grad. */
@@ -102,7 +109,7 @@ public final class RankAllocator {
     INDArray p = x.castTo(DataType.DOUBLE);
     INDArray cov = columns ? p.transpose().mmul(p) : p.mmul(p.transpose());
     INDArray mm = cov.subi(Nd4j.eye(cov.size(0)).castTo(DataType.DOUBLE));
-    double norm = mm.norm2Number().doubleValue();
+    double norm = HostCopies.read(mm.norm2())[0]; // a counted read (the nd4j kernels keep it on the device)
     if (norm > 0 && coef != 0) {
       INDArray g = columns ? p.mmul(mm) : mm.mmul(p);
       grad.addi(g.muli(2 * coef / norm).castTo(grad.dataType()));
@@ -126,19 +133,23 @@ public final class RankAllocator {
    * (1−β1)·ipt, exp_avg_unc ← β2·exp_avg_unc + (1−β2)·|ipt − exp_avg_ipt| (the new exp_avg_ipt).
    */
   public void updateImportance() {
+    boolean device = Kernels.current() == Kernels.ND4J;
     for (AdaLoraModule m : modules) {
       INDArray[] ws = {m.a, m.e, m.b};
       INDArray[] gs = {m.ga, m.ge, m.inner().gb};
       for (int t = 0; t < 3; t++) {
+        if (device) {
+          AdaLoraOps.updateImportance(ws[t], gs[t], m.expAvgIpt[t], m.expAvgUnc[t], cfg.beta1(), cfg.beta2());
+          continue;
+        }
         Buf w = Buf.of(ws[t]);
         Buf g = Buf.of(gs[t]);
-        float[] avg = m.expAvgIpt[t];
-        float[] unc = m.expAvgUnc[t];
-        for (int j = 0; j < avg.length; j++) {
+        Buf avg = Buf.of(m.expAvgIpt[t]);
+        Buf unc = Buf.of(m.expAvgUnc[t]);
+        for (int j = 0; j < avg.length(); j++) {
           double ipt = Math.abs(w.get(j) * g.get(j));
-          double a = cfg.beta1() * avg[j] + (1 - cfg.beta1()) * ipt;
-          avg[j] = (float) a;
-          unc[j] = (float) (cfg.beta2() * unc[j] + (1 - cfg.beta2()) * Math.abs(ipt - avg[j]));
+          avg.set(j, cfg.beta1() * avg.get(j) + (1 - cfg.beta1()) * ipt); // stored as F32
+          unc.set(j, cfg.beta2() * unc.get(j) + (1 - cfg.beta2()) * Math.abs(ipt - avg.get(j)));
         }
       }
     }
@@ -148,31 +159,37 @@ public final class RankAllocator {
   public void resetImportance() {
     for (AdaLoraModule m : modules) {
       for (int t = 0; t < 3; t++) {
-        Arrays.fill(m.expAvgIpt[t], 0f);
-        Arrays.fill(m.expAvgUnc[t], 0f);
+        m.expAvgIpt[t].assign(0);
+        m.expAvgUnc[t].assign(0);
       }
     }
   }
 
   /**
    * Each rank's score (PEFT's _element_score and _combine_ipt): with s = exp_avg_ipt·exp_avg_unc
-   * per entry, score_i = s(E_i) + mean_j s(A_ij) + mean_k s(B_ki).
+   * per entry, score_i = s(E_i) + mean_j s(A_ij) + mean_k s(B_ki). On the nd4j kernels computed on
+   * the device and read back (one copy of r values).
    */
   public static double[] scores(AdaLoraModule m) {
+    if (Kernels.current() == Kernels.ND4J) {
+      return AdaLoraOps.allScores(List.of(m));
+    }
     int r = m.rank();
     int in = (int) m.a.size(1);
     int out = (int) m.b.size(0);
+    Buf[] ipt = {Buf.of(m.expAvgIpt[0]), Buf.of(m.expAvgIpt[1]), Buf.of(m.expAvgIpt[2])};
+    Buf[] unc = {Buf.of(m.expAvgUnc[0]), Buf.of(m.expAvgUnc[1]), Buf.of(m.expAvgUnc[2])};
     double[] sc = new double[r];
     for (int i = 0; i < r; i++) {
       double sa = 0;
       for (int j = 0; j < in; j++) {
-        sa += (double) m.expAvgIpt[0][i * in + j] * m.expAvgUnc[0][i * in + j];
+        sa += ipt[0].get(i * in + j) * unc[0].get(i * in + j);
       }
       double sb = 0;
       for (int k = 0; k < out; k++) {
-        sb += (double) m.expAvgIpt[2][k * r + i] * m.expAvgUnc[2][k * r + i];
+        sb += ipt[2].get(k * r + i) * unc[2].get(k * r + i);
       }
-      sc[i] = (double) m.expAvgIpt[1][i] * m.expAvgUnc[1][i] + sa / in + sb / out;
+      sc[i] = ipt[1].get(i) * unc[1].get(i) + sa / in + sb / out;
     }
     return sc;
   }
@@ -185,8 +202,10 @@ public final class RankAllocator {
   public double maskToBudget(int budget) {
     List<double[]> all = new ArrayList<>();
     int count = 0;
+    // the nd4j kernels read every module's scores back in one copy
+    double[] read = Kernels.current() == Kernels.ND4J ? AdaLoraOps.allScores(modules) : null;
     for (AdaLoraModule m : modules) {
-      double[] s = scores(m);
+      double[] s = read == null ? scores(m) : Arrays.copyOfRange(read, count, count + m.rank());
       all.add(s);
       count += s.length;
     }

@@ -5,6 +5,7 @@ import ai.lathe.model.LlamaModel;
 import ai.lathe.model.LlamaWeights;
 import ai.lathe.model.Projection;
 import ai.lathe.model.adapter.AdapterModule;
+import ai.lathe.model.nn.Bias;
 import ai.lathe.model.nn.Buf;
 import ai.lathe.model.nn.FrozenLinear;
 import ai.lathe.model.nn.Par;
@@ -159,9 +160,9 @@ final class Decoder {
       proj(s, l, lw, Projection.K, s.xn, s.kLin);
       proj(s, l, lw, Projection.V, s.xn, s.vLin);
       // Qwen2: the frozen bias adds after the adapter, as in PEFT
-      addBias(s.qLin, lw.qBias(), n);
-      addBias(s.kLin, lw.kBias(), n);
-      addBias(s.vLin, lw.vBias(), n);
+      Bias.add(s.qLin, lw.qBias(), n);
+      Bias.add(s.kLin, lw.kBias(), n);
+      Bias.add(s.vLin, lw.vBias(), n);
       Buf qIn = s.qLin;
       Buf kIn = s.kLin;
       if (c.qkNorm()) {
@@ -219,20 +220,6 @@ final class Decoder {
       base.forward(x.arr, y.arr);
     } else {
       am.forward(base, x.arr, y.arr, s.acts[layer][p.ordinal()], false, 0L);
-    }
-  }
-
-  /** y[i, :] += b for every row; nothing when b is null. */
-  private static void addBias(Buf y, Buf b, int rows) {
-    if (b == null) {
-      return;
-    }
-    int width = b.length();
-    for (int i = 0; i < rows; i++) {
-      int off = i * width;
-      for (int j = 0; j < width; j++) {
-        y.set(off + j, y.get(off + j) + b.get(j));
-      }
     }
   }
 }
