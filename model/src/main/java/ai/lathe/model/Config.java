@@ -145,6 +145,9 @@ public final class Config {
    */
   public Config validate(JobKeys keys) {
     keys.aliases().forEach(this::rename);
+    // an old spelling's reset resets the key it names
+    resets.keySet().stream().filter(keys.aliases()::containsKey)
+        .forEach(r -> remove(keys.aliases().get(r).split("\\.")));
     List<String> unknown = new ArrayList<>();
     walk(root, "", "", keys, unknown);
     for (String r : resets.keySet()) {

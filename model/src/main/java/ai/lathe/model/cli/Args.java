@@ -103,6 +103,19 @@ public final class Args {
     return v;
   }
 
+  /**
+   * An enumerated option: its value (dflt when not given) must be one of allowed, exactly; else
+   * one line (exit 2) naming the option, the value, the allowed values and the nearest.
+   */
+  public String choice(String key, String dflt, List<String> allowed) {
+    String v = str(key, dflt);
+    if (v != null && !allowed.contains(v)) {
+      throw new ai.lathe.model.Config.BadValue(command + ": --" + key + " cannot be '" + v + "'; allowed: "
+          + String.join(", ", allowed) + " (did you mean '" + Nearest.of(v, allowed) + "'?)");
+    }
+    return v;
+  }
+
   public List<String> all(String key) {
     complete();
     return values.getOrDefault(key, List.of());

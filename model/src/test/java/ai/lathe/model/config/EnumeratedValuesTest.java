@@ -126,24 +126,45 @@ class EnumeratedValuesTest {
     assertTrue(md.contains("| `judge.calibration` | `none` | one of `none`, `balanced`. "), md);
   }
 
-  @Test
-  void aBadValueExitsTwoWithOneLineBeforeAnyWork(@TempDir Path tmp) throws Exception {
-    // sft-local checks its keys before reading the (absent) model or data
+  /** Runs a command; returns its exit code and its stderr lines. */
+  private static Object[] dispatch(String... argv) throws Exception {
     ByteArrayOutputStream err = new ByteArrayOutputStream();
     PrintStream old = System.err;
     int code;
     try {
       System.setErr(new PrintStream(err, true, "UTF-8"));
-      code = Main.dispatch(new String[] {"sft-local", "--set", "model=" + tmp.resolve("none"), "--set",
-          "data=" + tmp.resolve("none.jsonl"), "--set", "output=" + tmp.resolve("out"), "--set", "train.mode=ful"},
-          Main.COMMANDS);
+      code = Main.dispatch(argv, Main.COMMANDS);
     } finally {
       System.setErr(old);
     }
-    String text = err.toString("UTF-8");
-    assertEquals(2, code, text);
+    return new Object[] {code, err.toString("UTF-8").lines().toList()};
+  }
+
+  @Test
+  void aBadValueExitsTwoWithOneLineBeforeAnyWork(@TempDir Path tmp) throws Exception {
+    // sft-local checks its keys before reading the (absent) model or data
+    Object[] r = dispatch("sft-local", "--set", "model=" + tmp.resolve("none"), "--set",
+        "data=" + tmp.resolve("none.jsonl"), "--set", "output=" + tmp.resolve("out"), "--set", "train.mode=ful");
+    assertEquals(2, r[0], r[1].toString());
     assertEquals(List.of("lathe sft-local: 'train.mode' cannot be 'ful' (in --set train.mode=ful); allowed: lora, "
-        + "full (did you mean 'full'?)"), text.lines().toList());
+        + "full (did you mean 'full'?)"), r[1]);
     assertTrue(!Files.exists(tmp.resolve("out")));
+  }
+
+  @Test
+  void theModelCommandsEnumeratedOptionsAreCheckedTheSameWay(@TempDir Path tmp) throws Exception {
+    String[][] cases = {{"precision", "doubel", "float, double", "double"}, {"quantize", "nf5", "none, nf4", "nf4"},
+        {"template", "chatm", String.join(", ", ChatTemplate.NAMES), "chatml"}};
+    for (String cmd : List.of("score", "generate")) {
+      for (String[] c : cases) {
+        Path out = tmp.resolve(cmd + "-" + c[0] + ".jsonl");
+        Object[] r = dispatch(cmd, "--model", tmp.resolve("m").toString(), "--input", tmp.resolve("in.jsonl").toString(),
+            "--output", out.toString(), "--" + c[0], c[1]);
+        assertEquals(2, r[0], r[1].toString());
+        assertEquals(List.of("lathe " + cmd + ": --" + c[0] + " cannot be '" + c[1] + "'; allowed: " + c[2]
+            + " (did you mean '" + c[3] + "'?)"), r[1]);
+        assertTrue(!Files.exists(out));
+      }
+    }
   }
 }
