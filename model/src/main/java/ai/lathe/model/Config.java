@@ -86,24 +86,31 @@ public final class Config {
     if (eq <= 0) {
       throw new IllegalArgumentException("--set needs key=value, got '" + kv + "'");
     }
-    String key = kv.substring(0, eq);
+    String text = kv.substring(eq + 1);
+    JsonNode value = null; // key= : back to the default
+    if (!text.isEmpty()) {
+      try {
+        value = YAML.readTree(text);
+      } catch (IOException e) {
+        throw new IllegalArgumentException("--set " + kv + ": value is not valid YAML");
+      }
+    }
+    set(kv.substring(0, eq), value, origin);
+  }
+
+  /**
+   * Sets one dotted key to a YAML value (another config's map of overrides); null or a YAML null
+   * resets the key to its default, as an empty --set does.
+   */
+  public void set(String key, JsonNode value, String origin) {
     String[] path = key.split("\\.");
-    if (kv.substring(eq + 1).isEmpty()) { // key= : back to the default
+    origins.put(key, origin);
+    if (value == null || value.isNull() || value.isMissingNode()) {
       remove(path);
-      origins.put(key, origin);
       resets.put(key, origin);
       return;
     }
     resets.remove(key);
-    JsonNode value;
-    try {
-      value = YAML.readTree(kv.substring(eq + 1));
-    } catch (IOException e) {
-      throw new IllegalArgumentException("--set " + kv + ": value is not valid YAML");
-    }
-    if (value == null || value.isMissingNode()) {
-      value = YAML.getNodeFactory().textNode("");
-    }
     ObjectNode cur = root;
     for (int i = 0; i < path.length - 1; i++) {
       JsonNode next = cur.get(path[i]);
@@ -112,8 +119,7 @@ public final class Config {
       }
       cur = (ObjectNode) next;
     }
-    cur.set(path[path.length - 1], value);
-    origins.put(key, origin);
+    cur.set(path[path.length - 1], value.deepCopy());
   }
 
   /** Drops the value at path (a file's or an earlier --set's), keeping the objects above it. */

@@ -45,6 +45,21 @@ class EmptyValueTest {
   }
 
   @Test
+  void aYamlValueFromAnotherConfigKeepsItsTypeAndANullResets(@TempDir Path tmp) throws Exception {
+    Config c = yaml(tmp, "lora: {r: 4}\n");
+    var yaml = new com.fasterxml.jackson.databind.ObjectMapper(new com.fasterxml.jackson.dataformat.yaml.YAMLFactory());
+    c.set("lora.target_modules", yaml.readTree("[q_proj, v_proj]"), "pipeline sft.set");
+    c.set("lora.r", com.fasterxml.jackson.databind.node.NullNode.getInstance(), "pipeline sft.set");
+    assertEquals(List.of("q_proj", "v_proj"), c.strings("lora.target_modules", List.of()));
+    assertEquals(8, c.integer("lora.r", 8));
+    // a reset required key is named with that origin
+    Config m = yaml(tmp, "model: m\ndata: d\noutput: o\n");
+    m.set("model", null, "pipeline sft.set.model");
+    var e = assertThrows(Config.BadValue.class, () -> m.validate(ConfigReference.SFT));
+    assertTrue(e.getMessage().contains("(in pipeline sft.set.model)"), e.getMessage());
+  }
+
+  @Test
   void resettingARequiredKeyNamesIt(@TempDir Path tmp) throws Exception {
     Config c = yaml(tmp, "model: m\ndata: d\noutput: o\n", "model=");
     var e = assertThrows(Config.BadValue.class, () -> c.validate(ConfigReference.SFT));
