@@ -90,7 +90,9 @@ public final class JobMain {
       c = config(name, argv);
     } catch (Args.UsageException e) {
       System.err.println("lathe " + e.getMessage());
-      System.err.println(usage);
+      if (!(e instanceof Config.BadValue)) { // a bad value is one line
+        System.err.println(usage);
+      }
       return 2;
     } catch (Exception e) {
       System.err.println("lathe " + name + ": error: " + e.getMessage());

@@ -21,8 +21,11 @@ import java.util.Map;
 /**
  * A job's YAML configuration with {@code --set a.b=value} overrides (values parsed as YAML,
  * so numbers, booleans and lists work). Lookups by dotted path; the source is named in errors.
- * {@link #validate} refuses keys its job does not know; every lookup is recorded with its
- * default ({@link #reads}) so tests can hold the code to the reference.
+ * An empty value ({@code --set a.b=}, or {@code a.b:} with nothing in the file) resets the key to
+ * its default, as if it were not set; {@code --set 'a.b=""'} sets the empty string.
+ * {@link #validate} refuses keys its job does not know, values an enumerated key does not allow,
+ * and a reset of a required key; every lookup is recorded with its default ({@link #reads}) so
+ * tests can hold the code to the reference.
  */
 public final class Config {
   private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
@@ -30,6 +33,8 @@ public final class Config {
   private final String source;
   /** Where a --set key came from ("--set k=v", "--key"), by dotted path; file keys are not listed. */
   private final Map<String, String> origins = new HashMap<>();
+  /** Keys reset by an empty --set (checked by validate: known, and not required), by dotted path. */
+  private final Map<String, String> resets = new LinkedHashMap<>();
   /** Every path looked up, with the default the code passed (null for none). */
   private final Map<String, Object> reads = Collections.synchronizedMap(new LinkedHashMap<>());
 
@@ -81,16 +86,31 @@ public final class Config {
     if (eq <= 0) {
       throw new IllegalArgumentException("--set needs key=value, got '" + kv + "'");
     }
-    String[] path = kv.substring(0, eq).split("\\.");
-    JsonNode value;
-    try {
-      value = YAML.readTree(kv.substring(eq + 1));
-    } catch (IOException e) {
-      throw new IllegalArgumentException("--set " + kv + ": value is not valid YAML");
+    String text = kv.substring(eq + 1);
+    JsonNode value = null; // key= : back to the default
+    if (!text.isEmpty()) {
+      try {
+        value = YAML.readTree(text);
+      } catch (IOException e) {
+        throw new IllegalArgumentException("--set " + kv + ": value is not valid YAML");
+      }
     }
-    if (value == null || value.isMissingNode()) {
-      value = YAML.getNodeFactory().textNode("");
+    set(kv.substring(0, eq), value, origin);
+  }
+
+  /**
+   * Sets one dotted key to a YAML value (another config's map of overrides); null or a YAML null
+   * resets the key to its default, as an empty --set does.
+   */
+  public void set(String key, JsonNode value, String origin) {
+    String[] path = key.split("\\.");
+    origins.put(key, origin);
+    if (value == null || value.isNull() || value.isMissingNode()) {
+      remove(path);
+      resets.put(key, origin);
+      return;
     }
+    resets.remove(key);
     ObjectNode cur = root;
     for (int i = 0; i < path.length - 1; i++) {
       JsonNode next = cur.get(path[i]);
@@ -99,8 +119,28 @@ public final class Config {
       }
       cur = (ObjectNode) next;
     }
-    cur.set(path[path.length - 1], value);
-    origins.put(kv.substring(0, eq), origin);
+    cur.set(path[path.length - 1], value.deepCopy());
+  }
+
+  /** Drops the value at path (a file's or an earlier --set's), keeping the objects above it. */
+  private void remove(String[] path) {
+    JsonNode cur = root;
+    for (int i = 0; i < path.length - 1 && cur != null; i++) {
+      cur = cur.get(path[i]);
+    }
+    if (cur instanceof ObjectNode o) {
+      o.remove(path[path.length - 1]);
+    }
+  }
+
+  /**
+   * A bad value of a known key (not allowed, or a required key reset): one line without the usage
+   * text, exit 2, before any work.
+   */
+  public static final class BadValue extends Args.UsageException {
+    public BadValue(String msg) {
+      super(msg);
+    }
   }
 
   /**
@@ -111,15 +151,68 @@ public final class Config {
    */
   public Config validate(JobKeys keys) {
     keys.aliases().forEach(this::rename);
+    // an old spelling's reset resets the key it names
+    resets.keySet().stream().filter(keys.aliases()::containsKey)
+        .forEach(r -> remove(keys.aliases().get(r).split("\\.")));
     List<String> unknown = new ArrayList<>();
     walk(root, "", "", keys, unknown);
+    for (String r : resets.keySet()) {
+      String spec = keys.aliases().getOrDefault(r, r);
+      if (keys.get(spec) == null && !keys.hasChildren(spec) && !underMap(spec, keys)) {
+        unknown.add(r);
+      }
+    }
     if (!unknown.isEmpty()) {
       String path = unknown.get(0);
       throw new Args.UsageException(keys.job() + ": unknown key '" + path + "' in " + originOf(path)
           + " (did you mean '" + keys.nearest(path) + "'?)"
           + (unknown.size() > 1 ? "; also unknown: " + String.join(", ", unknown.subList(1, unknown.size())) : ""));
     }
+    checkResets(keys);
+    checkAllowed(keys);
     return this;
+  }
+
+  private static boolean underMap(String path, JobKeys keys) {
+    for (int dot = path.lastIndexOf('.'); dot > 0; dot = path.lastIndexOf('.', dot - 1)) {
+      KeySpec k = keys.get(path.substring(0, dot));
+      if (k != null && k.kind() == KeySpec.Kind.MAP) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** An empty value resets a key to its default: a required key has none, so that is an error. */
+  private void checkResets(JobKeys keys) {
+    for (Map.Entry<String, String> r : resets.entrySet()) {
+      String spec = keys.aliases().getOrDefault(r.getKey(), r.getKey());
+      KeySpec k = keys.get(spec);
+      if (k != null && k.dflt().equals(KeySpec.REQUIRED) && lookup(spec) == null) {
+        throw new BadValue(keys.job() + ": '" + spec + "' is required and has no default to reset to (in "
+            + r.getValue() + "): give it a value");
+      }
+    }
+  }
+
+  /**
+   * Every enumerated key (KeySpec.allowed) that is set holds one of its values, exactly: else one
+   * line naming the key, the value, where it came from, the allowed values and the nearest one.
+   */
+  private void checkAllowed(JobKeys keys) {
+    for (KeySpec k : keys.keys()) {
+      if (k.allowed().isEmpty()) {
+        continue;
+      }
+      JsonNode v = lookup(k.key());
+      if (v == null || v.isValueNode() && k.accepts(v.asText())) {
+        continue;
+      }
+      String got = v.isValueNode() ? v.asText() : v.toString();
+      throw new BadValue(keys.job() + ": '" + k.key() + "' cannot be '" + got + "' (in " + originOf(k.key())
+          + "); allowed: " + String.join(", ", k.allowed()) + " (did you mean '"
+          + ai.lathe.model.config.Nearest.of(got, k.allowed()) + "'?)");
+    }
   }
 
   private void walk(ObjectNode obj, String prefix, String specPrefix, JobKeys keys, List<String> unknown) {

@@ -45,6 +45,7 @@ public final class Lathe {
   }
 
   public static void main(String[] argv) {
+    LogLocation.apply(argv); // before anything logs: log4j reads the file name once
     System.exit(Main.dispatch(argv, commands()));
   }
 }

@@ -76,7 +76,7 @@ public final class PipelineCommand {
       Config one = stage(c, "sft", "conf/sft.yaml", null, List.of("model=" + model, "data=" + prepared,
           "output=" + work.resolve("adapters/" + lang), "data_langs=[" + lang + "]"));
       if (c.node("merge.sft_set") != null) {
-        c.node("merge.sft_set").fields().forEachRemaining(e -> one.set(e.getKey() + "=" + e.getValue().asText(),
+        c.node("merge.sft_set").fields().forEachRemaining(e -> one.set(e.getKey(), e.getValue(),
             c.source() + " merge.sft_set." + e.getKey()));
       }
       perLang.add(one.validate(ConfigReference.SFT));
@@ -195,7 +195,7 @@ public final class PipelineCommand {
     if (c.node(name + ".set") != null) {
       for (var it = c.node(name + ".set").fields(); it.hasNext(); ) {
         var e = it.next();
-        s.set(e.getKey() + "=" + e.getValue().asText(), c.source() + " " + name + ".set." + e.getKey());
+        s.set(e.getKey(), e.getValue(), c.source() + " " + name + ".set." + e.getKey()); // lists stay lists
       }
     }
     return keys == null ? s : s.validate(keys);

@@ -31,7 +31,7 @@ final class PipelineEval {
     Config dpo2 = PipelineCommand.stage(c, "dpo", "conf/dpo.yaml", null, List.of("model=" + model, "data=" + fbRef,
         "output=" + dpo2Out, "adapter=" + p.dpoOut(), "reference.adapter=" + p.dpoOut()));
     if (c.node("feedback.dpo_set") != null) {
-      c.node("feedback.dpo_set").fields().forEachRemaining(e -> dpo2.set(e.getKey() + "=" + e.getValue().asText(),
+      c.node("feedback.dpo_set").fields().forEachRemaining(e -> dpo2.set(e.getKey(), e.getValue(),
           c.source() + " feedback.dpo_set." + e.getKey()));
     }
     dpo2.validate(ConfigReference.DPO);

@@ -82,6 +82,12 @@ public final class PrefTrainJob {
         kind, parts, sizes, total, rounds, s.averagingFrequency(), s.lossType(), s.beta(),
         s.referenceAdapter() != null ? s.referenceAdapter() : s.mode().full() ? "base (the frozen starting weights)"
         : "base (adapters disabled)");
+    // policy and reference share the executor's frozen base; DPO runs chosen and rejected as one batch
+    ai.lathe.model.train.MemoryEstimate mem = ai.lathe.model.train.MemoryEstimate.of(mc,
+        PreparedData.weightBytes(s0.model(), hconf), ai.lathe.model.nn.QuantMode.of(s0.quant()),
+        s0.train().batchSize() * (kto ? 1 : 2), s0.train().seqLen(), false);
+    System.out.println(kind + ": " + JobMemory.advice(mc, init == null ? mem
+        : mem.withTrainable(JobMemory.elements(init.params())), s0.quant()));
 
     String fingerprint = s.fingerprint() + "-" + manifest.path("input_fingerprint").asText("").substring(0, 12);
     ParameterAveraging.Plan pp = new ParameterAveraging.Plan(kind, parts, total, s.averagingFrequency(), s.evalEvery(),

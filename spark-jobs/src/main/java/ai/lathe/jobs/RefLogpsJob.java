@@ -107,6 +107,12 @@ public final class RefLogpsJob {
         in = in.drop(col);
       }
     }
+    // a pair's chosen and rejected run in one batch; rows hold up to the data's max_length tokens
+    ai.lathe.model.LlamaConfig mc = PreparedData.modelConfig(model, hconf);
+    ai.lathe.model.train.MemoryEstimate mem = ai.lathe.model.train.MemoryEstimate.of(mc,
+        PreparedData.weightBytes(model, hconf), ai.lathe.model.nn.QuantMode.of(quant), batch * (pairs ? 2 : 1),
+        manifest.path("max_length").asInt(1024), false);
+    System.out.println("ref-logps: " + JobMemory.advice(mc, mem, quant));
     Dataset<Row> scoredDf = withReference(spark, in, pairs, model, quant, adapter, batch);
     String tmp = HadoopIo.tempSibling(output);
     long n;

@@ -71,9 +71,8 @@ public final class SftTrainJob {
     ai.lathe.model.train.MemoryEstimate mem = ai.lathe.model.train.MemoryEstimate.of(mc,
         PreparedData.weightBytes(s0.model(), hconf), ai.lathe.model.nn.QuantMode.of(s0.quant()),
         s0.train().batchSize(), s0.train().seqLen(), false);
-    System.out.printf("sft: %d partitions %s, %d steps per partition in %d rounds of %d; recommended "
-        + "spark.executor.memoryOverhead >= %d MiB per task slot (%s)%n", parts, sizes, total, rounds,
-        s.averagingFrequency(), mem.totalBytes() >> 20, mem.describe());
+    System.out.printf("sft: %d partitions %s, %d steps per partition in %d rounds of %d%n", parts, sizes, total,
+        rounds, s.averagingFrequency());
 
     // full mode starts from the base's own weights (checked dense and the freeze patterns matched here)
     AdapterSet initSet = s.mode().full() ? null
@@ -83,6 +82,8 @@ public final class SftTrainJob {
     List<ai.lathe.model.adapter.Param> init = initSet == null
         ? FullModel.initParams(s.model(), s.quant(), s.mode())
         : initSet.params();
+    System.out.println("sft: " + JobMemory.advice(mc, s.mode().full() ? mem : mem.withTrainable(
+        JobMemory.elements(init)), s.quant()));
     // AdaLoRA's statistics and masks travel with an adapter's state
     AdapterState initState = initSet == null ? AdapterState.of(init, s.train().adamW(init))
         : AdapterState.of(initSet, s.train().adamW(init));

@@ -9,7 +9,11 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
 
-/** Minimal GNU-style options: --key value, --key=value and bare --flag; repeated keys are kept. */
+/**
+ * Minimal GNU-style options: --key value, --key=value and bare --flag; repeated keys are kept. An
+ * empty value ({@code --key=} or {@code --key ""}) resets the option to its default, as if it were
+ * not given (the rule of Config's {@code --set key=}).
+ */
 public final class Args {
   private final Map<String, List<String>> values = new LinkedHashMap<>();
   private final Set<String> flags;
@@ -67,26 +71,47 @@ public final class Args {
     }
   }
 
-  public boolean has(String key) {
+  /** The option's last value; null when not given or reset by an empty value. */
+  private String last(String key) {
     complete();
-    return values.containsKey(key);
+    List<String> v = values.get(key);
+    String s = v == null || v.isEmpty() ? null : v.get(v.size() - 1);
+    return s == null || s.isEmpty() ? null : s;
+  }
+
+  public boolean has(String key) {
+    return last(key) != null;
   }
 
   public boolean flag(String key) {
-    complete();
-    return values.containsKey(key) && !values.get(key).get(0).equals("false");
+    String v = last(key);
+    return v != null && !v.equals("false");
   }
 
   public String str(String key, String dflt) {
-    complete();
-    List<String> v = values.get(key);
-    return v == null ? dflt : v.get(v.size() - 1);
+    String v = last(key);
+    return v == null ? dflt : v;
   }
 
   public String need(String key) {
     String v = str(key, null);
     if (v == null) {
-      throw new UsageException(command + ": missing required option --" + key);
+      List<String> given = values.get(key);
+      throw new UsageException(command + ": missing required option --" + key
+          + (given != null && !given.isEmpty() ? " (an empty value resets it, and it has no default)" : ""));
+    }
+    return v;
+  }
+
+  /**
+   * An enumerated option: its value (dflt when not given) must be one of allowed, exactly; else
+   * one line (exit 2) naming the option, the value, the allowed values and the nearest.
+   */
+  public String choice(String key, String dflt, List<String> allowed) {
+    String v = str(key, dflt);
+    if (v != null && !allowed.contains(v)) {
+      throw new ai.lathe.model.Config.BadValue(command + ": --" + key + " cannot be '" + v + "'; allowed: "
+          + String.join(", ", allowed) + " (did you mean '" + Nearest.of(v, allowed) + "'?)");
     }
     return v;
   }
@@ -119,7 +144,7 @@ public final class Args {
   }
 
   /** A usage error: printed without a stack trace, exit code 2. */
-  public static final class UsageException extends RuntimeException {
+  public static class UsageException extends RuntimeException {
     public UsageException(String msg) {
       super(msg);
     }

@@ -52,6 +52,7 @@ public final class GenerateCommand {
     Args a = new Args("generate", argv, Set.of("double-quant", "overwrite", "allow-empty")).allow(Set.of("model",
         "adapter", "quantize", "input", "output", "max-new-tokens", "temperature", "top-k", "top-p", "seed", "stop",
         "template", "batch", "precision", "threads"));
+    Loaded.checkChoices(a);
     Path input = a.path("input");
     Path output = a.path("output");
     List<OutputGuard.Input> ins = new ArrayList<>(List.of(OutputGuard.Input.of("model", a.path("model").toString()),
@@ -77,7 +78,7 @@ public final class GenerateCommand {
   }
 
   private static int generate(Args a, Sampling base, int bsz, Path input, Path output) throws Exception {
-    DataType dt = a.str("precision", "float").equals("double") ? DataType.DOUBLE : DataType.FLOAT;
+    DataType dt = a.choice("precision", "float", List.of("float", "double")).equals("double") ? DataType.DOUBLE : DataType.FLOAT;
     Par.setThreads(a.integer("threads", Runtime.getRuntime().availableProcessors()));
     Path modelDir = a.path("model");
     ChatTemplate template = ChatTemplate.of(a.str("template", ChatTemplate.defaultName(modelDir, "none")));
@@ -88,7 +89,7 @@ public final class GenerateCommand {
       throw new Args.UsageException("generate: --seed must be an integer, got '" + a.str("seed", "") + "'");
     }
     try (Loaded l = Loaded.open(modelDir, a.has("adapter") ? a.path("adapter") : null, dt, true,
-        a.str("quantize", "none"), a.flag("double-quant"))) {
+        a.choice("quantize", "none", List.of("none", "nf4")), a.flag("double-quant"))) {
       int maxPos = l.model().config().maxPositionEmbeddings();
       List<Item> items = new ArrayList<>();
       JsonlData.forEach(input, r -> items.add(item(r, input, l, template, maxPos, items.size())));

@@ -14,6 +14,16 @@ import org.nd4j.linalg.api.buffer.DataType;
 /** A model folder loaded for use: weights, optional adapter and the tokenizer (checked to fit). */
 public record Loaded(LlamaModel model, HfTokenizer tokenizer) implements AutoCloseable {
 
+  /**
+   * The enumerated options of the commands that load a model (score, generate), checked before any
+   * work: --precision, --quantize and --template (one line, exit 2, naming the option and value).
+   */
+  static void checkChoices(Args a) {
+    a.choice("precision", "float", java.util.List.of("float", "double"));
+    a.choice("quantize", "none", java.util.List.of("none", "nf4"));
+    a.choice("template", null, ai.lathe.model.text.ChatTemplate.NAMES);
+  }
+
   /** Loads model (and adapter when not null); tokenizer required unless needTokenizer is false. */
   public static Loaded open(Path modelDir, Path adapterDir, DataType dt, boolean needTokenizer) throws IOException {
     return open(modelDir, adapterDir, dt, needTokenizer, "none", false);

@@ -58,7 +58,9 @@ public final class Main {
       return c.entry().run(rest);
     } catch (Args.UsageException e) {
       System.err.println("lathe " + e.getMessage());
-      System.err.println(c.usage());
+      if (!(e instanceof ai.lathe.model.Config.BadValue)) { // a bad value is one line
+        System.err.println(c.usage());
+      }
       return 2;
     } catch (ai.lathe.model.io.OutputGuard.Refused e) {
       System.err.println("lathe " + e.getMessage());

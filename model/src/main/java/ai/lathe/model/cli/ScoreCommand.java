@@ -43,6 +43,7 @@ public final class ScoreCommand {
   public static int run(String[] argv) throws Exception {
     Args a = new Args("score", argv, Set.of("double-quant", "overwrite", "allow-empty")).allow(Set.of("model", "adapter", "input", "output", "template",
         "batch", "precision", "threads", "quantize"));
+    Loaded.checkChoices(a);
     Path input = a.path("input");
     Path output = a.path("output");
     java.util.List<OutputGuard.Input> ins = new ArrayList<>(java.util.List.of(
@@ -57,12 +58,12 @@ public final class ScoreCommand {
   }
 
   private static int score(Args a, Path input, Path output) throws Exception {
-    DataType dt = a.str("precision", "float").equals("double") ? DataType.DOUBLE : DataType.FLOAT;
+    DataType dt = a.choice("precision", "float", List.of("float", "double")).equals("double") ? DataType.DOUBLE : DataType.FLOAT;
     Par.setThreads(a.integer("threads", Runtime.getRuntime().availableProcessors()));
     ChatTemplate template = ChatTemplate.of(a.str("template", ChatTemplate.defaultName(a.path("model"), "none")));
     int bsz = a.integer("batch", 8);
     try (Loaded l = Loaded.open(a.path("model"), a.has("adapter") ? a.path("adapter") : null, dt, false,
-        a.str("quantize", "none"), a.flag("double-quant"))) {
+        a.choice("quantize", "none", List.of("none", "nf4")), a.flag("double-quant"))) {
       List<Item> items = new ArrayList<>();
       int vocab = l.model().config().vocabSize();
       int maxPos = l.model().config().maxPositionEmbeddings();

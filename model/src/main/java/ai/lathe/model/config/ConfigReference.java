@@ -23,14 +23,14 @@ public final class ConfigReference {
 
   private static List<KeySpec> quant() {
     return List.of(
-        KeySpec.of("quantize", "none", "none | nf4: hold the base's seven projections in bitsandbytes' NF4 (QLoRA)"),
+        KeySpec.of("quantize", "none", "nf4: hold the base's seven projections in bitsandbytes' NF4 (QLoRA)").oneOf("none", "nf4"),
         KeySpec.of("double_quant", false, "with nf4: quantise the block scales too (8-bit, blocks of 256)"));
   }
 
   private static List<KeySpec> engine() {
     return List.of(KeySpec.of("engine.kernels", "auto", "auto (CUDA backend: nd4j, CPU: java) | java (JVM loops, the "
         + "fastest on CPUs; refused on CUDA) | nd4j (the whole step as ND4J ops on the arrays: row kernels, head "
-        + "loss, dropout, AdamW)"));
+        + "loss, dropout, AdamW)").oneOf("auto", "java", "nd4j"));
   }
 
   private static List<KeySpec> lora(String when) {
@@ -45,7 +45,7 @@ public final class ConfigReference {
         KeySpec.map("lora.rank_pattern", "per-module ranks, PEFT keys (module-path suffix → r); keys not checked"),
         KeySpec.map("lora.alpha_pattern", "per-module alphas, PEFT keys; keys not checked"),
         KeySpec.of("lora.type", "lora", "lora | adalora: AdaLoRA allocates ranks by importance (PEFT ADALORA; "
-            + "uses lora.alpha, target_modules, dropout and the keys below; r and rank_pattern unused)"),
+            + "uses lora.alpha, target_modules, dropout and the keys below; r and rank_pattern unused)").oneOf("lora", "adalora"),
         KeySpec.of("lora.init_r", 12, "AdaLoRA: initial rank of every module"),
         KeySpec.of("lora.target_r", 8, "AdaLoRA: average rank per module at the end (total budget target_r x modules)"),
         KeySpec.of("lora.tinit", 0, "AdaLoRA: warm-up steps before the budget falls"),
@@ -75,7 +75,7 @@ public final class ConfigReference {
         KeySpec.of("train.adam_beta1", d.adamBeta1(), "AdamW's first-moment decay (TRL/PEFT adam_beta1)"),
         KeySpec.of("train.adam_beta2", d.adamBeta2(), "AdamW's second-moment decay (adam_beta2)"),
         KeySpec.of("train.adam_epsilon", d.adamEpsilon(), "AdamW's epsilon (adam_epsilon)"),
-        KeySpec.of("train.mode", "lora", "lora (adapters, lora.*) | full (every weight; output is a Hugging Face model folder)"),
+        KeySpec.of("train.mode", "lora", "lora (adapters, lora.*) | full (every weight; output is a Hugging Face model folder)").oneOf("lora", "full"),
         KeySpec.of("train.freeze", List.of(), "full mode: tensors kept frozen, regexes found in HF names (e.g. embed_tokens); each must match")));
     if (local) {
       k.add(KeySpec.of("train.gradient_checkpointing", false, "keep only each layer's input in forward and "
@@ -89,7 +89,7 @@ public final class ConfigReference {
     k.add(KeySpec.of("distributed.partitions", 0, "data shards = parallel tasks, one task slot each (barrier rounds); 0 = the task slots available"));
     k.add(KeySpec.of("distributed.averaging_frequency", 8, "local steps between averages (one round)"));
     k.add(KeySpec.of("distributed.average_optimizer_state", true, "average AdamW moments too (else reset each round)"));
-    k.add(KeySpec.of("distributed.outer_optimizer", "none", "none | nesterov (DiLoCo outer step)"));
+    k.add(KeySpec.of("distributed.outer_optimizer", "none", "nesterov: DiLoCo outer step").oneOf("none", "nesterov"));
     k.add(KeySpec.of("distributed.outer_lr", 0.7, "outer Nesterov learning rate"));
     k.add(KeySpec.of("distributed.outer_momentum", 0.9, "outer Nesterov momentum"));
     k.add(KeySpec.of("distributed.checkpoint_every", 1, "rounds between checkpoints"));
@@ -124,24 +124,26 @@ public final class ConfigReference {
   public static final JobKeys PREP = job("prep", "`conf/prep.yaml`: instruction, preference or KTO data → tokenised Parquet.",
       Map.of(), List.of(List.of(
           KeySpec.required("input", "a path, glob or list; local, hdfs://, s3a://"),
-          KeySpec.of("input_type", "jsonl", "jsonl | parquet | arrow (IPC stream or file) | hf-datasets (save_to_disk folder)"),
-          KeySpec.of("format", "alpaca", "alpaca | messages | prompt-completion | preference | kto"),
+          KeySpec.of("input_type", "jsonl", "arrow: IPC stream or file; hf-datasets: a save_to_disk folder")
+              .oneOf("jsonl", "parquet", "arrow", "hf-datasets"),
+          KeySpec.of("format", "alpaca", "the input rows' form").oneOf("alpaca", "messages", "prompt-completion", "preference", "kto"),
           KeySpec.map("fields", "renames of input fields, e.g. {instruction: question}; keys not checked"),
           KeySpec.of("lang_field", "lang", "the field holding the language"),
           KeySpec.required("tokenizer", "a model folder with tokenizer.json, or the file itself"),
           KeySpec.of("template", "(model if tokenizer_config.json has a chat_template, else llama2)",
-              "model (the tokenizer's own Jinja chat_template) | llama2 | chatml | alpaca | none"),
+              "model: the tokenizer's own Jinja chat_template").oneOf(ai.lathe.model.text.ChatTemplate.NAMES),
           KeySpec.of("max_length", 1024, "tokens per row"),
-          KeySpec.of("over_length", "truncate", "truncate | drop (counted either way)"),
+          KeySpec.of("over_length", "truncate", "rows over max_length (counted either way)").oneOf("truncate", "drop"),
           KeySpec.of("max_chars", 1_000_000, "longer rows are rejected before parsing"),
           KeySpec.of("val_fraction", 0.1, "validation share, by a hash of the content id"),
           KeySpec.of("max_reject_fraction", 0.5, "fail (nothing written) when more rows are rejected"),
           KeySpec.of("partitions", 1, "files per (lang, split)"),
           KeySpec.of("packing", false, "SFT: lay examples end to end into rows of max_length"),
-          KeySpec.of("stage", "all", "all | clean (validated rows) | tokenize (input = a clean output)"),
-          new KeySpec("kind", "(from format)", "sft | preference | kto", KeySpec.Kind.VALUE),
+          KeySpec.of("stage", "all", "all | clean (validated rows) | tokenize (input = a clean output)").oneOf("all", "clean", "tokenize"),
+          new KeySpec("kind", "(from format)", "what the output holds", KeySpec.Kind.VALUE).oneOf("sft", "preference", "kto"),
           KeySpec.of("pair_seed", 0, "seed of pairs built from instruction data"),
-          KeySpec.of("pair_rejected", "other", "pairs from instruction data: other (another row's answer) | shuffled"),
+          KeySpec.of("pair_rejected", "other", "pairs from instruction data: other (another row's answer) | shuffled")
+              .oneOf("other", "shuffled"),
           KeySpec.of("near_dedup.enabled", false, "MinHash LSH near-duplicate removal (after exact dedup)"),
           KeySpec.of("near_dedup.threshold", 0.8, "estimated Jaccard similarity of character 5-grams"),
           KeySpec.of("near_dedup.num_perm", 128, "MinHash permutations"),
@@ -161,7 +163,9 @@ public final class ConfigReference {
             + "disabled; train.mode full: the frozen starting weights)"),
         KeySpec.of("reference.on_the_fly", false, "compute missing reference columns at the start of the job"),
         KeySpec.of("reference.batch_size", 8, "rows per reference forward pass (on the fly)"),
-        KeySpec.of("loss.type", kto ? "kto" : "sigmoid", kto ? "kto" : "sigmoid (label_smoothing = cDPO) | ipo | hinge | robust"),
+        kto ? KeySpec.of("loss.type", "kto", "the KTO loss").oneOf("kto")
+            : KeySpec.of("loss.type", "sigmoid", "sigmoid (label_smoothing = cDPO) | ipo | hinge | robust")
+                .oneOf("sigmoid", "ipo", "hinge", "robust"),
         KeySpec.of("loss.beta", 0.1, "the loss's beta")));
     if (kto) {
       k.add(KeySpec.of("loss.desirable_weight", 1.0, "weight of desirable examples"));
@@ -191,23 +195,26 @@ public final class ConfigReference {
 
   private static List<KeySpec> merge() {
     return List.of(
-        KeySpec.of("method", "ties", "linear | task_arithmetic | ties | dare_linear | dare_ties | magnitude_prune"),
+        KeySpec.of("method", "ties", "the merge method (mergekit's names)")
+            .oneOf("linear", "task_arithmetic", "ties", "dare_linear", "dare_ties", "magnitude_prune"),
         KeySpec.required("base_model", "the base model folder the adapters were trained on"),
-        KeySpec.of("quantize", "none", "nf4: the adapters were trained on an NF4 base (scored and merged on its round trip)"),
+        KeySpec.of("quantize", "none", "nf4: the adapters were trained on an NF4 base (scored and merged on its round trip)")
+            .oneOf("none", "nf4"),
         KeySpec.of("double_quant", false, "with nf4: the base's block scales were double-quantised"),
         KeySpec.of("parameters.density", 1.0, "share of each update kept (TIES trim, DARE keep probability)"),
         new KeySpec("parameters.normalize", "(per method)", "divide by the summed weights", KeySpec.Kind.VALUE),
-        KeySpec.of("parameters.sign", "total", "TIES sign election: total (sum) | frequency (count)"),
+        KeySpec.of("parameters.sign", "total", "TIES sign election: total (sum) | frequency (count)").oneOf("total", "frequency"),
         KeySpec.of("parameters.lambda", 1.0, "scale of the merged update"),
         KeySpec.of("parameters.seed", 0, "DARE drop mask seed"),
         KeySpec.required("adapters", "the adapters: paths or {path, weight, density}"),
         KeySpec.required("adapters[].path", "an adapter folder"),
         KeySpec.of("adapters[].weight", 1.0, "its weight"),
         new KeySpec("adapters[].density", "(parameters.density)", "its density", KeySpec.Kind.VALUE),
-        KeySpec.of("output.kind", "adapter", "adapter (re-factored to rank output.rank) | model (merged into the base)"),
+        KeySpec.of("output.kind", "adapter", "adapter (re-factored to rank output.rank) | model (merged into the base)")
+            .oneOf("adapter", "model"),
         KeySpec.of("output.rank", 16, "rank of the re-factored adapter"),
         KeySpec.required("output.path", "output folder, written atomically"),
-        KeySpec.of("output.dtype", "F32", "dtype of the written tensors"));
+        KeySpec.of("output.dtype", "F32", "dtype of the written tensors").oneOf("F32", "BF16"));
   }
 
   private static final Map<String, String> MERGE_ALIASES = aliases("base_quantize", "quantize",
@@ -234,10 +241,10 @@ public final class ConfigReference {
           KeySpec.required("model", "Hugging Face model folder (config.json, safetensors, tokenizer.json)"),
           KeySpec.required("data", "JSON lines of instruction data"),
           KeySpec.required("output", "PEFT adapter folder (train.mode full: a Hugging Face model folder), written atomically"),
-          KeySpec.of("format", "alpaca", "alpaca | messages | prompt-completion"),
+          KeySpec.of("format", "alpaca", "the input rows' form").oneOf("alpaca", "messages", "prompt-completion"),
           KeySpec.map("fields", "renames of input fields; keys not checked"),
           KeySpec.of("template", "(model if tokenizer_config.json has a chat_template, else llama2)",
-              "model (the tokenizer's own Jinja chat_template) | llama2 | chatml | alpaca | none"),
+              "model: the tokenizer's own Jinja chat_template").oneOf(ai.lathe.model.text.ChatTemplate.NAMES),
           KeySpec.of("data_langs", List.of(), "keep rows whose lang is listed (empty: all)"),
           KeySpec.of("val_fraction", 0.1, "validation share, by a hash of the content id (as prep)"),
           KeySpec.of("max_rows", 0, "rows read; 0 = all")), quant(), engine(), lora(""), train(TRAIN_LOCAL, "", true),
@@ -299,7 +306,11 @@ public final class ConfigReference {
     sb.append("Generated from `ai.lathe.model.config.ConfigReference` (a test keeps this section equal to it). "
         + "An unknown key in a config file, a `--set` or a `--key` shortcut fails the job before any work "
         + "(exit 2) naming the key, where it came from and the nearest known key; keys inside maps marked "
-        + "\"keys not checked\" are free.\n");
+        + "\"keys not checked\" are free. A key listed with \"one of\" takes exactly one of those values "
+        + "(case-sensitive); any other value fails the same way, in one line naming the key, the value, where it "
+        + "came from, the allowed values and the nearest. An empty value (`--set key=`, or `key:` with nothing "
+        + "after it in the file) resets the key to its default; a required key cannot be reset (exit 2); "
+        + "`--set 'key=\"\"'` sets the empty string.\n");
     for (JobKeys j : JOBS.values()) {
       sb.append("\n").append(j.markdown());
     }

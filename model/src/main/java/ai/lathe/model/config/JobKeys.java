@@ -54,6 +54,14 @@ public record JobKeys(String job, String summary, List<KeySpec> keys, Map<String
     return Nearest.of(path.replaceAll("\\[\\d+\\]", "[]"), names);
   }
 
+  /** A key's description in the reference: its allowed values (if enumerated), then its doc. */
+  static String describe(KeySpec k) {
+    if (k.allowed().isEmpty()) {
+      return k.doc();
+    }
+    return "one of `" + String.join("`, `", k.allowed()) + "`. " + k.doc();
+  }
+
   /** The reference section of this job: a Markdown table of key, default and description. */
   public String markdown() {
     StringBuilder sb = new StringBuilder();
@@ -61,7 +69,7 @@ public record JobKeys(String job, String summary, List<KeySpec> keys, Map<String
     sb.append("| key | default | description |\n| --- | --- | --- |\n");
     for (KeySpec k : keys) {
       sb.append("| `").append(k.key()).append("` | ").append(k.dflt().isEmpty() ? "" : "`" + k.dflt() + "`")
-          .append(" | ").append(k.doc().replace("|", "\\|")).append(" |\n");
+          .append(" | ").append(describe(k).replace("|", "\\|")).append(" |\n");
     }
     if (!aliases.isEmpty()) {
       sb.append("\nOld spellings still accepted (with a deprecation message): ");

@@ -1,14 +1,22 @@
 package ai.lathe.model.config;
 
+import java.util.List;
+
 /**
  * One documented configuration key: its full dotted path, its default as written in the
- * reference, and a one-line description. A {@link Kind#MAP} key holds free keys (PEFT patterns,
- * renames, another job's overrides) that are not checked; a key like {@code adapters[].path}
- * names a field of the objects listed under {@code adapters}.
+ * reference, a one-line description and, for an enumerated setting, the values it allows (empty:
+ * any). A {@link Kind#MAP} key holds free keys (PEFT patterns, renames, another job's overrides)
+ * that are not checked; a key like {@code adapters[].path} names a field of the objects listed
+ * under {@code adapters}. The allowed values are the one list the key check (Config.validate),
+ * the README's reference and the tests read.
  */
-public record KeySpec(String key, String dflt, String doc, Kind kind) {
+public record KeySpec(String key, String dflt, String doc, Kind kind, List<String> allowed) {
   /** What the value is, for checking what lies inside it. */
   public enum Kind { VALUE, MAP }
+
+  public KeySpec(String key, String dflt, String doc, Kind kind) {
+    this(key, dflt, doc, kind, List.of());
+  }
 
   public KeySpec {
     if (key == null || !key.matches("[a-z0-9_]+(\\[\\])?(\\.[a-z0-9_]+(\\[\\])?)*")) {
@@ -18,6 +26,33 @@ public record KeySpec(String key, String dflt, String doc, Kind kind) {
       throw new IllegalArgumentException(key + ": needs a one-line description");
     }
     dflt = dflt == null ? "" : dflt;
+    allowed = allowed == null ? List.of() : List.copyOf(allowed);
+    if (!allowed.isEmpty() && kind != Kind.VALUE) {
+      throw new IllegalArgumentException(key + ": only a value key can list allowed values");
+    }
+    for (String a : allowed) {
+      if (a.isBlank()) {
+        throw new IllegalArgumentException(key + ": blank allowed value");
+      }
+    }
+    // a literal default must itself be allowed; "(...)" describes a computed one
+    if (!allowed.isEmpty() && !dflt.isEmpty() && !dflt.startsWith("(") && !allowed.contains(dflt)) {
+      throw new IllegalArgumentException(key + ": default '" + dflt + "' is not among " + allowed);
+    }
+  }
+
+  /** This key restricted to the given values (an enumerated setting). */
+  public KeySpec oneOf(String... values) {
+    return oneOf(List.of(values));
+  }
+
+  public KeySpec oneOf(List<String> values) {
+    return new KeySpec(key, dflt, doc, kind, values);
+  }
+
+  /** Whether v is a value this key accepts (any value when it lists none; exact, case-sensitive). */
+  public boolean accepts(String v) {
+    return allowed.isEmpty() || allowed.contains(v);
   }
 
   public static KeySpec of(String key, Object dflt, String doc) {
@@ -52,7 +87,7 @@ public record KeySpec(String key, String dflt, String doc, Kind kind) {
       }
       return Double.toString(d);
     }
-    if (v instanceof java.util.List<?> l) {
+    if (v instanceof List<?> l) {
       return l.toString();
     }
     return String.valueOf(v);

@@ -24,6 +24,9 @@ public enum ChatTemplate {
     }
   }
 
+  /** The names of() accepts (llama-2 and raw are other spellings of llama2 and none): the key check's list. */
+  public static final List<String> NAMES = List.of("model", "llama2", "chatml", "alpaca", "none", "llama-2", "raw");
+
   public static ChatTemplate of(String name) {
     return switch (name.toLowerCase(java.util.Locale.ROOT)) {
       case "model" -> MODEL;

@@ -131,7 +131,8 @@ class SftFullTest {
     assertTrue(((String) r[1]).contains("a 4-bit base cannot be trained in full"), (String) r[1]);
     r = dispatch("sft-local", "--set", "model=" + base, "--set", "data=" + d, "--set", "output=" + out,
         "--set", "train.mode=fully", "--set", "train.max_steps=1");
-    assertTrue(((String) r[1]).contains("train.mode must be lora or full"), (String) r[1]);
+    assertEquals(2, r[0], (String) r[1]); // a bad enumerated value: a usage error before any work
+    assertTrue(((String) r[1]).contains("'train.mode' cannot be 'fully'"), (String) r[1]);
     assertTrue(!Files.exists(out), "nothing written");
   }
 }
