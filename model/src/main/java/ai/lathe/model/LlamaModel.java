@@ -293,7 +293,9 @@ public final class LlamaModel {
     }
     tr.gather(ws.xnF, ws.xnG, d);
     long th = Timers.start();
-    double[] nll = ws.head.forward(w.lmHead, ws.xnG.arr, tr.count(), tr.ids());
+    // a training step of a frozen head computes the head's input gradient here (no recompute in backward)
+    boolean prepare = training && full == null && headGradient == null;
+    double[] nll = ws.head.forward(w.lmHead, ws.xnG.arr, tr.count(), tr.ids(), prepare);
     Timers.stop("head", th);
     return nll;
   }
