@@ -278,7 +278,8 @@ public final class BenchCommand {
       System.out.printf("%s step %d: %.3f s, loss %.4f%n", what, s, sec, loss);
     }
     double cpu = (StepProfile.processCpuSeconds() - cpu0) / steps;
-    StepProfile p = StepProfile.of(Timers.secondsAndReset(), steps, tot / steps, cpu);
+    Map<String, Double> sectionCpu = Timers.cpuSeconds();
+    StepProfile p = StepProfile.of(Timers.secondsAndReset(), sectionCpu, steps, tot / steps, cpu);
     p.print(System.out);
     profileSink.accept(p);
     return tot / steps;
