@@ -180,7 +180,7 @@ public final class LlamaModel {
       rstdF = z(n);
       xnG = z(n, d);
       head = new LmHeadLoss(c.vocabSize(), d,
-          Math.min(n, headChunkRows > 0 ? headChunkRows : LmHeadLoss.defaultChunkRows(c.vocabSize())), dt);
+          Math.min(n, headChunkRows > 0 ? headChunkRows : LmHeadLoss.defaultChunkRows(c.vocabSize())), n, dt);
       dres = z(n, d);
       dxn = z(n, d);
       dxnG = z(n, d);

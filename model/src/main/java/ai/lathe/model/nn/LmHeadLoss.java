@@ -48,7 +48,12 @@ public final class LmHeadLoss {
   private boolean prepared; // g holds the last forward's rows
 
   public LmHeadLoss(int vocab, int dim, int chunkRows, DataType dt) {
-    if (vocab <= 0 || dim <= 0 || chunkRows <= 0) {
+    this(vocab, dim, chunkRows, 0, dt);
+  }
+
+  /** maxRows > 0 allocates the prepared input gradient for that many rows now (else on first use). */
+  public LmHeadLoss(int vocab, int dim, int chunkRows, int maxRows, DataType dt) {
+    if (vocab <= 0 || dim <= 0 || chunkRows <= 0 || maxRows < 0) {
       throw new IllegalArgumentException("vocab, dim and chunkRows must be positive: " + vocab + ", " + dim + ", "
           + chunkRows);
     }
@@ -56,15 +61,16 @@ public final class LmHeadLoss {
     this.dim = dim;
     this.chunkRows = chunkRows;
     this.z = Buf.zeros(dt, chunkRows, vocab);
+    this.g = maxRows > 0 ? Nd4j.create(dt, maxRows, dim) : null;
   }
 
   public int chunkRows() {
     return chunkRows;
   }
 
-  /** Bytes of the logits buffer this pair holds. */
+  /** Bytes this pair holds: one chunk of logits and the prepared input gradient. */
   public long bytes() {
-    return z.arr.length() * z.arr.dataType().width();
+    return (z.arr.length() + (g == null ? 0 : g.length())) * z.arr.dataType().width();
   }
 
   /** nll[r] for the first m rows of x [≥m, dim] and their targets t[r] ∈ [0, vocab). */
