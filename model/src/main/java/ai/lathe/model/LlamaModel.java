@@ -180,7 +180,7 @@ public final class LlamaModel {
       rstdF = z(n);
       xnG = z(n, d);
       head = new LmHeadLoss(c.vocabSize(), d,
-          Math.min(n, headChunkRows > 0 ? headChunkRows : LmHeadLoss.defaultChunkRows(c.vocabSize())), dt);
+          Math.min(n, headChunkRows > 0 ? headChunkRows : LmHeadLoss.defaultChunkRows(c.vocabSize())), n, dt);
       dres = z(n, d);
       dxn = z(n, d);
       dxnG = z(n, d);
@@ -293,7 +293,9 @@ public final class LlamaModel {
     }
     tr.gather(ws.xnF, ws.xnG, d);
     long th = Timers.start();
-    double[] nll = ws.head.forward(w.lmHead, ws.xnG.arr, tr.count(), tr.ids());
+    // a training step of a frozen head computes the head's input gradient here (no recompute in backward)
+    boolean prepare = training && full == null && headGradient == null;
+    double[] nll = ws.head.forward(w.lmHead, ws.xnG.arr, tr.count(), tr.ids(), prepare);
     Timers.stop("head", th);
     return nll;
   }

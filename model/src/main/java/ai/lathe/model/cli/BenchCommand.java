@@ -175,9 +175,14 @@ public final class BenchCommand {
           .put("step_seconds", sftSec).put("flops_per_step", flops);
       prof.forEach(p -> p.putInto(o.putObject("profile")));
       if (!a.flag("matrix") && preset == null) {
-        double dpo = dpoTokensPerSecond(m, ids, start, seq, warm, steps);
-        System.out.printf("DPO (policy only, reference precomputed): %.0f tokens/s (%.2fx SFT's)%n", dpo, dpo / tokS);
-        o.put("dpo_tokens_per_s", round(dpo));
+        if (bsz >= 2) {
+          double dpo = dpoTokensPerSecond(m, ids, start, seq, warm, steps);
+          System.out.printf("DPO (policy only, reference precomputed): %.0f tokens/s (%.2fx SFT's)%n", dpo, dpo / tokS);
+          o.put("dpo_tokens_per_s", round(dpo));
+        } else { // DPO trains on (chosen, rejected) pairs: a batch of one sequence has none
+          System.out.println("DPO (policy only, reference precomputed): n/a (needs --batch 2 or more: pairs)");
+          o.putNull("dpo_tokens_per_s");
+        }
         ai.lathe.model.gen.DecodeBench.report(m, bsz, o);
       }
       Memory mem = Memory.of(w, ad);
@@ -224,7 +229,7 @@ public final class BenchCommand {
       pairs.add(new DpoTrainer.Pair(ids.get(b), start[b], rj, start[b], -seq * 10.0, -seq * 10.0));
     }
     if (pairs.isEmpty()) {
-      return Double.NaN;
+      throw new IllegalArgumentException("DPO throughput needs at least two sequences (one pair), got " + ids.size());
     }
     DpoTrainer dpo = new DpoTrainer(m, new SftTrainer.Options(pairs.size(), 1, seq, 1e-4, 0, 1000, 0, 0, 1.0, 1),
         "sigmoid", 0.1, 0);
@@ -273,7 +278,8 @@ public final class BenchCommand {
       System.out.printf("%s step %d: %.3f s, loss %.4f%n", what, s, sec, loss);
     }
     double cpu = (StepProfile.processCpuSeconds() - cpu0) / steps;
-    StepProfile p = StepProfile.of(Timers.secondsAndReset(), steps, tot / steps, cpu);
+    Map<String, Double> sectionCpu = Timers.cpuSeconds();
+    StepProfile p = StepProfile.of(Timers.secondsAndReset(), sectionCpu, steps, tot / steps, cpu);
     p.print(System.out);
     profileSink.accept(p);
     return tot / steps;

@@ -31,7 +31,7 @@ public final class DenseLinear implements FrozenLinear {
 
   @Override
   public void backwardInput(INDArray dy, INDArray dx, double beta) {
-    Nd4j.gemm(dy, w, dx, false, false, 1.0, beta);
+    TallGemm.backwardInput(dy, w, dx, beta); // the LM head takes the transposed product
   }
 
   @Override

@@ -109,7 +109,7 @@ public final class HalfLinear implements FrozenLinear {
   public void backwardInput(INDArray dy, INDArray dx, double beta) {
     check(dy, out, "dy");
     if (tileRows == out) {
-      Nd4j.gemm(f32(dy), widenTile(0, out), dx, false, false, 1.0, beta);
+      TallGemm.backwardInput(f32(dy), widenTile(0, out), dx, beta);
       return;
     }
     long n = dy.size(0);

@@ -14,6 +14,10 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  * forward:  z = x·Wᵀ,  lse = log Σ_v exp(z_v),  nll = lse − z[t]
  * backward: dz = w·(exp(z − lse) − onehot(t)),  dx = dz·W,  (hook) dW += dzᵀ·x
  * </pre>
+ * A training forward of a frozen head ({@code prepareBackward}) also computes each row's unweighted
+ * input gradient g = (exp(z − lse) − onehot(t))·W while the chunk's logits are at hand, so backward
+ * is dx_r = w_r·g_r with no gemm: two head products per step instead of three (forward, recompute,
+ * input gradient), for [m, dim] more memory.
  * On {@link Kernels#ND4J} the row work is ND4J ops ({@link OpHeadLoss}): only each row's NLL comes
  * back to the host.
  */
@@ -40,9 +44,16 @@ public final class LmHeadLoss {
   private int lastRows; // m of the last forward
   private INDArray shiftDev; // [m, 1] shift on the ND4J-op path (stays on the device)
   private INDArray lseDev; // [m, 1] lse on the ND4J-op path
+  private INDArray g; // [≥m, dim] unweighted input gradient per row, when forward prepared backward
+  private boolean prepared; // g holds the last forward's rows
 
   public LmHeadLoss(int vocab, int dim, int chunkRows, DataType dt) {
-    if (vocab <= 0 || dim <= 0 || chunkRows <= 0) {
+    this(vocab, dim, chunkRows, 0, dt);
+  }
+
+  /** maxRows > 0 allocates the prepared input gradient for that many rows now (else on first use). */
+  public LmHeadLoss(int vocab, int dim, int chunkRows, int maxRows, DataType dt) {
+    if (vocab <= 0 || dim <= 0 || chunkRows <= 0 || maxRows < 0) {
       throw new IllegalArgumentException("vocab, dim and chunkRows must be positive: " + vocab + ", " + dim + ", "
           + chunkRows);
     }
@@ -50,21 +61,31 @@ public final class LmHeadLoss {
     this.dim = dim;
     this.chunkRows = chunkRows;
     this.z = Buf.zeros(dt, chunkRows, vocab);
+    this.g = maxRows > 0 ? Nd4j.create(dt, maxRows, dim) : null;
   }
 
   public int chunkRows() {
     return chunkRows;
   }
 
-  /** Bytes of the logits buffer this pair holds. */
+  /** Bytes this pair holds: one chunk of logits and the prepared input gradient. */
   public long bytes() {
-    return z.arr.length() * z.arr.dataType().width();
+    return (z.arr.length() + (g == null ? 0 : g.length())) * z.arr.dataType().width();
   }
 
   /** nll[r] for the first m rows of x [≥m, dim] and their targets t[r] ∈ [0, vocab). */
   public double[] forward(FrozenLinear head, INDArray x, int m, int[] t) {
+    return forward(head, x, m, t, false);
+  }
+
+  /**
+   * As {@link #forward(FrozenLinear, INDArray, int, int[])}; prepareBackward (a training step of a
+   * frozen head) also computes each row's unweighted input gradient for {@link #backward}.
+   */
+  public double[] forward(FrozenLinear head, INDArray x, int m, int[] t, boolean prepareBackward) {
     checkHead(head);
     lastRows = m;
+    prepared = false;
     if (Kernels.nd4j()) {
       return forwardOps(head, x, m, t);
     }
@@ -90,9 +111,29 @@ public final class LmHeadLoss {
           }
         }
       });
+      if (prepareBackward) {
+        prepareChunk(head, r0, rows, t);
+      }
     }
-    held = m <= chunkRows;
+    held = m <= chunkRows && !prepareBackward;
+    prepared = prepareBackward && m > 0;
     return nll;
+  }
+
+  /** z holds exp(z − max) of rows [r0, r0 + rows): g = (softmax − onehot(t))·W for them. */
+  private void prepareChunk(FrozenLinear head, int r0, int rows, int[] t) {
+    Par.rows(rows, (lo, hi) -> {
+      for (int r = lo; r < hi; r++) {
+        int off = r * vocab;
+        RowOps.scale(z, off, vocab, Math.exp(shift[r0 + r] - lse[r0 + r])); // softmax = exp(z − max)·exp(max − lse)
+        int tt = off + t[r0 + r];
+        z.set(tt, z.get(tt) - 1.0);
+      }
+    });
+    if (g == null || g.size(0) < lastRows) {
+      g = Nd4j.create(z.arr.dataType(), lastRows, dim);
+    }
+    head.backwardInput(rows(z.arr, 0, rows), rows(g, r0, rows), 0.0); // forward: z = x·Wᵀ  =>  g = dz·W
   }
 
   /**
@@ -110,6 +151,14 @@ public final class LmHeadLoss {
     // so the logits need not be recomputed; several chunks recompute each chunk's logits
     boolean reuse = held;
     held = false; // dz overwrites z
+    if (prepared && hook == null) {
+      // forward prepared g_r = (softmax_r − onehot_r)·W, and dx_r = w_r·g_r
+      prepared = false;
+      INDArray wcol = Nd4j.create(weight, new long[] {m, 1}, dx.dataType());
+      rows(dx, 0, m).assign(rows(g, 0, m)).muliColumnVector(wcol);
+      return;
+    }
+    prepared = false;
     if (Kernels.nd4j()) {
       backwardOps(head, x, m, t, weight, dx, hook, reuse);
       return;

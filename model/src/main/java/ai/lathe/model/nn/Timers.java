@@ -3,10 +3,20 @@ package ai.lathe.model.nn;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
-/** Wall-clock time per engine section, for the bench's breakdown. Off unless enabled. */
+/**
+ * Wall-clock and process CPU time per engine section, for the bench's breakdown. Off unless
+ * enabled. CPU time is the whole process's (BLAS threads included) between a section's start and
+ * stop, so it is right while sections run one at a time (the engine's thread drives them in turn);
+ * on a shared machine it is steadier than wall time.
+ */
 public final class Timers {
   private static volatile boolean on;
-  private static final Map<String, long[]> TOTALS = new LinkedHashMap<>();
+  private static final Map<String, long[]> TOTALS = new LinkedHashMap<>(); // section -> {wall ns, cpu ns}
+  /** Each open section's process CPU time at its start, by its wall start stamp (per thread: sections nest). */
+  private static final ThreadLocal<Map<Long, Long>> CPU_AT_START = ThreadLocal.withInitial(java.util.HashMap::new);
+  private static final com.sun.management.OperatingSystemMXBean OS =
+      java.lang.management.ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.OperatingSystemMXBean o
+          ? o : null;
 
   private Timers() {}
 
@@ -15,16 +25,38 @@ public final class Timers {
   }
 
   public static long start() {
-    return on ? System.nanoTime() : 0L;
+    if (!on) {
+      return 0L;
+    }
+    long t0 = System.nanoTime();
+    CPU_AT_START.get().put(t0, cpuNanos());
+    return t0;
   }
 
   public static void stop(String section, long t0) {
     if (on) {
       long dt = System.nanoTime() - t0;
+      Long c0 = CPU_AT_START.get().remove(t0);
+      long dc = c0 == null ? 0L : cpuNanos() - c0;
       synchronized (TOTALS) {
-        TOTALS.computeIfAbsent(section, k -> new long[1])[0] += dt;
+        long[] tot = TOTALS.computeIfAbsent(section, k -> new long[2]);
+        tot[0] += dt;
+        tot[1] += dc;
       }
     }
+  }
+
+  private static long cpuNanos() {
+    return OS == null ? 0L : OS.getProcessCpuTime();
+  }
+
+  /** CPU seconds per section so far (not reset: read it before {@link #secondsAndReset}). */
+  public static Map<String, Double> cpuSeconds() {
+    Map<String, Double> out = new LinkedHashMap<>();
+    synchronized (TOTALS) {
+      TOTALS.forEach((k, v) -> out.put(k, v[1] / 1e9));
+    }
+    return out;
   }
 
   public static Map<String, Double> secondsAndReset() {
@@ -33,6 +65,7 @@ public final class Timers {
       TOTALS.forEach((k, v) -> out.put(k, v[0] / 1e9));
       TOTALS.clear();
     }
+    CPU_AT_START.get().clear();
     return out;
   }
 }

@@ -57,6 +57,51 @@ class StepProfileTest {
     assertTrue(text.contains("attention") && text.contains("12.0%"), text);
   }
 
+  /** CPU seconds per section group like wall seconds; the rest of the step's CPU is "other". */
+  @Test
+  void cpuSecondsPerStageGroupLikeWallSeconds() {
+    Map<String, Double> wall = Map.of("mlp", 4.0, "mlp.back", 4.0, "head", 2.0);
+    Map<String, Double> cpu = Map.of("mlp", 7.0, "mlp.back", 7.0, "head", 3.0);
+    StepProfile p = StepProfile.of(wall, cpu, 2, 6.0, 10.0);
+    assertEquals(7.0, p.cpuStages().get("mlp"), 1e-12);
+    assertEquals(1.5, p.cpuStages().get("head_loss"), 1e-12);
+    assertEquals(10.0 - 8.5, p.cpuStages().get("other"), 1e-12);
+    assertEquals(4.0, p.stages().get("mlp"), 1e-12);
+    ObjectNode o = new ObjectMapper().createObjectNode();
+    p.putInto(o);
+    assertEquals(7.0, o.get("stages").get("mlp").get("cpu_seconds").asDouble(), 1e-12);
+    ObjectNode none = new ObjectMapper().createObjectNode();
+    StepProfile.of(wall, 2, 6.0, 10.0).putInto(none);
+    assertTrue(none.get("stages").get("mlp").get("cpu_seconds") == null, "no CPU column when not measured");
+  }
+
+  /** Timers count the process's CPU time inside a section: a busy loop's, not a sleep's. */
+  @Test
+  void timersMeasureCpuTimeOfASection() throws Exception {
+    ai.lathe.model.nn.Timers.enable(true);
+    try {
+      ai.lathe.model.nn.Timers.secondsAndReset();
+      long t0 = ai.lathe.model.nn.Timers.start();
+      long end = System.nanoTime() + 200_000_000L;
+      double x = 0;
+      while (System.nanoTime() < end) {
+        x += Math.sqrt(x + 1);
+      }
+      ai.lathe.model.nn.Timers.stop("busy", t0);
+      long t1 = ai.lathe.model.nn.Timers.start();
+      Thread.sleep(200);
+      ai.lathe.model.nn.Timers.stop("sleep", t1);
+      Map<String, Double> cpu = ai.lathe.model.nn.Timers.cpuSeconds();
+      Map<String, Double> wall = ai.lathe.model.nn.Timers.secondsAndReset();
+      assertTrue(x > 0);
+      assertTrue(cpu.get("busy") > 0.02, "busy section's CPU " + cpu);
+      assertTrue(cpu.get("sleep") < 0.5 * cpu.get("busy"), "sleeping section's CPU " + cpu);
+      assertTrue(wall.get("sleep") >= 0.19, "wall " + wall);
+    } finally {
+      ai.lathe.model.nn.Timers.enable(false);
+    }
+  }
+
   @Test
   void otherIsNeverNegative() {
     StepProfile p = StepProfile.of(Map.of("mlp", 12.0), 1, 10.0, 10.0);

@@ -162,6 +162,90 @@ class LmHeadLossTest {
     assertEquals(M + 23 + 23, HostCopies.ELEMENTS.get(), "each forward's rows");
   }
 
+  /** A FrozenLinear that counts its input-gradient products. */
+  static final class Counting implements FrozenLinear {
+    final DenseLinear inner;
+    int backwardCalls;
+
+    Counting(INDArray w) {
+      inner = new DenseLinear(w);
+    }
+
+    @Override public int in() { return inner.in(); }
+    @Override public int out() { return inner.out(); }
+    @Override public void forward(INDArray x, INDArray y) { inner.forward(x, y); }
+    @Override public INDArray dense() { return inner.dense(); }
+    @Override public long bytes() { return inner.bytes(); }
+
+    @Override
+    public void backwardInput(INDArray dy, INDArray dx, double beta) {
+      backwardCalls++;
+      inner.backwardInput(dy, dx, beta);
+    }
+  }
+
+  /**
+   * A training forward (prepareBackward) computes the input gradient chunk by chunk, and backward
+   * only weights it: same dx as finite differences of the naive loss, no product in backward.
+   */
+  @Test
+  void preparedBackwardMatchesFiniteDifferencesWithoutAProduct() {
+    INDArray w = random(DataType.DOUBLE, 1, V, D);
+    INDArray x = random(DataType.DOUBLE, 2, M, D);
+    int[] t = targets();
+    double[] wt = {0.5, 1.0, 1.5, 0.2, 0.9, 1.1, 0.3};
+    double[][] wa = w.toDoubleMatrix();
+    double[][] xa = x.toDoubleMatrix();
+    for (int chunk : new int[] {3, M}) { // several chunks, and one
+      LmHeadLoss loss = new LmHeadLoss(V, D, chunk, DataType.DOUBLE);
+      Counting head = new Counting(w);
+      double[] nll = loss.forward(head, x, M, t, true);
+      double sum = 0;
+      for (int r = 0; r < M; r++) {
+        sum += wt[r] * nll[r];
+      }
+      assertEquals(naive(wa, xa, t, wt), sum, 1e-7);
+      assertEquals((M + chunk - 1) / chunk, head.backwardCalls, "one input-gradient product per chunk in forward");
+      INDArray dx = Nd4j.zeros(DataType.DOUBLE, M, D);
+      loss.backward(head, x, M, t, wt, dx, null);
+      assertEquals((M + chunk - 1) / chunk, head.backwardCalls, "no product in backward");
+      double h = 1e-6;
+      for (int r = 0; r < M; r++) {
+        for (int k = 0; k < D; k++) {
+          double o = xa[r][k];
+          xa[r][k] = o + h;
+          double lp = naive(wa, xa, t, wt);
+          xa[r][k] = o - h;
+          double lm = naive(wa, xa, t, wt);
+          xa[r][k] = o;
+          assertEquals((lp - lm) / (2 * h), dx.getDouble(r, k), 1e-7, "chunk " + chunk + " dx[" + r + "," + k + "]");
+        }
+      }
+    }
+  }
+
+  /** A prepared forward followed by a backward with a hook (a trained head) recomputes: same dx, dz handed out. */
+  @Test
+  void preparedForwardStillServesAHook() {
+    INDArray w = random(DataType.DOUBLE, 1, V, D);
+    INDArray x = random(DataType.DOUBLE, 2, M, D);
+    int[] t = targets();
+    double[] wt = {0.5, 1.0, 1.5, 0.2, 0.9, 1.1, 0.3};
+    LmHeadLoss plain = new LmHeadLoss(V, D, 3, DataType.DOUBLE);
+    LmHeadLoss prepared = new LmHeadLoss(V, D, 3, DataType.DOUBLE);
+    plain.forward(new DenseLinear(w), x, M, t, false);
+    prepared.forward(new DenseLinear(w), x, M, t, true);
+    INDArray da = Nd4j.zeros(DataType.DOUBLE, M, D);
+    INDArray db = Nd4j.zeros(DataType.DOUBLE, M, D);
+    int[] chunks = {0};
+    plain.backward(new DenseLinear(w), x, M, t, wt, da, null);
+    prepared.backward(new DenseLinear(w), x, M, t, wt, db, (dz, xc) -> chunks[0]++);
+    assertEquals(3, chunks[0]);
+    for (long i = 0; i < da.length(); i++) {
+      assertEquals(da.getDouble(i), db.getDouble(i), 1e-12);
+    }
+  }
+
   @Test
   void mismatchedHeadOrBackwardIsRefused() {
     LmHeadLoss loss = new LmHeadLoss(V, D, 3, DataType.DOUBLE);
