@@ -45,6 +45,7 @@ public final class Lathe {
   }
 
   public static void main(String[] argv) {
+    MemoryLog.startIfAsked(); // -Dlathe.memlog=FILE: RSS, heap and off-heap once a second
     System.exit(Main.dispatch(argv, commands()));
   }
 }

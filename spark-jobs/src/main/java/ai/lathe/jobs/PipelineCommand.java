@@ -107,6 +107,7 @@ public final class PipelineCommand {
     Path model = p.model();
     if (!Files.exists(model.resolve("config.json"))) {
       DemoBase.create(p.init(), p.base(), p.prep());
+      StageMemory.release();
     }
     Path prepared = p.prepared();
     Path adapter = p.adapter();
@@ -175,6 +176,8 @@ public final class PipelineCommand {
       throws Exception {
     try (var lease = ai.lathe.prep.HadoopStore.acquire(spec, spark.sparkContext().hadoopConfiguration())) {
       return stage.call();
+    } finally {
+      StageMemory.release(); // this stage's engines and their off-heap buffers do not outlive it
     }
   }
 
