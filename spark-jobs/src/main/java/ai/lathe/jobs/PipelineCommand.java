@@ -107,7 +107,8 @@ public final class PipelineCommand {
     Path model = p.model();
     if (!Files.exists(model.resolve("config.json"))) {
       DemoBase.create(p.init(), p.base(), p.prep());
-      StageMemory.release();
+    } else if (model.equals(Path.of(p.base().need("output")))) {
+      DemoBase.checkKept(p.init(), p.base(), p.prep()); // a rerun keeps only a base of the same settings
     }
     Path prepared = p.prepared();
     Path adapter = p.adapter();
