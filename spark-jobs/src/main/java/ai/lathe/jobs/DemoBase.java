@@ -76,13 +76,23 @@ final class DemoBase {
     }
     base.set("val_fraction=" + prep.number("val_fraction", 0.1), "the pipeline (prep's val_fraction)");
     ObjectMapper om = new ObjectMapper();
-    List<String> diff = new java.util.ArrayList<>(differences(om.readTree(run.toFile()).path("config"), base.root()));
+    // where the init and the base lie (model, output) is not a setting: a work dir may be moved
+    List<String> diff = new java.util.ArrayList<>(differences(withoutPaths(om.readTree(run.toFile()).path("config")),
+        withoutPaths(base.root())));
     diff.addAll(architecture(om.readTree(model.resolve("config.json").toFile()), initArgs));
     if (!diff.isEmpty()) {
       throw new IllegalArgumentException(model + ": the demo base kept from an earlier run was trained with other "
           + "settings (" + String.join("; ", diff) + "); delete " + model + " and the outputs trained from it "
           + "(or the whole work dir) to retrain it");
     }
+  }
+
+  private static JsonNode withoutPaths(JsonNode config) {
+    JsonNode c = config.deepCopy();
+    if (c.isObject()) {
+      ((com.fasterxml.jackson.databind.node.ObjectNode) c).remove(List.of("model", "output"));
+    }
+    return c;
   }
 
   /** The keys whose values differ between the recorded and the planned config ("key: was -> now"), in key order. */

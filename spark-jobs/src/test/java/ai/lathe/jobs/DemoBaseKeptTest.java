@@ -49,6 +49,9 @@ class DemoBaseKeptTest {
     Files.writeString(model.resolve("config.json"), "{\"hidden_size\": 256, \"num_hidden_layers\": 4, "
         + "\"num_attention_heads\": 8, \"num_key_value_heads\": 4, \"intermediate_size\": 688}");
     DemoBase.checkKept(INIT, base, prep); // the same settings: kept
+    ObjectNode moved = recorded.deepCopy().put("model", "/elsewhere/model-init").put("output", "/elsewhere/model");
+    Files.writeString(model.resolve("lathe-run.json"), OM.createObjectNode().set("config", moved).toString());
+    DemoBase.checkKept(INIT, base, prep); // a work dir moved or copied: where it lies is not a setting
 
     Config longer = Config.load(null, List.of("model=" + tmp.resolve("model-init"), "output=" + model,
         "data=d.jsonl", "train.max_steps=300", "train.lr=3.0e-3"));
