@@ -61,6 +61,85 @@ final class DemoBase {
     }
   }
 
+  /**
+   * A rerun keeps the demo base it finds in base's output only if that base was trained here with
+   * the settings the pipeline now has (its lathe-run.json config, and the architecture init-model
+   * was asked for): a base kept from other settings would silently mix with stages run anew (the
+   * eval judges with it), so it is an error naming the differences. A folder without
+   * lathe-run.json is a model given by the user (model.path), not checked.
+   */
+  static void checkKept(List<String> initArgs, Config base, Config prep) throws Exception {
+    Path model = Path.of(base.need("output"));
+    Path run = model.resolve("lathe-run.json");
+    if (!Files.exists(run)) {
+      return;
+    }
+    base.set("val_fraction=" + prep.number("val_fraction", 0.1), "the pipeline (prep's val_fraction)");
+    ObjectMapper om = new ObjectMapper();
+    // where the init and the base lie (model, output) is not a setting: a work dir may be moved
+    List<String> diff = new java.util.ArrayList<>(differences(withoutPaths(om.readTree(run.toFile()).path("config")),
+        withoutPaths(base.root())));
+    diff.addAll(architecture(om.readTree(model.resolve("config.json").toFile()), initArgs));
+    if (!diff.isEmpty()) {
+      throw new IllegalArgumentException(model + ": the demo base kept from an earlier run was trained with other "
+          + "settings (" + String.join("; ", diff) + "); delete " + model + " and the outputs trained from it "
+          + "(or the whole work dir) to retrain it");
+    }
+  }
+
+  private static JsonNode withoutPaths(JsonNode config) {
+    JsonNode c = config.deepCopy();
+    if (c.isObject()) {
+      ((com.fasterxml.jackson.databind.node.ObjectNode) c).remove(List.of("model", "output"));
+    }
+    return c;
+  }
+
+  /** The keys whose values differ between the recorded and the planned config ("key: was -> now"), in key order. */
+  static List<String> differences(JsonNode recorded, JsonNode planned) {
+    java.util.TreeMap<String, String> a = new java.util.TreeMap<>();
+    java.util.TreeMap<String, String> b = new java.util.TreeMap<>();
+    flatten("", recorded, a);
+    flatten("", planned, b);
+    java.util.TreeSet<String> keys = new java.util.TreeSet<>(a.keySet());
+    keys.addAll(b.keySet());
+    List<String> out = new java.util.ArrayList<>();
+    for (String k : keys) {
+      if (!java.util.Objects.equals(a.get(k), b.get(k))) {
+        out.add(k + ": " + a.getOrDefault(k, "(unset)") + " -> " + b.getOrDefault(k, "(unset)"));
+      }
+    }
+    return out;
+  }
+
+  private static void flatten(String prefix, JsonNode n, java.util.Map<String, String> out) {
+    if (n.isObject()) {
+      n.fields().forEachRemaining(e -> flatten(prefix.isEmpty() ? e.getKey() : prefix + "." + e.getKey(), e.getValue(),
+          out));
+    } else if (!n.isMissingNode() && !n.isNull()) {
+      // numbers by value (3.0e-3 in YAML and 0.003 read back from JSON are the same setting)
+      out.put(prefix, n.isNumber() ? number(n.asDouble()) : n.isValueNode() ? n.asText() : n.toString());
+    }
+  }
+
+  private static String number(double v) {
+    return v == Math.rint(v) && Math.abs(v) < 1e15 ? Long.toString((long) v) : Double.toString(v);
+  }
+
+  /** The model's config.json against the init-model arguments (--dim, --layers, ...) the plan has. */
+  static List<String> architecture(JsonNode config, List<String> initArgs) {
+    String[][] keys = {{"--dim", "hidden_size"}, {"--layers", "num_hidden_layers"}, {"--heads", "num_attention_heads"},
+        {"--kv-heads", "num_key_value_heads"}, {"--ffn", "intermediate_size"}};
+    List<String> out = new java.util.ArrayList<>();
+    for (String[] k : keys) {
+      int i = initArgs.indexOf(k[0]);
+      if (i >= 0 && !initArgs.get(i + 1).equals(config.path(k[1]).asText())) {
+        out.add(k[1] + ": " + config.path(k[1]).asText() + " -> " + initArgs.get(i + 1));
+      }
+    }
+    return out;
+  }
+
   /** One line for the pipeline's summary: the base's validation loss before and after its training. */
   static String summary(Path model) throws Exception {
     Path run = model.resolve("lathe-run.json");

@@ -33,8 +33,8 @@ final class EvalWorker {
   /** What the tasks need besides the settings: the judge prompt text and the judge's chat template. */
   record Plan(EvalSettings s, String judgePromptText, String judgeTemplate) implements Serializable {}
 
-  private static final ThreadLocal<Map<LlamaModel, Generator>> GENERATORS =
-      ThreadLocal.withInitial(java.util.IdentityHashMap::new);
+  /** One generator per engine and thread (an eval needs two: candidate, baseline); emptied between stages. */
+  private static final ThreadLocal<Map<LlamaModel, Generator>> GENERATORS = ThreadCache.perThread(2, g -> { });
 
   private static final ThreadLocal<Map<String, HfTokenizer>> TOKENIZERS = ThreadLocal.withInitial(HashMap::new);
 
@@ -88,12 +88,8 @@ final class EvalWorker {
     LlamaModel m = RefLogpsJob.engine(model, quant, adapter);
     m.setAdaptersEnabled(adapter != null);
     // one generator per engine and thread: it keeps its decoder buffers between items; an eval
-    // needs two (candidate, baseline), so a third engine means a new eval: the old ones go
-    Map<LlamaModel, Generator> gens = GENERATORS.get();
-    if (!gens.containsKey(m) && gens.size() >= 2) {
-      gens.clear();
-    }
-    return gens.computeIfAbsent(m, Generator::new).generate(List.of(prompt), s.sampling(stop), seed).get(0);
+    // needs two (candidate, baseline), so a third engine means a new eval: the oldest goes
+    return GENERATORS.get().computeIfAbsent(m, Generator::new).generate(List.of(prompt), s.sampling(stop), seed).get(0);
   }
 
   /** The tokenizer's and the model config's end-of-sequence ids. */

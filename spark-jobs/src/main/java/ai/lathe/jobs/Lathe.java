@@ -46,6 +46,7 @@ public final class Lathe {
 
   public static void main(String[] argv) {
     LogLocation.apply(argv); // before anything logs: log4j reads the file name once
+    MemoryLog.startIfAsked(); // -Dlathe.memlog=FILE: RSS, heap and off-heap once a second
     System.exit(Main.dispatch(argv, commands()));
   }
 }

@@ -107,6 +107,8 @@ public final class PipelineCommand {
     Path model = p.model();
     if (!Files.exists(model.resolve("config.json"))) {
       DemoBase.create(p.init(), p.base(), p.prep());
+    } else if (model.equals(Path.of(p.base().need("output")))) {
+      DemoBase.checkKept(p.init(), p.base(), p.prep()); // a rerun keeps only a base of the same settings
     }
     Path prepared = p.prepared();
     Path adapter = p.adapter();
@@ -175,6 +177,8 @@ public final class PipelineCommand {
       throws Exception {
     try (var lease = ai.lathe.prep.HadoopStore.acquire(spec, spark.sparkContext().hadoopConfiguration())) {
       return stage.call();
+    } finally {
+      StageMemory.release(); // this stage's engines and their off-heap buffers do not outlive it
     }
   }
 

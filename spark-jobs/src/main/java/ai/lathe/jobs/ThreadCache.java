@@ -1,7 +1,12 @@
 package ai.lathe.jobs;
 
+import java.util.ArrayList;
+import java.util.Collections;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.WeakHashMap;
 import java.util.function.Consumer;
 
 /**
@@ -10,9 +15,15 @@ import java.util.function.Consumer;
  * per-thread cache would keep each stage's engines, and their activation buffers, alive until the
  * JVM exits. At most {@code max} entries stay; an evicted one is handed to {@code release} (which
  * drops the engine's cached activation buffers, so the collector can free them even while
- * something else still refers to the engine).
+ * something else still refers to the engine). Between jobs, {@link #releaseAll()} empties every
+ * thread's cache: a stage's engines then do not outlive it (their buffers are off-heap, freed
+ * when the collector finds them unreachable).
  */
-final class ThreadCache<V> extends LinkedHashMap<String, V> {
+final class ThreadCache<K, V> extends LinkedHashMap<K, V> {
+  /** Every live cache of this JVM (weakly: a finished thread's cache goes with it). */
+  private static final Set<ThreadCache<?, ?>> ALL = Collections.synchronizedSet(
+      Collections.newSetFromMap(new WeakHashMap<>()));
+
   private final int max;
   private final transient Consumer<V> release;
 
@@ -25,16 +36,53 @@ final class ThreadCache<V> extends LinkedHashMap<String, V> {
     this.release = release;
   }
 
-  static <V> ThreadLocal<Map<String, V>> perThread(int max, Consumer<V> release) {
-    return ThreadLocal.withInitial(() -> new ThreadCache<>(max, release));
+  static <K, V> ThreadLocal<Map<K, V>> perThread(int max, Consumer<V> release) {
+    return ThreadLocal.withInitial(() -> {
+      ThreadCache<K, V> c = new ThreadCache<>(max, release);
+      ALL.add(c);
+      return c;
+    });
   }
 
   @Override
-  protected boolean removeEldestEntry(Map.Entry<String, V> eldest) {
+  protected boolean removeEldestEntry(Map.Entry<K, V> eldest) {
     if (size() <= max) {
       return false;
     }
     release.accept(eldest.getValue());
     return true;
+  }
+
+  /**
+   * Releases and removes every entry of every thread's cache; returns how many went. Call it only
+   * while no task of this JVM runs (between a pipeline's stages): the caches belong to their threads.
+   */
+  static int releaseAll() {
+    List<ThreadCache<?, ?>> caches;
+    synchronized (ALL) {
+      caches = new ArrayList<>(ALL);
+    }
+    int n = 0;
+    for (ThreadCache<?, ?> c : caches) {
+      n += c.releaseEntries();
+    }
+    return n;
+  }
+
+  private synchronized int releaseEntries() {
+    int n = size();
+    values().forEach(release);
+    clear();
+    return n;
+  }
+
+  @Override
+  public boolean equals(Object o) {
+    return this == o; // identity: the registry holds each cache once, whatever it holds
+  }
+
+  @Override
+  public int hashCode() {
+    return System.identityHashCode(this);
   }
 }
