@@ -127,6 +127,7 @@ class PrefResumeTest {
     PrefTrainJob.Result resumed = PrefTrainJob.run(spark, cfg(data, name + "-crash", extra), kind);
     assertEquals(List.of(0, 1, 2), rounds(resumed.metrics()), "round 0 from the checkpoint, rounds 1 and 2 run");
     double d = maxDiff(whole.state().params(), resumed.state().params());
+    System.out.printf("%s resumed in a fresh JVM vs uninterrupted: adapter max |diff| %s%n", kind, d);
     assertTrue(d < 1e-7, kind + " resumed vs uninterrupted adapter: max |diff| = " + d);
     for (int r = 0; r < 3; r++) {
       assertSameMetrics(whole.metrics().get(r), resumed.metrics().get(r), kind + " round " + r);
