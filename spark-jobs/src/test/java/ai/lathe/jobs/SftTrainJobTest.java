@@ -128,6 +128,36 @@ class SftTrainJobTest {
     assertTrue(maxDiff(params(dir.resolve("full")), params(dir.resolve("crash"))) < 1e-7);
   }
 
+  /** As above with the rerun in a fresh JVM after a pipeline JVM that ran sft-local (see JvmState). */
+  @Test
+  void resumedInAFreshJvmEqualsTheUninterruptedRun() throws Exception {
+    try {
+      JvmState.afterSftLocal();
+      SftTrainJob.Result whole = SftTrainJob.run(spark, cfg("jvm-whole", "distributed.partitions=2"));
+      try (AutoCloseable crash = Faults.install((point, round, unused) -> {
+        if (point.equals(Faults.ROUND_DONE) && round == 0) {
+          throw new IllegalStateException("injected crash after round 0 (test)");
+        }
+      })) {
+        assertThrows(IllegalStateException.class, () -> SftTrainJob.run(spark, cfg("jvm-crash",
+            "distributed.partitions=2")));
+      }
+      JvmState.fresh();
+      SftTrainJob.Result resumed = SftTrainJob.run(spark, cfg("jvm-crash", "distributed.partitions=2"));
+      assertEquals(List.of(0, 1), resumed.metrics().stream().map(l -> l.get("round").asInt()).toList());
+      double d = maxDiff(params(dir.resolve("jvm-whole")), params(dir.resolve("jvm-crash")));
+      assertTrue(d < 1e-7, "resumed vs uninterrupted: " + d);
+      for (int r = 0; r < 2; r++) {
+        assertEquals(whole.metrics().get(r).get("train_loss").asDouble(),
+            resumed.metrics().get(r).get("train_loss").asDouble(), 0.0, "train_loss of round " + r);
+      }
+      assertEquals(whole.metrics().get(1).get("val_loss").asDouble(), resumed.metrics().get(1).get("val_loss")
+          .asDouble(), 0.0);
+    } finally {
+      JvmState.fresh();
+    }
+  }
+
   @Test
   void badInputFailsBeforeAnyWork() throws Exception {
     var e = assertThrows(IllegalArgumentException.class,

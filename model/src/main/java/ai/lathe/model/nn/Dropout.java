@@ -6,10 +6,12 @@ import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Inverted dropout on [rows, width] inputs: keep = 0 with probability p, else 1/(1 − p), and
- * x̃ = x ⊙ keep. The mask comes from SplittableRandom(seed·φ + lo) for each range [lo, hi) of rows
- * that {@link Par#rows} hands out, on both kernel paths, so they drop the same elements. On
- * {@link Kernels#ND4J} the mask is made on the host and copied to the device once (host to
- * device: no read back), and the products are ND4J ops.
+ * x̃ = x ⊙ keep. Row r's mask comes from its own SplittableRandom(seed·φ + r), so the mask is a
+ * function of (seed, row, column) alone: the same on both kernel paths and whatever number of
+ * threads {@link Par#rows} splits the rows over (a generator per range of rows made the mask
+ * depend on the thread count, which is JVM-wide state: a run resumed in a fresh JVM then drew other
+ * masks than the uninterrupted one). On {@link Kernels#ND4J} the mask is made on the host and
+ * copied to the device once (host to device: no read back), and the products are ND4J ops.
  */
 public final class Dropout {
   private Dropout() {}
@@ -20,9 +22,11 @@ public final class Dropout {
     if (Kernels.nd4j()) {
       float[] k = new float[rows * width];
       Par.rows(rows, (lo, hi) -> {
-        SplittableRandom rng = new SplittableRandom(seed * 0x9E3779B97F4A7C15L + lo);
-        for (int i = lo * width; i < hi * width; i++) {
-          k[i] = rng.nextDouble() < p ? 0f : (float) keepScale;
+        for (int r = lo; r < hi; r++) {
+          SplittableRandom rng = rowRandom(seed, r);
+          for (int i = r * width; i < (r + 1) * width; i++) {
+            k[i] = rng.nextDouble() < p ? 0f : (float) keepScale;
+          }
         }
       });
       INDArray kd = OpKernels.rows(keep.arr, rows, width);
@@ -32,13 +36,20 @@ public final class Dropout {
     }
     Buf xb = Buf.of(x);
     Par.rows(rows, (lo, hi) -> {
-      SplittableRandom rng = new SplittableRandom(seed * 0x9E3779B97F4A7C15L + lo);
-      for (int i = lo * width; i < hi * width; i++) {
-        double k = rng.nextDouble() < p ? 0.0 : keepScale;
-        keep.set(i, k);
-        dropped.set(i, xb.get(i) * k);
+      for (int r = lo; r < hi; r++) {
+        SplittableRandom rng = rowRandom(seed, r);
+        for (int i = r * width; i < (r + 1) * width; i++) {
+          double k = rng.nextDouble() < p ? 0.0 : keepScale;
+          keep.set(i, k);
+          dropped.set(i, xb.get(i) * k);
+        }
       }
     });
+  }
+
+  /** The generator of row r's mask: a function of the seed and the row only (not of Par's split). */
+  static SplittableRandom rowRandom(long seed, int row) {
+    return new SplittableRandom(seed * 0x9E3779B97F4A7C15L + row);
   }
 
   /** backward: dx += g ⊙ keep (the gradient that reached x̃, masked and scaled as forward). */
