@@ -35,6 +35,9 @@ public final class Config {
   private final Map<String, String> origins = new HashMap<>();
   /** Keys reset by an empty --set (checked by validate: known, and not required), by dotted path. */
   private final Map<String, String> resets = new LinkedHashMap<>();
+  /** When each key was last set or reset (a counter over set calls): a later --set wins over an alias's reset. */
+  private final Map<String, Integer> setOrder = new HashMap<>();
+  private int setCalls;
   /** Every path looked up, with the default the code passed (null for none). */
   private final Map<String, Object> reads = Collections.synchronizedMap(new LinkedHashMap<>());
 
@@ -105,6 +108,7 @@ public final class Config {
   public void set(String key, JsonNode value, String origin) {
     String[] path = key.split("\\.");
     origins.put(key, origin);
+    setOrder.put(key, ++setCalls);
     if (value == null || value.isNull() || value.isMissingNode()) {
       remove(path);
       resets.put(key, origin);
@@ -151,8 +155,9 @@ public final class Config {
    */
   public Config validate(JobKeys keys) {
     keys.aliases().forEach(this::rename);
-    // an old spelling's reset resets the key it names
+    // an old spelling's reset resets the key it names, unless a later --set gave that key a value
     resets.keySet().stream().filter(keys.aliases()::containsKey)
+        .filter(r -> setOrder.getOrDefault(keys.aliases().get(r), 0) < setOrder.get(r))
         .forEach(r -> remove(keys.aliases().get(r).split("\\.")));
     List<String> unknown = new ArrayList<>();
     walk(root, "", "", keys, unknown);
