@@ -50,7 +50,8 @@ public final class BenchCommand {
         to the memory advice the jobs print. --weights bf16 holds a random model's matrices in BF16 (as
         a BF16 checkpoint loads) instead of F32. The console and the JSON ("profile") break the SFT
         step down by stage: attention, projections (q,k,v,o), mlp, head_loss, norms_rope, optimizer,
-        other. The last line is a JSON object.""";
+        other; then the frozen-weight products by kind and shape (x·Wᵀ forward, dy·W input gradient)
+        with their rate in place ("frozen_products"). The last line is a JSON object.""";
 
   private BenchCommand() {}
 
@@ -166,6 +167,8 @@ public final class BenchCommand {
         Timers.stop("optimizer", to);
         return Arrays.stream(nll).average().orElse(0);
       }, prof::add);
+      ProductProfile products = ProductProfile.of(Timers.productsAndReset(), steps, peak);
+      products.print(System.out);
       double tokS = (double) bsz * seq / sftSec;
       double gflops = flops / sftSec / 1e9;
       System.out.printf("%s SFT: %.0f tokens/s, %.1f GFLOP/s achieved (%.0f%% of sgemm peak %.1f), step %.3f s, "
@@ -174,6 +177,7 @@ public final class BenchCommand {
           .put("achieved_gflops", round(gflops)).put("utilisation", Math.round(1000 * gflops / peak) / 1000.0)
           .put("step_seconds", sftSec).put("flops_per_step", flops);
       prof.forEach(p -> p.putInto(o.putObject("profile")));
+      products.putInto(o.putArray("frozen_products"));
       if (!a.flag("matrix") && preset == null) {
         if (bsz >= 2) {
           double dpo = dpoTokensPerSecond(m, ids, start, seq, warm, steps);
@@ -272,6 +276,7 @@ public final class BenchCommand {
       double sec = (System.nanoTime() - t0) / 1e9;
       if (s == warm - 1) {
         Timers.secondsAndReset(); // the breakdown covers the measured steps only
+        Timers.productsAndReset();
         cpu0 = StepProfile.processCpuSeconds();
       }
       tot += s >= warm ? sec : 0;

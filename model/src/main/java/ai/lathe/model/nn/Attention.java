@@ -4,6 +4,7 @@ import org.nd4j.linalg.api.blas.params.MMulTranspose;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.impl.reduce.Mmul;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
  * Causal scaled dot-product attention with grouped-query heads, on the per-head layout
@@ -131,32 +132,37 @@ public final class Attention {
       batched(p, v, o, false, false, 1.0);
       return;
     }
-    for (int bh = 0; bh < batch * heads; bh++) {
-      long qr = (long) bh * seq; // first row of this query head
-      long kr = (long) (bh / group) * seq; // first row of its kv head
-      for (int qb = 0; qb * block < seq; qb++) {
-        int s = qb * block;
-        int e = blockEnd(qb);
-        int k0 = keyStart(s);
-        // S[s:e, k0:e] = Q[s:e]·K[k0:e]ᵀ·scale
-        mm(false, true, e - s, e - k0, headDim, scale, at(q, qr + s, 0), at(k, kr + k0, 0), 0.0, at(p, qr + s, k0));
-        int rowBase = bh * seq;
-        Par.rows(e - s, (lo, hi) -> {
-          for (int r = lo; r < hi; r++) {
-            int i = s + r; // query position
-            int row = rowBase + i;
-            int off = row * seq;
-            int f = first(row, positions);
-            RowOps.fill(pBuf, off + k0, f - k0, 0.0);
-            double max = RowOps.max(pBuf, off + f, i + 1 - f);
-            double sum = RowOps.expShiftSum(pBuf, off + f, i + 1 - f, max);
-            RowOps.scale(pBuf, off + f, i + 1 - f, 1.0 / sum);
-            RowOps.fill(pBuf, off + i + 1, e - i - 1, 0.0);
-          }
-        });
-        // O[s:e] = P[s:e, k0:e]·V[k0:e]
-        mm(false, false, e - s, headDim, e - k0, 1.0, at(p, qr + s, k0), at(v, kr + k0, 0), 0.0, at(o, qr + s, 0));
+    RawGemm.oneThreadEach(() -> Par.rows(batch * heads, (lo, hi) -> {
+      for (int bh = lo; bh < hi; bh++) {
+        forwardHead(bh, o, p, pBuf, q, k, v, positions);
       }
+    }));
+  }
+
+  /** One query head of the forward pass, block by block (heads run in parallel, each on one thread). */
+  private void forwardHead(int bh, INDArray o, INDArray p, Buf pBuf, INDArray q, INDArray k, INDArray v,
+      int[] positions) {
+    long qr = (long) bh * seq; // first row of this query head
+    long kr = (long) (bh / group) * seq; // first row of its kv head
+    int rowBase = bh * seq;
+    for (int qb = 0; qb * block < seq; qb++) {
+      int s = qb * block;
+      int e = blockEnd(qb);
+      int k0 = keyStart(s);
+      // S[s:e, k0:e] = Q[s:e]·K[k0:e]ᵀ·scale
+      mm(false, true, e - s, e - k0, headDim, scale, at(q, qr + s, 0), at(k, kr + k0, 0), 0.0, at(p, qr + s, k0));
+      for (int i = s; i < e; i++) { // query position i
+        int row = rowBase + i;
+        int off = row * seq;
+        int f = first(row, positions);
+        RowOps.fill(pBuf, off + k0, f - k0, 0.0);
+        double max = RowOps.max(pBuf, off + f, i + 1 - f);
+        double sum = RowOps.expShiftSum(pBuf, off + f, i + 1 - f, max);
+        RowOps.scale(pBuf, off + f, i + 1 - f, 1.0 / sum);
+        RowOps.fill(pBuf, off + i + 1, e - i - 1, 0.0);
+      }
+      // O[s:e] = P[s:e, k0:e]·V[k0:e]
+      mm(false, false, e - s, headDim, e - k0, 1.0, at(p, qr + s, k0), at(v, kr + k0, 0), 0.0, at(o, qr + s, 0));
     }
   }
 
@@ -185,37 +191,92 @@ public final class Attention {
       batched(dp, q, dk, true, false, 1.0);
       return;
     }
-    dk.assign(0);
-    dv.assign(0);
-    for (int bh = 0; bh < batch * heads; bh++) {
-      long qr = (long) bh * seq;
-      long kr = (long) (bh / group) * seq;
-      for (int qb = 0; qb * block < seq; qb++) {
-        int s = qb * block;
-        int e = blockEnd(qb);
-        int k0 = keyStart(s);
-        int m = e - s;
-        int n = e - k0;
-        // dP = dO·Vᵀ, dV[k0:e] += Pᵀ·dO
-        mm(false, true, m, n, headDim, 1.0, at(dOut, qr + s, 0), at(v, kr + k0, 0), 0.0, at(dp, qr + s, k0));
-        mm(true, false, n, headDim, m, 1.0, at(p, qr + s, k0), at(dOut, qr + s, 0), 1.0, at(dv, kr + k0, 0));
-        int rowBase = bh * seq;
-        Par.rows(m, (lo, hi) -> {
-          for (int r = lo; r < hi; r++) {
-            int i = s + r;
-            int row = rowBase + i;
-            int off = row * seq;
-            int f = first(row, positions);
-            RowOps.fill(dpBuf, off + k0, f - k0, 0.0);
-            double dot = RowOps.dot(pBuf, dpBuf, off + f, i + 1 - f);
-            RowOps.softmaxBack(pBuf, dpBuf, off + f, i + 1 - f, dot, scale);
-            RowOps.fill(dpBuf, off + i + 1, e - i - 1, 0.0);
-          }
-        });
-        // dQ[s:e] = dS·K[k0:e], dK[k0:e] += dSᵀ·Q[s:e]
-        mm(false, false, m, headDim, n, 1.0, at(dp, qr + s, k0), at(k, kr + k0, 0), 0.0, at(dq, qr + s, 0));
-        mm(true, false, n, headDim, m, 1.0, at(dp, qr + s, k0), at(q, qr + s, 0), 1.0, at(dk, kr + k0, 0));
+    // a query head's dK/dV contributions go to its own rows of a scratch when query heads share a
+    // kv head (heads run in parallel); the group's rows are summed into dk, dv afterwards
+    INDArray dkAcc = group == 1 ? dk : headScratch(0, dk);
+    INDArray dvAcc = group == 1 ? dv : headScratch(1, dv);
+    RawGemm.oneThreadEach(() -> Par.rows(batch * heads, (lo, hi) -> {
+      for (int bh = lo; bh < hi; bh++) {
+        backwardHead(bh, dq, dkAcc, dvAcc, dp, dpBuf, dOut, p, pBuf, q, k, v, positions);
       }
+    }));
+    if (group > 1) {
+      sumGroups(dkAcc, dk);
+      sumGroups(dvAcc, dv);
+    }
+  }
+
+  /**
+   * One query head of the backward pass. dkAcc, dvAcc: [b·kv, seq, hd] (group 1) or the per-query-head
+   * scratch [b·h·seq, hd]; this head's rows in them are overwritten, not added to.
+   */
+  private void backwardHead(int bh, INDArray dq, INDArray dkAcc, INDArray dvAcc, INDArray dp, Buf dpBuf,
+      INDArray dOut, INDArray p, Buf pBuf, INDArray q, INDArray k, INDArray v, int[] positions) {
+    long qr = (long) bh * seq;
+    long kr = (long) (bh / group) * seq;
+    long ar = group == 1 ? kr : qr; // this head's rows of the dK/dV accumulators
+    int rowBase = bh * seq;
+    for (int qb = 0; qb * block < seq; qb++) {
+      int s = qb * block;
+      int e = blockEnd(qb);
+      int k0 = keyStart(s);
+      int m = e - s;
+      int n = e - k0;
+      // keys [prevEnd, e) are first reached by this block (every key is: key j by the block of
+      // query j), so their dK/dV rows are written (beta 0); rows [k0, prevEnd) add up
+      int prevEnd = qb == 0 ? 0 : blockEnd(qb - 1);
+      // dP = dO·Vᵀ, dV[k0:e] += Pᵀ·dO
+      mm(false, true, m, n, headDim, 1.0, at(dOut, qr + s, 0), at(v, kr + k0, 0), 0.0, at(dp, qr + s, k0));
+      accumulate(p, qr + s, k0, prevEnd, e, dOut, m, dvAcc, ar);
+      for (int i = s; i < e; i++) {
+        int row = rowBase + i;
+        int off = row * seq;
+        int f = first(row, positions);
+        RowOps.fill(dpBuf, off + k0, f - k0, 0.0);
+        double dot = RowOps.dot(pBuf, dpBuf, off + f, i + 1 - f);
+        RowOps.softmaxBack(pBuf, dpBuf, off + f, i + 1 - f, dot, scale);
+        RowOps.fill(dpBuf, off + i + 1, e - i - 1, 0.0);
+      }
+      // dQ[s:e] = dS·K[k0:e], dK[k0:e] += dSᵀ·Q[s:e]
+      mm(false, false, m, headDim, n, 1.0, at(dp, qr + s, k0), at(k, kr + k0, 0), 0.0, at(dq, qr + s, 0));
+      accumulate(dp, qr + s, k0, prevEnd, e, q, m, dkAcc, ar);
+    }
+  }
+
+  /**
+   * acc[ar + j] for keys j in [k0, e) gets Σ_i a[aRow + i, j]·b[aRow + i] over the block's m query
+   * rows: added for j below split, written for j from split on.
+   */
+  private void accumulate(INDArray a, long aRow, int k0, int split, int e, INDArray b, int m, INDArray acc,
+      long ar) {
+    if (split > k0) {
+      mm(true, false, split - k0, headDim, m, 1.0, at(a, aRow, k0), at(b, aRow, 0), 1.0, at(acc, ar + k0, 0));
+    }
+    if (e > split) {
+      mm(true, false, e - split, headDim, m, 1.0, at(a, aRow, split), at(b, aRow, 0), 0.0, at(acc, ar + split, 0));
+    }
+  }
+
+  private final INDArray[] scratch = new INDArray[2];
+
+  /** Per-query-head dK or dV rows [b·h·seq, hd], in like's type, reused between calls. */
+  private INDArray headScratch(int which, INDArray like) {
+    INDArray a = scratch[which];
+    if (a == null || a.dataType() != like.dataType()) {
+      a = Nd4j.create(like.dataType(), (long) batch * heads * seq, headDim);
+      scratch[which] = a;
+    }
+    return a;
+  }
+
+  /** to[kv head] = Σ over the group's query heads of from[query head]; to is [b·kv, seq, hd]. */
+  private void sumGroups(INDArray from, INDArray to) {
+    long span = (long) seq * headDim;
+    INDArray f = from.reshape('c', (long) batch * kvHeads, group, span);
+    INDArray t = to.reshape('c', (long) batch * kvHeads, span);
+    t.assign(f.get(NDArrayIndex.all(), NDArrayIndex.point(0), NDArrayIndex.all()));
+    for (int j = 1; j < group; j++) {
+      t.addi(f.get(NDArrayIndex.all(), NDArrayIndex.point(j), NDArrayIndex.all()));
     }
   }
 

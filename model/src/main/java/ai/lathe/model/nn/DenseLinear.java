@@ -26,12 +26,16 @@ public final class DenseLinear implements FrozenLinear {
 
   @Override
   public void forward(INDArray x, INDArray y) {
+    long t0 = Timers.now();
     Nd4j.gemm(x, w, y, false, true, 1.0, 0.0);
+    Timers.product("x·Wᵀ " + w.size(0) + "x" + w.size(1), t0, 2.0 * x.size(0) * w.length());
   }
 
   @Override
   public void backwardInput(INDArray dy, INDArray dx, double beta) {
+    long t0 = Timers.now();
     TallGemm.backwardInput(dy, w, dx, beta); // the LM head takes the transposed product
+    Timers.product("dy·W " + w.size(0) + "x" + w.size(1), t0, 2.0 * dy.size(0) * w.length());
   }
 
   @Override

@@ -36,6 +36,27 @@ public final class RawGemm {
     }
   }
 
+  /**
+   * Runs body, whose gemm calls are spread over {@link Par}'s threads by the caller (attention runs
+   * its heads in parallel), with BLAS on one thread per call: BLAS's own threads on top of the
+   * caller's would oversubscribe the cores. With one Par thread BLAS keeps its setting.
+   */
+  public static void oneThreadEach(Runnable body) {
+    if (Par.threads() == 1) {
+      body.run();
+      return;
+    }
+    synchronized (RawGemm.class) { // the BLAS thread count is process-wide
+      int prev = openblas_nolapack.blas_get_num_threads();
+      openblas_nolapack.blas_set_num_threads(1);
+      try {
+        body.run();
+      } finally {
+        openblas_nolapack.blas_set_num_threads(prev);
+      }
+    }
+  }
+
   public static void gemm(boolean ta, boolean tb, int m, int n, int k, double alpha, Block a, Block b,
       double beta, Block c) {
     if (m == 0 || n == 0) {

@@ -33,6 +33,37 @@ public final class Timers {
     return t0;
   }
 
+  /** Frozen-weight products by kind and shape: {wall ns, calls, flops}; nested inside the stages. */
+  private static final Map<String, double[]> PRODUCTS = new LinkedHashMap<>();
+
+  /** A start stamp for {@link #product} (0 while off: no clock read). */
+  public static long now() {
+    return on ? System.nanoTime() : 0L;
+  }
+
+  /** One frozen-weight product of flops floating-point operations, started at t0 (from {@link #now}). */
+  public static void product(String kind, long t0, double flops) {
+    if (on) {
+      long dt = System.nanoTime() - t0;
+      synchronized (PRODUCTS) {
+        double[] tot = PRODUCTS.computeIfAbsent(kind, k -> new double[3]);
+        tot[0] += dt;
+        tot[1] += 1;
+        tot[2] += flops;
+      }
+    }
+  }
+
+  /** The products recorded so far, {seconds, calls, flops} by kind, and a fresh start. */
+  public static Map<String, double[]> productsAndReset() {
+    Map<String, double[]> out = new LinkedHashMap<>();
+    synchronized (PRODUCTS) {
+      PRODUCTS.forEach((k, v) -> out.put(k, new double[] {v[0] / 1e9, v[1], v[2]}));
+      PRODUCTS.clear();
+    }
+    return out;
+  }
+
   public static void stop(String section, long t0) {
     if (on) {
       long dt = System.nanoTime() - t0;
