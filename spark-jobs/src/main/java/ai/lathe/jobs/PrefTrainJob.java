@@ -86,8 +86,8 @@ public final class PrefTrainJob {
     ai.lathe.model.train.MemoryEstimate mem = ai.lathe.model.train.MemoryEstimate.of(mc,
         PreparedData.weightBytes(s0.model(), hconf), ai.lathe.model.nn.QuantMode.of(s0.quant()),
         s0.train().batchSize() * (kto ? 1 : 2), s0.train().seqLen(), false);
-    System.out.println(kind + ": " + JobMemory.advice(mc, init == null ? mem
-        : mem.withTrainable(JobMemory.elements(init.params())), s0.quant()));
+    System.out.println(kind + ": " + JobMemory.trainingAdvice(mc, mem, s0.quant(),
+        init == null ? fullInit : init.params(), s0.averageOptimizerState()));
 
     String fingerprint = s.fingerprint() + "-" + manifest.path("input_fingerprint").asText("").substring(0, 12);
     ParameterAveraging.Plan pp = new ParameterAveraging.Plan(kind, parts, total, s.averagingFrequency(), s.evalEvery(),

@@ -82,8 +82,7 @@ public final class SftTrainJob {
     List<ai.lathe.model.adapter.Param> init = initSet == null
         ? FullModel.initParams(s.model(), s.quant(), s.mode())
         : initSet.params();
-    System.out.println("sft: " + JobMemory.advice(mc, s.mode().full() ? mem : mem.withTrainable(
-        JobMemory.elements(init)), s.quant()));
+    System.out.println("sft: " + JobMemory.trainingAdvice(mc, mem, s.quant(), init, s.averageOptimizerState()));
     // AdaLoRA's statistics and masks travel with an adapter's state
     AdapterState initState = initSet == null ? AdapterState.of(init, s.train().adamW(init))
         : AdapterState.of(initSet, s.train().adamW(init));

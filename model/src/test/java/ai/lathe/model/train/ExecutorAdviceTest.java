@@ -66,4 +66,23 @@ class ExecutorAdviceTest {
           + "heap, raised to Spark's minimum)"), a.line(e));
     }
   }
+
+  /** train.mode full at 1B: the engine's copy, gradient and moments off-heap, the broadcast state on the heap. */
+  @Test
+  void fullModeCountsTheTrainedWeightsOnAndOffTheHeap() {
+    long n = L1B.parameterCount();
+    MemoryEstimate base = MemoryEstimate.of(L1B, 2, QuantMode.NONE, 1, 512, false);
+    MemoryEstimate e = base.withTrainable(n);
+    for (boolean moments : new boolean[] {false, true}) {
+      long state = 4 * n * (moments ? 3 : 1);
+      ExecutorAdvice a = ExecutorAdvice.of(e, L1B, QuantMode.NONE, state);
+      assertEquals(MemoryEstimate.WORKING_HEAP_BYTES + state, a.heapBytes());
+      assertEquals(e.totalBytes() - MemoryEstimate.WORKING_HEAP_BYTES, a.overheadBytes());
+      assertEquals(base.totalBytes() + 16 * n, e.totalBytes(), "value, gradient and two moments per weight");
+      assertEquals(e.totalBytes() + state, a.heapBytes() + a.overheadBytes());
+      long stateMib = (state + (1 << 20) - 1) >> 20;
+      assertTrue(a.line(e).contains("(heap: no weights on the heap, " + stateMib
+          + " MiB trained state (broadcast) + 320 MiB working heap)"), a.line(e));
+    }
+  }
 }
