@@ -61,6 +61,8 @@ final class DecoderLayer {
   private final Buf dq; // [n, qd]
   private final Buf dk; // [n, kvd]
   private final Buf dv;
+  private final Buf dKq; // [b·h·t, hd] each query head's dK rows, summed over its group (GQA only)
+  private final Buf dVq;
   private final Buf dqRaw; // [n, qd] gradient before the per-head norm (Qwen3 only)
   private final Buf dkRaw;
   private final INDArray dOv;
@@ -102,6 +104,8 @@ final class DecoderLayer {
     dq = Buf.zeros(dt, n, qd);
     dk = Buf.zeros(dt, n, kvd);
     dv = Buf.zeros(dt, n, kvd);
+    dKq = attn.groupsShareKeys() ? Buf.zeros(dt, bh * seq, hd) : null;
+    dVq = attn.groupsShareKeys() ? Buf.zeros(dt, bh * seq, hd) : null;
     dqRaw = c.qkNorm() ? Buf.zeros(dt, n, qd) : null;
     dkRaw = c.qkNorm() ? Buf.zeros(dt, n, kvd) : null;
     dOv = attn.queries(dOh.arr);
@@ -173,7 +177,8 @@ final class DecoderLayer {
     proj.backward(l, Projection.O, dmid, a.att(), datt, 0.0, ad[Projection.O.ordinal()]);
     Heads.split(dOh, datt, bsz, seq, c.numHeads(), c.headDim());
     long ta = Timers.start();
-    attn.backward(dQv, dKv, dVv, dPv, dP, dOv, a.pv(), a.p(), a.qv(), a.kv(), a.vv(), pos);
+    attn.backward(dQv, dKv, dVv, dPv, dP, dOv, a.pv(), a.p(), a.qv(), a.kv(), a.vv(), pos,
+        dKq == null ? null : dKq.arr, dVq == null ? null : dVq.arr);
     Timers.stop("attention.back", ta);
     rope.fromHeads(dq, dQh, bsz, seq, c.numHeads(), pos);
     rope.fromHeads(dk, dKh, bsz, seq, c.numKvHeads(), pos);

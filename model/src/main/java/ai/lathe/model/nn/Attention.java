@@ -183,6 +183,16 @@ public final class Attention {
    */
   public void backward(INDArray dq, INDArray dk, INDArray dv, INDArray dp, Buf dpBuf,
       INDArray dOut, INDArray p, Buf pBuf, INDArray q, INDArray k, INDArray v, int[] positions) {
+    backward(dq, dk, dv, dp, dpBuf, dOut, p, pBuf, q, k, v, positions, null, null);
+  }
+
+  /**
+   * As above, with the per-query-head dK and dV rows [b·h·seq, hd] the Java kernels use when query
+   * heads share a kv head (null: held here, allocated on first use).
+   */
+  public void backward(INDArray dq, INDArray dk, INDArray dv, INDArray dp, Buf dpBuf,
+      INDArray dOut, INDArray p, Buf pBuf, INDArray q, INDArray k, INDArray v, int[] positions,
+      INDArray dkHeads, INDArray dvHeads) {
     if (Kernels.nd4j()) {
       batched(dOut, v, dp, false, true, 1.0);
       batched(p, dOut, dv, true, false, 1.0);
@@ -193,8 +203,8 @@ public final class Attention {
     }
     // a query head's dK/dV contributions go to its own rows of a scratch when query heads share a
     // kv head (heads run in parallel); the group's rows are summed into dk, dv afterwards
-    INDArray dkAcc = group == 1 ? dk : headScratch(0, dk);
-    INDArray dvAcc = group == 1 ? dv : headScratch(1, dv);
+    INDArray dkAcc = group == 1 ? dk : dkHeads != null ? dkHeads : headScratch(0, dk);
+    INDArray dvAcc = group == 1 ? dv : dvHeads != null ? dvHeads : headScratch(1, dv);
     RawGemm.oneThreadEach(() -> Par.rows(batch * heads, (lo, hi) -> {
       for (int bh = lo; bh < hi; bh++) {
         backwardHead(bh, dq, dkAcc, dvAcc, dp, dpBuf, dOut, p, pBuf, q, k, v, positions);
@@ -258,6 +268,11 @@ public final class Attention {
   }
 
   private final INDArray[] scratch = new INDArray[2];
+
+  /** Whether backward needs per-query-head dK/dV rows (query heads share kv heads). */
+  public boolean groupsShareKeys() {
+    return group > 1;
+  }
 
   /** Per-query-head dK or dV rows [b·h·seq, hd], in like's type, reused between calls. */
   private INDArray headScratch(int which, INDArray like) {

@@ -70,7 +70,8 @@ public record MemoryEstimate(long frozenBytes, long scratchBytes, long activatio
     long inputs = (c.numLayers() + 1) * n * d;
     long fixed = n * qd * 2 + n * kvd * 2 + n * d * 3 + n // qLin kLin vLin oh tmpD xnF xnG rstdF
         + n * d * 4 + 3 * n * f + n * qd * 4 + n * kvd * 4 + scores // backward scratch
-        + (c.qkNorm() ? n * qd + n * kvd : 0);
+        + (c.qkNorm() ? n * qd + n * kvd : 0)
+        + (c.numHeads() > c.numKvHeads() ? 2 * n * qd : 0); // per-query-head dK, dV (GQA)
     // one chunk of logits, and the head's input gradient a training forward prepares ([n, d])
     long head = Math.min(n, LmHeadLoss.defaultChunkRows(c.vocabSize())) * (long) c.vocabSize() + n * d;
     return layers + inputs + fixed + head;
