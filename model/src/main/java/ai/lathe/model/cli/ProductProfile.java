@@ -9,7 +9,8 @@ import java.util.Map;
 /**
  * The frozen-weight products of a training step by kind and weight shape (forward x·Wᵀ, input
  * gradient dy·W; {@code nn/Timers.product}), each with its rate measured in place against the
- * machine's sgemm peak. The products are most of a step's FLOPs, so their rate in place bounds the
+ * machine's sgemm peak (a 16-bit or NF4 weight's kind names its dtype: its time includes the
+ * widening or dequantisation to F32). The products are most of a step's FLOPs, so their rate in place bounds the
  * step's utilisation; the stages' time outside them is the engine's own.
  */
 public record ProductProfile(List<Row> rows, double peakGflops) {

@@ -90,6 +90,13 @@ public final class HalfLinear implements FrozenLinear {
 
   @Override
   public void forward(INDArray x, INDArray y) {
+    long t0 = Timers.now();
+    forward0(x, y);
+    Timers.product("x·Wᵀ " + out + "x" + in + " " + w.arr.dataType().name().toLowerCase(java.util.Locale.ROOT), t0,
+        2.0 * x.size(0) * out * in);
+  }
+
+  private void forward0(INDArray x, INDArray y) {
     check(x, in, "x");
     if (tileRows == out) {
       Nd4j.gemm(x, widenTile(0, out), y, false, true, 1.0, 0.0);
@@ -107,6 +114,13 @@ public final class HalfLinear implements FrozenLinear {
 
   @Override
   public void backwardInput(INDArray dy, INDArray dx, double beta) {
+    long t0 = Timers.now();
+    backwardInput0(dy, dx, beta);
+    Timers.product("dy·W " + out + "x" + in + " " + w.arr.dataType().name().toLowerCase(java.util.Locale.ROOT), t0,
+        2.0 * dy.size(0) * out * in);
+  }
+
+  private void backwardInput0(INDArray dy, INDArray dx, double beta) {
     check(dy, out, "dy");
     if (tileRows == out) {
       TallGemm.backwardInput(f32(dy), widenTile(0, out), dx, beta);

@@ -222,12 +222,16 @@ public final class Nf4Linear implements FrozenLinear {
 
   @Override
   public void forward(INDArray x, INDArray y) {
+    long t0 = Timers.now();
     Nd4j.gemm(x, scratch(), y, false, true, 1.0, 0.0);
+    Timers.product("x·Wᵀ " + out() + "x" + in() + " nf4", t0, 2.0 * x.size(0) * out() * in());
   }
 
   @Override
   public void backwardInput(INDArray dy, INDArray dx, double beta) {
+    long t0 = Timers.now();
     Nd4j.gemm(dy, scratch(), dx, false, false, 1.0, beta);
+    Timers.product("dy·W " + out() + "x" + in() + " nf4", t0, 2.0 * dy.size(0) * out() * in());
   }
 
   @Override

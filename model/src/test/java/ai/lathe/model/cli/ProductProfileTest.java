@@ -64,6 +64,11 @@ class ProductProfileTest {
       assertEquals(1, got.get("dy·W 5x4")[1], 0.0);
       assertEquals(2.0 * 3 * 5 * 4, got.get("dy·W 5x4")[2], 0.0);
       assertTrue(got.get("dy·W 5x4")[0] > 0);
+      // a BF16 weight names its dtype (its time includes the widening)
+      var half = new ai.lathe.model.nn.HalfLinear((ai.lathe.model.nn.Buf.Half) ai.lathe.model.nn.Buf.of(
+          w.castTo(DataType.BFLOAT16)));
+      half.forward(x, y);
+      assertEquals(2.0 * 3 * 5 * 4, Timers.productsAndReset().get("x·Wᵀ 5x4 bfloat16")[2], 0.0);
     } finally {
       Timers.enable(false);
       Timers.productsAndReset();
