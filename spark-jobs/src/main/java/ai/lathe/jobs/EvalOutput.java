@@ -104,7 +104,7 @@ final class EvalOutput {
   }
 
   private static double[] rates(com.fasterxml.jackson.databind.JsonNode n) {
-    return new double[] {n.path("win_rate").asDouble(Double.NaN), n.path("win_rate_se").asDouble(Double.NaN),
-        n.path("length_controlled_win_rate").asDouble(Double.NaN)};
+    return new double[] {n.path("win_rate").asDouble(Double.NaN), n.path("win_rate_ci95").path(0).asDouble(Double.NaN),
+        n.path("win_rate_ci95").path(1).asDouble(Double.NaN), n.path("length_controlled_win_rate").asDouble(Double.NaN)};
   }
 }
