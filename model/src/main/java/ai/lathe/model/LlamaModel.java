@@ -211,8 +211,8 @@ public final class LlamaModel {
       if (am == null) {
         base.forward(x.arr, y.arr);
       } else {
-        // dropout seeded per step, layer and projection (mixed: seed·131 + layer·7 + p repeated
-        // across micro-batches from 19 layers on)
+        // dropout seeded per step, layer and projection: derived (the former seed·131 + layer·7 + p
+        // gave micro-batch m + 1's q/k of layer l the seed of micro-batch m's up/down of layer l + 18)
         am.forward(base, x.arr, y.arr, acts, training, Seeds.derive(Seeds.derive(seed, layer), p.ordinal()));
       }
       Timers.stop(p.inMlp() ? "mlp" : "projections", t0);

@@ -25,7 +25,8 @@ class DemoBaseThreadsTest {
         Path.of("../data/tokenizer/llama2"));
     StringBuilder rows = new StringBuilder();
     for (int i = 0; i < 12; i++) {
-      rows.append(String.format("{\"instruction\": \"Count to %d\", \"input\": \"\", \"output\": \"one two %d\"}%n", i, i));
+      rows.append(String.format("{\"instruction\": \"Count to %d\", \"input\": \"\", \"output\": \"one two %d\"}%n",
+          i, i));
     }
     Path data = Files.writeString(tmp.resolve("d.jsonl"), rows.toString());
     Path out = tmp.resolve("model");
