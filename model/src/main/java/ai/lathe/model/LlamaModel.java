@@ -9,6 +9,7 @@ import ai.lathe.model.nn.LmHeadLoss;
 import ai.lathe.model.nn.RmsNorm;
 import ai.lathe.model.nn.Rope;
 import ai.lathe.model.nn.RowCopy;
+import ai.lathe.model.nn.Seeds;
 import ai.lathe.model.nn.Timers;
 import java.util.List;
 import java.util.Map;
@@ -210,8 +211,9 @@ public final class LlamaModel {
       if (am == null) {
         base.forward(x.arr, y.arr);
       } else {
-        // dropout seeded per step, layer and projection
-        am.forward(base, x.arr, y.arr, acts, training, seed * 131 + layer * 7L + p.ordinal());
+        // dropout seeded per step, layer and projection: derived (the former seed·131 + layer·7 + p
+        // gave micro-batch m + 1's q/k of layer l the seed of micro-batch m's up/down of layer l + 18)
+        am.forward(base, x.arr, y.arr, acts, training, Seeds.derive(Seeds.derive(seed, layer), p.ordinal()));
       }
       Timers.stop(p.inMlp() ? "mlp" : "projections", t0);
     }

@@ -45,15 +45,18 @@ final class DemoBase {
     try (var lease = OutputGuard.acquire(LocalStore.INSTANCE, new OutputGuard.Spec("pipeline base",
         s.output().toString(), OutputGuard.Kind.TRAINED_MODEL, base.bool("overwrite", false),
         List.of(OutputGuard.Input.of("model", s.model().toString()), OutputGuard.Input.of("data", s.data().toString()))))) {
-      // before Spark starts this JVM is one trainer: all cores to BLAS (bin/lathe sets one thread per
-      // task for the Spark stages that follow, and they get it back)
+      // before Spark starts this JVM is one trainer: all cores to BLAS and to the row loops (sft-local
+      // sets Par's JVM-wide threads); the Spark stages that follow get both back (one task per core,
+      // one thread per task)
       var blas = org.nd4j.linalg.factory.Nd4j.factory().blas();
       int before = blas.getMaxThreads();
+      int parBefore = ai.lathe.model.nn.Par.threads();
       blas.setMaxThreads(Runtime.getRuntime().availableProcessors());
       try {
         SftCommand.run(base);
       } finally {
         blas.setMaxThreads(before);
+        ai.lathe.model.nn.Par.setThreads(parBefore);
         // the trainer's weights, moments and activations are off-heap and freed only by the GC:
         // release them before Spark's stages start in this JVM
         System.gc();

@@ -165,9 +165,10 @@ public final class EvalJob {
     n.put("inconsistent", w.inconsistent());
     num(n, "win_rate", w.winRate());
     num(n, "win_rate_se", w.stdErr());
+    // the Wilson score interval: within [0, 1], unlike win rate ± 1.96·SE
     var ci = n.putArray("win_rate_ci95");
-    ci.add(finite(w.winRate() - 1.96 * w.stdErr()));
-    ci.add(finite(w.winRate() + 1.96 * w.stdErr()));
+    ci.add(finite(w.ci95().lower()));
+    ci.add(finite(w.ci95().upper()));
     num(n, "length_controlled_win_rate", w.lcWinRate());
     num(n, "avg_length_candidate", w.avgLenCandidate());
     num(n, "avg_length_baseline", w.avgLenBaseline());

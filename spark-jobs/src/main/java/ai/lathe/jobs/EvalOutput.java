@@ -104,7 +104,13 @@ final class EvalOutput {
   }
 
   private static double[] rates(com.fasterxml.jackson.databind.JsonNode n) {
-    return new double[] {n.path("win_rate").asDouble(Double.NaN), n.path("win_rate_se").asDouble(Double.NaN),
+    var ci = n.path("win_rate_ci95");
+    return new double[] {n.path("win_rate").asDouble(Double.NaN), orNaN(ci.path(0)), orNaN(ci.path(1)),
         n.path("length_controlled_win_rate").asDouble(Double.NaN)};
+  }
+
+  /** A statistic written as null (undefined) is NaN, not Jackson's 0 for a null node. */
+  private static double orNaN(com.fasterxml.jackson.databind.JsonNode v) {
+    return v.isNumber() ? v.asDouble() : Double.NaN;
   }
 }

@@ -10,13 +10,14 @@ import java.util.Map;
 import javax.imageio.ImageIO;
 
 /**
- * A PNG of win rates per group (language): one bar for the win rate with ±1.96·SE whiskers and one
- * for the length-controlled win rate, on a 0-1 axis with the ½ line; drawn with Java2D as LossPlot.
+ * A PNG of win rates per group (language): one bar for the win rate with its 95% (Wilson) interval as
+ * whiskers and one for the length-controlled win rate, on a 0-1 axis with the ½ line; drawn with
+ * Java2D as LossPlot.
  */
 final class WinRatePlot {
   private WinRatePlot() {}
 
-  /** rates: group → {win rate, standard error, length-controlled win rate}. */
+  /** rates: group → {win rate, its 95% interval's lower and upper bound, length-controlled win rate}. */
   static void write(Path png, String title, Map<String, double[]> rates) throws IOException {
     int w = Math.max(480, 120 + 110 * rates.size());
     int h = 420;
@@ -35,7 +36,7 @@ final class WinRatePlot {
     g.setColor(new Color(31, 119, 180));
     g.fillRect(l, 28, 10, 10);
     g.setColor(Color.BLACK);
-    g.drawString("win rate (±1.96 SE)", l + 14, 38);
+    g.drawString("win rate (95% interval)", l + 14, 38);
     g.setColor(new Color(255, 127, 14));
     g.fillRect(l + 160, 28, 10, 10);
     g.setColor(Color.BLACK);
@@ -55,11 +56,11 @@ final class WinRatePlot {
       int bw = slot / 3;
       double[] v = e.getValue();
       bar(g, x0, bw, h - b, plotH, v[0], new Color(31, 119, 180));
-      bar(g, x0 + bw, bw, h - b, plotH, v[2], new Color(255, 127, 14));
-      if (Double.isFinite(v[0]) && Double.isFinite(v[1])) {
+      bar(g, x0 + bw, bw, h - b, plotH, v[3], new Color(255, 127, 14));
+      if (Double.isFinite(v[1]) && Double.isFinite(v[2])) {
         int xc = x0 + bw / 2;
-        int lo = (int) (h - b - plotH * clamp(v[0] - 1.96 * v[1]));
-        int hi = (int) (h - b - plotH * clamp(v[0] + 1.96 * v[1]));
+        int lo = (int) (h - b - plotH * clamp(v[1]));
+        int hi = (int) (h - b - plotH * clamp(v[2]));
         g.setColor(Color.BLACK);
         g.drawLine(xc, lo, xc, hi);
         g.drawLine(xc - 4, lo, xc + 4, lo);

@@ -91,6 +91,15 @@ class EvalJobTest {
       }
       assertEquals(total / 6, sum.path("overall").path("win_rate").asDouble(), 1e-12);
       assertEquals(wins, sum.path("overall").path("wins").asInt());
+      // its 95% interval is Wilson's: (2np̂ + z² ∓ z·√(z² + 4np̂(1 − p̂))) / (2(n + z²)), n = 6
+      double ph = total / 6;
+      double z = 1.959963984540054;
+      double root = z * Math.sqrt(z * z + 4 * 6 * ph * (1 - ph));
+      JsonNode ci = sum.path("overall").path("win_rate_ci95");
+      assertEquals(Math.max(0, (2 * 6 * ph + z * z - root) / (2 * (6 + z * z))), ci.get(0).asDouble(), 1e-12,
+          sum.toString());
+      assertEquals(Math.min(1, (2 * 6 * ph + z * z + root) / (2 * (6 + z * z))), ci.get(1).asDouble(), 1e-12,
+          sum.toString());
       assertTrue(sum.path("loss").path("heldout").path("candidate").asDouble() > 5, sum.toString());
       assertTrue(sum.path("per_lang").size() >= 1);
       first = rows(spark, out);

@@ -3,10 +3,10 @@ package ai.lathe.jobs;
 import ai.lathe.model.nn.Par;
 
 /**
- * The JVM-wide state a resumed run need not share with the run it resumes, set as a real pipeline
- * leaves it: its one JVM ran sft-local (the demo base) first, which sets the engine's row-loop
- * threads (Par) to the core count for the rest of the JVM; a rerun after a kill is a fresh JVM
- * (Par at one thread) whose task threads hold no cached engine.
+ * The JVM-wide state a resumed run need not share with the run it resumes: a JVM that ran sft-local
+ * first (which sets the engine's row-loop threads, Par, to the core count; the pipeline's demo base
+ * stage now restores them, other callers of sft-local in one JVM may not); a rerun after a kill is a
+ * fresh JVM (Par at one thread) whose task threads hold no cached engine.
  */
 final class JvmState {
   private JvmState() {}

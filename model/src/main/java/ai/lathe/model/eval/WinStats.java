@@ -5,7 +5,8 @@ import java.util.List;
 /**
  * Win rate of a candidate against a baseline over judged items: the mean of the items' values
  * (win 1, loss 0, tie or inconsistent ½), its standard error sd/√n (sample sd, n − 1, as
- * AlpacaEval's), the counts, the mean answer lengths and the length-controlled win rate.
+ * AlpacaEval's), the counts, the mean answer lengths and the length-controlled win rate; {@link #ci95}
+ * gives the win rate's Wilson interval.
  */
 public record WinStats(int n, int wins, int losses, int ties, int inconsistent, double winRate, double stdErr,
     double lcWinRate, double avgLenCandidate, double avgLenBaseline) {
@@ -47,6 +48,14 @@ public record WinStats(int n, int wins, int losses, int ties, int inconsistent, 
     double se = n > 1 ? Math.sqrt(ss / (n - 1)) / Math.sqrt(n) : Double.NaN;
     double lcRate = LengthControl.fit(y, lc, lb).winRate();
     return new WinStats(n, w, l, t, inc, mean, se, lcRate, avg(lc), avg(lb));
+  }
+
+  /**
+   * The win rate's 95% Wilson score interval over the n items, each counted as the win rate counts
+   * it (a tie or an inconsistent item as half a win), so p̂ = (wins + ½·ties) / n.
+   */
+  public WilsonInterval ci95() {
+    return WilsonInterval.of(n == 0 ? 0 : winRate, n, WilsonInterval.Z95);
   }
 
   private static double avg(double[] a) {

@@ -6,12 +6,14 @@ import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Inverted dropout on [rows, width] inputs: keep = 0 with probability p, else 1/(1 − p), and
- * x̃ = x ⊙ keep. Row r's mask comes from its own SplittableRandom(seed·φ + r), so the mask is a
- * function of (seed, row, column) alone: the same on both kernel paths and whatever number of
+ * x̃ = x ⊙ keep. Row r's mask comes from its own SplittableRandom(Seeds.derive(seed, r)), so the mask
+ * is a function of (seed, row, column) alone: the same on both kernel paths and whatever number of
  * threads {@link Par#rows} splits the rows over (a generator per range of rows made the mask
  * depend on the thread count, which is JVM-wide state: a run resumed in a fresh JVM then drew other
  * masks than the uninterrupted one). On {@link Kernels#ND4J} the mask is made on the host and
- * copied to the device once (host to device: no read back), and the products are ND4J ops.
+ * copied to the device once (host to device: no read back), and the products are ND4J ops. The
+ * row seed is mixed, not seed·γ + r (γ is SplittableRandom's own step, so seeds s and s + 1, as q,
+ * k and v had, drew one stream shifted by one element: nearly identical masks on one input).
  */
 public final class Dropout {
   private Dropout() {}
@@ -47,9 +49,12 @@ public final class Dropout {
     });
   }
 
-  /** The generator of row r's mask: a function of the seed and the row only (not of Par's split). */
+  /**
+   * The generator of row r's mask: a function of the seed and the row only (not of Par's split),
+   * through a mixed seed, so nearby seeds and rows draw unrelated streams.
+   */
   static SplittableRandom rowRandom(long seed, int row) {
-    return new SplittableRandom(seed * 0x9E3779B97F4A7C15L + row);
+    return new SplittableRandom(Seeds.derive(seed, row));
   }
 
   /** backward: dx += g ⊙ keep (the gradient that reached x̃, masked and scaled as forward). */
