@@ -135,7 +135,7 @@ public final class JobMain {
 
   /**
    * Reports a failure in one line on stderr (the stack trace goes to the log, and to stderr with
-   * LATHE_DEBUG set); returns the exit code 1.
+   * LATHE_DEBUG set); returns the exit code: 2 for a refused config.json of the model (bad input), else 1.
    */
   public static int fail(String name, Throwable e, String output) {
     String line = "lathe " + name + ": error: " + oneLine(e, output);
@@ -145,7 +145,7 @@ public final class JobMain {
     if (System.getenv("LATHE_DEBUG") != null) {
       e.printStackTrace();
     }
-    return 1;
+    return ai.lathe.model.ConfigJsonRefusal.exitCode(e, 1);
   }
 
   /**

@@ -207,7 +207,7 @@ public record LlamaConfig(
         continue;
       }
       if (!r.isObject()) {
-        throw unsupported(key, r, "an object with rope_type");
+        throw unsupportedRope(key, r, "an object with rope_type");
       }
       String typeKey = r.has("rope_type") ? "rope_type" : "type";
       String ropeType = r.path(typeKey).asText("default");
@@ -215,14 +215,13 @@ public record LlamaConfig(
         theta = r.get("rope_theta").asDouble(); // transformers 5 keeps rope_theta in rope_parameters
       }
       if (r.hasNonNull("partial_rotary_factor") && r.get("partial_rotary_factor").asDouble() != 1.0) {
-        throw unsupported(key + ".partial_rotary_factor", r.get("partial_rotary_factor"), "only 1.0 is supported");
+        throw unsupportedRope(key + ".partial_rotary_factor", r.get("partial_rotary_factor"),
+            "only 1.0 is supported");
       }
       switch (ropeType) {
         case "default" -> { }
-        case "llama3" -> scaling = new RopeScaling(needNumber(r, key, "factor"),
-            needNumber(r, key, "low_freq_factor"), needNumber(r, key, "high_freq_factor"),
-            (int) needNumber(r, key, "original_max_position_embeddings"));
-        default -> throw unsupported(key + "." + typeKey, r.get(typeKey), "supported: default, llama3");
+        case "llama3" -> scaling = llama3(r, key);
+        default -> throw unsupportedRope(key + "." + typeKey, r.get(typeKey), "supported: default, llama3");
       }
     }
     return new LlamaConfig(
@@ -244,10 +243,28 @@ public record LlamaConfig(
         window);
   }
 
+  /** A refused rope setting: bad input (exit 2, ConfigJsonRefusal), in the words of unsupported(). */
+  private static ConfigJsonRefusal unsupportedRope(String key, JsonNode value, String supported) {
+    return new ConfigJsonRefusal("unsupported config: " + key + " = " + value + " (" + supported + ")");
+  }
+
+  /** Llama 3's scaling from the rope object r under key; a missing, non-numeric or invalid field is refused. */
+  private static RopeScaling llama3(JsonNode r, String key) {
+    double factor = needNumber(r, key, "factor");
+    double low = needNumber(r, key, "low_freq_factor");
+    double high = needNumber(r, key, "high_freq_factor");
+    int original = (int) needNumber(r, key, "original_max_position_embeddings");
+    try {
+      return new RopeScaling(factor, low, high, original);
+    } catch (IllegalArgumentException e) {
+      throw unsupportedRope(key, r, e.getMessage());
+    }
+  }
+
   private static double needNumber(JsonNode r, String key, String field) {
     JsonNode v = r.get(field);
     if (v == null || !v.isNumber()) {
-      throw new IllegalArgumentException("missing or non-numeric field '" + key + "." + field + "' for llama3 rope "
+      throw new ConfigJsonRefusal("missing or non-numeric field '" + key + "." + field + "' for llama3 rope "
           + "scaling");
     }
     return v.asDouble();

@@ -5,10 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.lathe.model.Config;
-import ai.lathe.model.Faults;
 import ai.lathe.model.LlamaConfig;
 import ai.lathe.model.LlamaModel;
-import ai.lathe.model.RandomLlama;
 import ai.lathe.model.adapter.AdaLoraModule;
 import ai.lathe.model.adapter.AdapterSet;
 import ai.lathe.model.io.HfCheckpoint;
@@ -16,7 +14,6 @@ import ai.lathe.model.io.PeftAdapter;
 import ai.lathe.model.text.ChatTemplate.Tokens;
 import ai.lathe.model.train.ShardSampler;
 import ai.lathe.model.train.SftTrainer;
-import ai.lathe.prep.PrepJob;
 import ai.lathe.prep.PreparedRow;
 import ai.lathe.prep.Schemas;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -26,37 +23,15 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
-import org.apache.spark.sql.SparkSession;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
 
 /** AdaLoRA in the distributed SFT job: equal to the single-machine trainer, exact resume, PEFT output. */
-class AdaLoraJobTest {
-  static SparkSession spark;
-  static Path dir;
-  static Path model;
-  static Path data;
-
+class AdaLoraJobTest extends SftJobFixture {
   @BeforeAll
   static void setUp() throws Exception {
-    spark = SparkSession.builder().master("local[2]").appName("adalora-test").config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "2").config("spark.local.dir", "target/spark-local")
-        .config("spark.driver.host", "127.0.0.1").getOrCreate();
-    dir = Files.createTempDirectory(Path.of("target").toAbsolutePath(), "adalora");
-    model = dir.resolve("model");
-    LlamaConfig c = new LlamaConfig("llama", 32000, 64, 2, 4, 2, 96, 1e-5, 10000, false, 512, 1, 2);
-    RandomLlama.write(model, c, 1, "F32", Path.of("../data/tokenizer/llama2"));
-    data = dir.resolve("prepared");
-    PrepJob.run(spark, Config.load(null, List.of("input=../data/sample/debian-faq/instructions.jsonl",
-        "output=" + data, "tokenizer=" + model, "max_length=96", "val_fraction=0.1")));
-  }
-
-  @AfterAll
-  static void tearDown() throws Exception {
-    spark.stop();
-    ai.lathe.model.io.AtomicDir.deleteTree(dir);
+    open("adalora-test", "adalora", new LlamaConfig("llama", 32000, 64, 2, 4, 2, 96, 1e-5, 10000, false, 512, 1, 2), 96);
   }
 
   /** 6 steps: tinit 1, budget falls over steps 2..4, final allocation at step 5 (total − tfinal). */
@@ -67,17 +42,6 @@ class AdaLoraJobTest {
         "train.lr=5e-3", "train.warmup_steps=1", "train.max_steps=6", "distributed.eval_every=0"));
     s.addAll(List.of(extra));
     return Config.load(null, s);
-  }
-
-  static double maxDiff(float[][] a, float[][] b) {
-    assertEquals(a.length, b.length);
-    double d = 0;
-    for (int i = 0; i < a.length; i++) {
-      for (int j = 0; j < a[i].length; j++) {
-        d = Math.max(d, Math.abs(a[i][j] - b[i][j]));
-      }
-    }
-    return d;
   }
 
   /** The kept-rank masks of a state (its adalora.kept tensors). */
@@ -117,7 +81,7 @@ class AdaLoraJobTest {
     // 6 modules × init_r 4 = 24 ranks; PEFT's budget ⌊12·(1 − (s−1)/4)³ + 12⌋: 24 to step 1, then 17, 13, 12, final 12
     assertEquals(List.of(24, 24, 17, 13, 12, 12), kept);
     AdapterState local = AdapterState.of(a, null);
-    double d = maxDiff(r.state().params(), local.params());
+    double d = JobFixtures.maxDiff(r.state().params(), local.params());
     assertTrue(d < 1e-5, "max |Spark − local| = " + d);
     assertEquals(masks(local), masks(r.state()));
 
@@ -151,16 +115,12 @@ class AdaLoraJobTest {
   void resumesAfterACrashWithTheSameAdapterAndMasks() throws Exception {
     String[] common = {"distributed.partitions=2", "distributed.averaging_frequency=2"};
     SftTrainJob.Result full = SftTrainJob.run(spark, cfg("full", common));
-    try (AutoCloseable crash = Faults.install((point, round, unused) -> {
-      if (point.equals(Faults.ROUND_DONE) && round == 0) {
-        throw new IllegalStateException("injected crash after round 0 (test)");
-      }
-    })) {
+    try (AutoCloseable crash = JobFixtures.crashAfterRound0()) {
       assertThrows(IllegalStateException.class, () -> SftTrainJob.run(spark, cfg("crash", common)));
     }
     SftTrainJob.Result resumed = SftTrainJob.run(spark, cfg("crash", common));
     assertEquals(List.of(0, 1, 2), resumed.metrics().stream().map(l -> l.get("round").asInt()).toList());
-    assertTrue(maxDiff(full.state().params(), resumed.state().params()) < 1e-7);
+    assertTrue(JobFixtures.maxDiff(full.state().params(), resumed.state().params()) < 1e-7);
     assertEquals(masks(full.state()), masks(resumed.state()));
     int kept = 0;
     for (String m : masks(full.state())) {

@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.lathe.model.Config;
-import ai.lathe.model.Faults;
 import ai.lathe.model.LlamaConfig;
 import ai.lathe.model.LlamaModel;
 import ai.lathe.model.LlamaWeights;
@@ -14,7 +13,6 @@ import ai.lathe.model.RandomLlama;
 import ai.lathe.model.io.HfCheckpoint;
 import ai.lathe.model.train.DpoTrainer;
 import ai.lathe.model.train.ShardSampler;
-import ai.lathe.prep.PrepJob;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -23,10 +21,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
-import java.util.Map;
 import org.apache.spark.sql.Row;
-import org.apache.spark.sql.SparkSession;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -37,34 +32,16 @@ import org.nd4j.linalg.api.buffer.DataType;
  * is the frozen starting weights, and bad input (NF4 base, a freeze pattern naming nothing, a
  * starting adapter) is one clear error with nothing written.
  */
-class PrefFullTrainJobTest {
-  static SparkSession spark;
-  static Path dir;
-  static Path model;
+class PrefFullTrainJobTest extends JobFixture {
   static Path pairs;
   static Path ref;
   static final LlamaConfig CONFIG = new LlamaConfig("llama", 32000, 32, 2, 4, 2, 48, 1e-5, 10000, false, 256, 1, 2);
 
   @BeforeAll
   static void setUp() throws Exception {
-    spark = SparkSession.builder().master("local[2]").appName("pref-full-test").config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "2").config("spark.local.dir", "target/spark-local")
-        .config("spark.driver.host", "127.0.0.1").getOrCreate();
-    dir = Files.createTempDirectory(Path.of("target").toAbsolutePath(), "pref-full");
-    model = dir.resolve("model");
-    RandomLlama.write(model, CONFIG, 1, "F32", Path.of("../data/tokenizer/llama2"));
-    pairs = dir.resolve("pairs");
-    PrepJob.run(spark, Config.load(null, List.of("input=../data/sample/debian-faq/instructions.jsonl",
-        "output=" + pairs, "tokenizer=" + model, "max_length=48", "format=alpaca", "kind=preference",
-        "max_reject_fraction=1.0", "val_fraction=0.1")));
-    ref = dir.resolve("pairs-ref");
-    RefLogpsJob.run(spark, Config.load(null, List.of("model=" + model, "data=" + pairs, "output=" + ref)));
-  }
-
-  @AfterAll
-  static void tearDown() throws Exception {
-    spark.stop();
-    ai.lathe.model.io.AtomicDir.deleteTree(dir);
+    open("pref-full-test", "pref-full", CONFIG);
+    pairs = JobFixtures.preparePairs(spark, dir.resolve("pairs"), model, "val_fraction=0.1");
+    ref = JobFixtures.refLogps(spark, model, pairs, dir.resolve("pairs-ref"));
   }
 
   static Config cfg(String data, String out, String... extra) throws Exception {
@@ -115,11 +92,7 @@ class PrefFullTrainJobTest {
   @Test
   void resumesAfterACrashWithTheSameResult() throws Exception {
     PrefTrainJob.run(spark, cfg(ref.toString(), "whole", "distributed.partitions=2"), "dpo");
-    try (AutoCloseable crash = Faults.install((point, round, unused) -> {
-      if (point.equals(Faults.ROUND_DONE) && round == 0) {
-        throw new IllegalStateException("injected crash after round 0 (test)");
-      }
-    })) {
+    try (AutoCloseable crash = JobFixtures.crashAfterRound0()) {
       assertThrows(IllegalStateException.class, () -> PrefTrainJob.run(spark, cfg(ref.toString(), "crash",
           "distributed.partitions=2"), "dpo"));
     }
@@ -138,24 +111,9 @@ class PrefFullTrainJobTest {
    */
   @Test
   void ktoFullWithTheReferenceOnTheFly() throws Exception {
-    ObjectMapper om = new ObjectMapper();
-    List<String> in = Files.readAllLines(Path.of("../data/sample/debian-faq/instructions.jsonl")).subList(0, 60);
-    List<String> out = new ArrayList<>();
-    for (int i = 0; i < in.size(); i++) {
-      JsonNode a = om.readTree(in.get(i));
-      JsonNode b = om.readTree(in.get((i + 7) % in.size()));
-      out.add(om.writeValueAsString(Map.of("prompt", a.get("instruction").asText(), "completion",
-          a.get("output").asText(), "label", true)));
-      out.add(om.writeValueAsString(Map.of("prompt", a.get("instruction").asText(), "completion",
-          b.get("output").asText(), "label", false)));
-    }
-    Path raw = dir.resolve("kto.jsonl");
-    Files.write(raw, out);
-    Path kto = dir.resolve("kto");
-    PrepJob.run(spark, Config.load(null, List.of("input=" + raw, "output=" + kto, "tokenizer=" + model,
-        "max_length=48", "format=kto", "kind=kto", "max_reject_fraction=1.0")));
+    Path kto = JobFixtures.prepareKto(spark, dir, model, 60, "kto");
     Path bf16 = dir.resolve("model-bf16");
-    RandomLlama.write(bf16, CONFIG, 1, "BF16", Path.of("../data/tokenizer/llama2"));
+    RandomLlama.write(bf16, CONFIG, 1, "BF16", JobFixtures.TOKENIZER);
     PrefTrainJob.Result r = PrefTrainJob.run(spark, cfg(kto.toString(), "kto-full", "loss.type=kto",
         "reference.on_the_fly=true", "distributed.partitions=2", "model=" + bf16), "kto");
     ObjectNode first = r.metrics().get(0);

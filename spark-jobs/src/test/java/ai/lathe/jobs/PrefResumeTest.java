@@ -6,22 +6,14 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.lathe.model.Config;
-import ai.lathe.model.Faults;
 import ai.lathe.model.LlamaConfig;
-import ai.lathe.model.RandomLlama;
-import ai.lathe.prep.PrepJob;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
-import org.apache.spark.sql.SparkSession;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -34,66 +26,26 @@ import org.junit.jupiter.api.Test;
  * core count; the rerun's process is fresh (Par at one thread, no cached engines), as when the
  * pipeline is rerun after a kill in round 2's dpo.
  */
-class PrefResumeTest {
+class PrefResumeTest extends JobFixture {
   /** Metrics that measure time or the executors, not the training. */
   static final Set<String> TIMING = Set.of("tokens_per_s", "compute_s", "broadcast_aggregate_s", "round_s",
       "model_loads", "executors");
-  static SparkSession spark;
-  static Path dir;
-  static Path model;
   static Path pairs;
   static Path kto;
 
   @BeforeAll
   static void setUp() throws Exception {
-    spark = SparkSession.builder().master("local[2]").appName("pref-resume-test").config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "2").config("spark.local.dir", "target/spark-local")
-        .config("spark.driver.host", "127.0.0.1").getOrCreate();
-    dir = Files.createTempDirectory(Path.of("target").toAbsolutePath(), "pref-resume");
-    model = dir.resolve("model");
-    RandomLlama.write(model, new LlamaConfig("llama", 32000, 32, 2, 4, 2, 48, 1e-5, 10000, false, 256, 1, 2), 1,
-        "F32", Path.of("../data/tokenizer/llama2"));
-    Path raw = dir.resolve("pairs-raw");
-    PrepJob.run(spark, Config.load(null, List.of("input=../data/sample/debian-faq/instructions.jsonl",
-        "output=" + raw, "tokenizer=" + model, "max_length=48", "format=alpaca", "kind=preference",
-        "max_reject_fraction=1.0", "val_fraction=0.1")));
-    pairs = dir.resolve("pairs");
-    RefLogpsJob.run(spark, Config.load(null, List.of("model=" + model, "data=" + raw, "output=" + pairs)));
-    kto = ktoData();
-  }
-
-  /** Labelled completions: each prompt with its own answer (desirable) and another's (undesirable), scored. */
-  static Path ktoData() throws Exception {
-    ObjectMapper om = new ObjectMapper();
-    List<String> in = Files.readAllLines(Path.of("../data/sample/debian-faq/instructions.jsonl")).subList(0, 60);
-    List<String> out = new ArrayList<>();
-    for (int i = 0; i < in.size(); i++) {
-      JsonNode a = om.readTree(in.get(i));
-      JsonNode b = om.readTree(in.get((i + 7) % in.size()));
-      out.add(om.writeValueAsString(Map.of("prompt", a.get("instruction").asText(), "completion",
-          a.get("output").asText(), "label", true)));
-      out.add(om.writeValueAsString(Map.of("prompt", a.get("instruction").asText(), "completion",
-          b.get("output").asText(), "label", false)));
-    }
-    Path raw = dir.resolve("kto.jsonl");
-    Files.write(raw, out);
-    Path prepared = dir.resolve("kto-raw");
-    PrepJob.run(spark, Config.load(null, List.of("input=" + raw, "output=" + prepared, "tokenizer=" + model,
-        "max_length=48", "format=kto", "kind=kto", "max_reject_fraction=1.0")));
-    Path scored = dir.resolve("kto");
-    RefLogpsJob.run(spark, Config.load(null, List.of("model=" + model, "data=" + prepared, "output=" + scored)));
-    return scored;
+    LlamaConfig c = new LlamaConfig("llama", 32000, 32, 2, 4, 2, 48, 1e-5, 10000, false, 256, 1, 2);
+    open("pref-resume-test", "pref-resume", c);
+    Path raw = JobFixtures.preparePairs(spark, dir.resolve("pairs-raw"), model, "val_fraction=0.1");
+    pairs = JobFixtures.refLogps(spark, model, raw, dir.resolve("pairs"));
+    kto = JobFixtures.refLogps(spark, model, JobFixtures.prepareKto(spark, dir, model, 60, "kto-raw"),
+        dir.resolve("kto"));
   }
 
   @AfterEach
   void freshAfter() {
     JvmState.fresh();
-  }
-
-  @AfterAll
-  static void tearDown() throws Exception {
-    spark.stop();
-    ai.lathe.model.io.AtomicDir.deleteTree(dir);
   }
 
   static Config cfg(Path data, String out, String... extra) throws Exception {
@@ -113,11 +65,7 @@ class PrefResumeTest {
     JvmState.afterSftLocal();
     PrefTrainJob.Result whole = PrefTrainJob.run(spark, cfg(data, name + "-whole", extra), kind);
     assertEquals(List.of(0, 1, 2), rounds(whole.metrics()));
-    try (AutoCloseable crash = Faults.install((point, round, unused) -> {
-      if (point.equals(Faults.ROUND_DONE) && round == 0) {
-        throw new IllegalStateException("injected crash after round 0 (test)");
-      }
-    })) {
+    try (AutoCloseable crash = JobFixtures.crashAfterRound0()) {
       assertThrows(IllegalStateException.class, () -> PrefTrainJob.run(spark, cfg(data, name + "-crash", extra), kind));
     }
     assertFalse(Files.exists(dir.resolve(name + "-crash")), "a killed run writes no output");
@@ -126,7 +74,7 @@ class PrefResumeTest {
     JvmState.fresh();
     PrefTrainJob.Result resumed = PrefTrainJob.run(spark, cfg(data, name + "-crash", extra), kind);
     assertEquals(List.of(0, 1, 2), rounds(resumed.metrics()), "round 0 from the checkpoint, rounds 1 and 2 run");
-    double d = maxDiff(whole.state().params(), resumed.state().params());
+    double d = JobFixtures.maxDiff(whole.state().params(), resumed.state().params());
     System.out.printf("%s resumed in a fresh JVM vs uninterrupted: adapter max |diff| %s%n", kind, d);
     assertTrue(d < 1e-7, kind + " resumed vs uninterrupted adapter: max |diff| = " + d);
     for (int r = 0; r < 3; r++) {
@@ -158,16 +106,5 @@ class PrefResumeTest {
         assertEquals(want.get(k).asDouble(), got.path(k).asDouble(Double.NaN), 0.0, where + ": " + k);
       }
     }
-  }
-
-  static double maxDiff(float[][] a, float[][] b) {
-    assertEquals(a.length, b.length);
-    double d = 0;
-    for (int i = 0; i < a.length; i++) {
-      for (int j = 0; j < a[i].length; j++) {
-        d = Math.max(d, Math.abs(a[i][j] - b[i][j]));
-      }
-    }
-    return d;
   }
 }

@@ -7,55 +7,31 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.lathe.model.Config;
 import ai.lathe.model.LlamaConfig;
-import ai.lathe.model.RandomLlama;
 import ai.lathe.model.adapter.AdapterSet;
 import ai.lathe.model.adapter.LoraConfig;
 import ai.lathe.model.io.HfCheckpoint;
 import ai.lathe.model.io.PeftAdapter;
-import ai.lathe.prep.PrepJob;
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
-import org.apache.spark.sql.SparkSession;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
 
 /** The DPO and KTO jobs end to end on embedded Spark, their reference handling and bad input. */
-class PrefTrainJobTest {
-  static SparkSession spark;
-  static Path dir;
-  static Path model;
+class PrefTrainJobTest extends JobFixture {
   static Path pairs;
 
   @BeforeAll
   static void setUp() throws Exception {
-    spark = SparkSession.builder().master("local[2]").appName("pref-test").config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "2").config("spark.local.dir", "target/spark-local")
-        .config("spark.driver.host", "127.0.0.1").getOrCreate();
-    dir = Files.createTempDirectory(Path.of("target").toAbsolutePath(), "pref");
-    model = dir.resolve("model");
-    LlamaConfig c = new LlamaConfig("llama", 32000, 32, 1, 4, 2, 48, 1e-5, 10000, false, 256, 1, 2);
-    RandomLlama.write(model, c, 1, "F32", Path.of("../data/tokenizer/llama2"));
-    pairs = dir.resolve("pairs");
-    PrepJob.run(spark, Config.load(null, List.of("input=../data/sample/debian-faq/instructions.jsonl",
-        "output=" + pairs, "tokenizer=" + model, "max_length=48", "format=alpaca", "kind=preference",
-        "max_reject_fraction=1.0")));
-  }
-
-  @AfterAll
-  static void tearDown() throws Exception {
-    spark.stop();
-    ai.lathe.model.io.AtomicDir.deleteTree(dir);
+    open("pref-test", "pref", new LlamaConfig("llama", 32000, 32, 1, 4, 2, 48, 1e-5, 10000, false, 256, 1, 2));
+    pairs = JobFixtures.preparePairs(spark, dir.resolve("pairs"), model);
   }
 
   static Config cfg(String data, String out, String... extra) throws Exception {
@@ -93,8 +69,7 @@ class PrefTrainJobTest {
 
   @Test
   void precomputedReferenceColumnsAndBadInput() throws Exception {
-    Path ref = dir.resolve("pairs-ref");
-    RefLogpsJob.run(spark, Config.load(null, List.of("model=" + model, "data=" + pairs, "output=" + ref)));
+    Path ref = JobFixtures.refLogps(spark, model, pairs, dir.resolve("pairs-ref"));
     PrefTrainJob.Result r = PrefTrainJob.run(spark, cfg(ref.toString(), "dpo-pre", "loss.type=ipo"), "dpo");
     assertTrue(Double.isFinite(r.metrics().get(1).get("loss").asDouble()));
     // the reference pass reruns in place (output = data): the same columns again, committed atomically
@@ -181,24 +156,8 @@ class PrefTrainJobTest {
 
   @Test
   void ktoFromLabelledCompletions() throws Exception {
-    ObjectMapper om = new ObjectMapper();
-    List<String> in = Files.readAllLines(Path.of("../data/sample/debian-faq/instructions.jsonl")).subList(0, 120);
-    List<String> out = new ArrayList<>();
-    for (int i = 0; i < in.size(); i++) {
-      JsonNode a = om.readTree(in.get(i));
-      JsonNode b = om.readTree(in.get((i + 7) % in.size()));
-      out.add(om.writeValueAsString(Map.of("prompt", a.get("instruction").asText(), "completion",
-          a.get("output").asText(), "label", true)));
-      out.add(om.writeValueAsString(Map.of("prompt", a.get("instruction").asText(), "completion",
-          b.get("output").asText(), "label", false)));
-    }
-    Path raw = dir.resolve("kto.jsonl");
-    Files.write(raw, out);
-    Path kto = dir.resolve("kto");
-    PrepJob.run(spark, Config.load(null, List.of("input=" + raw, "output=" + kto, "tokenizer=" + model,
-        "max_length=48", "format=kto", "kind=kto", "max_reject_fraction=1.0")));
-    Path ref = dir.resolve("kto-ref");
-    RefLogpsJob.run(spark, Config.load(null, List.of("model=" + model, "data=" + kto, "output=" + ref)));
+    Path kto = JobFixtures.prepareKto(spark, dir, model, 120, "kto");
+    Path ref = JobFixtures.refLogps(spark, model, kto, dir.resolve("kto-ref"));
     var e = assertThrows(IllegalArgumentException.class, () -> PrefTrainJob.run(spark, cfg(ref.toString(), "never-kto"),
         "dpo"));
     assertTrue(e.getMessage().contains("this job reads preference data"), e.getMessage());
@@ -215,9 +174,8 @@ class PrefTrainJobTest {
   /** DPO with DoRA on an NF4 base, against reference log-probs computed on the same NF4 base. */
   @Test
   void dpoOnAnNf4BaseWithDora() throws Exception {
-    Path ref = dir.resolve("pairs-ref-nf4");
-    RefLogpsJob.run(spark, Config.load(null, List.of("model=" + model, "data=" + pairs, "output=" + ref,
-        "quantize=nf4", "double_quant=true")));
+    Path ref = JobFixtures.refLogps(spark, model, pairs, dir.resolve("pairs-ref-nf4"), "quantize=nf4",
+        "double_quant=true");
     var e = assertThrows(IllegalArgumentException.class, () -> PrefTrainJob.run(spark, cfg(ref.toString(),
         "never-nf4"), "dpo"));
     assertTrue(e.getMessage().contains("held as 'nf4-dq'"), e.getMessage());

@@ -6,17 +6,14 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.lathe.model.Config;
-import ai.lathe.model.Faults;
 import ai.lathe.model.LlamaConfig;
 import ai.lathe.model.LlamaModel;
 import ai.lathe.model.LlamaWeights;
-import ai.lathe.model.RandomLlama;
 import ai.lathe.model.TrainableWeights;
 import ai.lathe.model.io.HfCheckpoint;
 import ai.lathe.model.text.ChatTemplate.Tokens;
 import ai.lathe.model.train.ShardSampler;
 import ai.lathe.model.train.SftTrainer;
-import ai.lathe.prep.PrepJob;
 import ai.lathe.prep.PreparedRow;
 import ai.lathe.prep.Schemas;
 import java.nio.file.Files;
@@ -25,8 +22,6 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
-import org.apache.spark.sql.SparkSession;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -36,30 +31,10 @@ import org.nd4j.linalg.api.buffer.DataType;
  * Distributed SFT with train.mode full: one partition equals the single-machine trainer, a crashed
  * and resumed run equals an uninterrupted one, and the output is a model folder every command loads.
  */
-class SftFullTrainJobTest {
-  static SparkSession spark;
-  static Path dir;
-  static Path model;
-  static Path data;
-
+class SftFullTrainJobTest extends SftJobFixture {
   @BeforeAll
   static void setUp() throws Exception {
-    spark = SparkSession.builder().master("local[2]").appName("sft-full-test").config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "2").config("spark.local.dir", "target/spark-local")
-        .config("spark.driver.host", "127.0.0.1").getOrCreate();
-    dir = Files.createTempDirectory(Path.of("target").toAbsolutePath(), "sft-full");
-    model = dir.resolve("model");
-    LlamaConfig c = new LlamaConfig("llama", 32000, 32, 2, 4, 2, 48, 1e-5, 10000, false, 512, 1, 2);
-    RandomLlama.write(model, c, 1, "F32", Path.of("../data/tokenizer/llama2"));
-    data = dir.resolve("prepared");
-    PrepJob.run(spark, Config.load(null, List.of("input=../data/sample/debian-faq/instructions.jsonl",
-        "output=" + data, "tokenizer=" + model, "max_length=64", "val_fraction=0.1")));
-  }
-
-  @AfterAll
-  static void tearDown() throws Exception {
-    spark.stop();
-    ai.lathe.model.io.AtomicDir.deleteTree(dir);
+    open("sft-full-test", "sft-full", new LlamaConfig("llama", 32000, 32, 2, 4, 2, 48, 1e-5, 10000, false, 512, 1, 2), 64);
   }
 
   static Config cfg(String name, String... extra) throws Exception {
@@ -137,11 +112,7 @@ class SftFullTrainJobTest {
   @Test
   void resumesAfterACrashWithTheSameResult() throws Exception {
     SftTrainJob.run(spark, cfg("whole", "distributed.partitions=2"));
-    try (AutoCloseable crash = Faults.install((point, round, unused) -> {
-      if (point.equals(Faults.ROUND_DONE) && round == 0) {
-        throw new IllegalStateException("injected crash after round 0 (test)");
-      }
-    })) {
+    try (AutoCloseable crash = JobFixtures.crashAfterRound0()) {
       assertThrows(IllegalStateException.class, () -> SftTrainJob.run(spark, cfg("crash", "distributed.partitions=2")));
     }
     assertFalse(Files.exists(dir.resolve("crash")));

@@ -6,10 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.lathe.model.Config;
-import ai.lathe.model.Faults;
 import ai.lathe.model.LlamaConfig;
 import ai.lathe.model.LlamaModel;
-import ai.lathe.model.RandomLlama;
 import ai.lathe.model.adapter.AdapterSet;
 import ai.lathe.model.io.HfCheckpoint;
 import ai.lathe.model.io.PeftAdapter;
@@ -25,36 +23,14 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
-import org.apache.spark.sql.SparkSession;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
 
-class SftTrainJobTest {
-  static SparkSession spark;
-  static Path dir;
-  static Path model;
-  static Path data;
-
+class SftTrainJobTest extends SftJobFixture {
   @BeforeAll
   static void setUp() throws Exception {
-    spark = SparkSession.builder().master("local[2]").appName("sft-test").config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "2").config("spark.local.dir", "target/spark-local")
-        .config("spark.driver.host", "127.0.0.1").getOrCreate();
-    dir = Files.createTempDirectory(Path.of("target").toAbsolutePath(), "sft");
-    model = dir.resolve("model");
-    LlamaConfig c = new LlamaConfig("llama", 32000, 64, 2, 4, 2, 96, 1e-5, 10000, false, 512, 1, 2);
-    RandomLlama.write(model, c, 1, "F32", Path.of("../data/tokenizer/llama2"));
-    data = dir.resolve("prepared");
-    PrepJob.run(spark, Config.load(null, List.of("input=../data/sample/debian-faq/instructions.jsonl",
-        "output=" + data, "tokenizer=" + model, "max_length=96", "val_fraction=0.1")));
-  }
-
-  @AfterAll
-  static void tearDown() throws Exception {
-    spark.stop();
-    ai.lathe.model.io.AtomicDir.deleteTree(dir);
+    open("sft-test", "sft", new LlamaConfig("llama", 32000, 64, 2, 4, 2, 96, 1e-5, 10000, false, 512, 1, 2), 96);
   }
 
   static Config cfg(String name, String... extra) throws Exception {
@@ -68,16 +44,6 @@ class SftTrainJobTest {
   static float[][] params(Path adapter) throws Exception {
     AdapterSet a = PeftAdapter.read(adapter, HfCheckpoint.open(model).config(), DataType.FLOAT);
     return AdapterState.of(a, null).params();
-  }
-
-  static double maxDiff(float[][] a, float[][] b) {
-    double d = 0;
-    for (int i = 0; i < a.length; i++) {
-      for (int j = 0; j < a[i].length; j++) {
-        d = Math.max(d, Math.abs(a[i][j] - b[i][j]));
-      }
-    }
-    return d;
   }
 
   @Test
@@ -98,10 +64,10 @@ class SftTrainJobTest {
       t.step(sampler.microBatches(step));
     }
     float[][] local = AdapterState.of(a, null).params();
-    double d = maxDiff(spark1, local);
+    double d = JobFixtures.maxDiff(spark1, local);
     assertTrue(d < 1e-5, "max |Spark − local| = " + d);
-    assertTrue(maxDiff(local, AdapterState.of(AdapterSet.init(w.config, s.lora(), s.train().seed(), DataType.FLOAT),
-        null).params()) > 1e-3, "training moved the adapter");
+    assertTrue(JobFixtures.maxDiff(local, AdapterState.of(AdapterSet.init(w.config, s.lora(), s.train().seed(),
+        DataType.FLOAT), null).params()) > 1e-3, "training moved the adapter");
     var run = new ObjectMapper().readTree(dir.resolve("one/lathe-run.json").toFile());
     assertEquals(4, run.path("metrics").path("steps").asInt());
     assertTrue(Files.size(dir.resolve("one/loss.png")) > 1000);
@@ -112,11 +78,7 @@ class SftTrainJobTest {
   void resumesAfterACrashWithTheSameResult() throws Exception {
     SftTrainJob.Result full = SftTrainJob.run(spark, cfg("full", "distributed.partitions=2"));
     assertEquals(1, full.modelLoads(), "one executor JVM loads the base model once");
-    try (AutoCloseable crash = Faults.install((point, round, unused) -> {
-      if (point.equals(Faults.ROUND_DONE) && round == 0) {
-        throw new IllegalStateException("injected crash after round 0 (test)");
-      }
-    })) {
+    try (AutoCloseable crash = JobFixtures.crashAfterRound0()) {
       assertThrows(IllegalStateException.class, () -> SftTrainJob.run(spark, cfg("crash", "distributed.partitions=2")));
     }
     assertFalse(Files.exists(dir.resolve("crash")));
@@ -125,7 +87,7 @@ class SftTrainJobTest {
     // the resumed run's metrics keep the round before the crash (from the checkpoint) and add the one it ran
     assertEquals(List.of(0, 1), resumed.metrics().stream().map(l -> l.get("round").asInt()).toList());
     assertEquals(2, Files.readAllLines(dir.resolve("crash/metrics.jsonl")).size());
-    assertTrue(maxDiff(params(dir.resolve("full")), params(dir.resolve("crash"))) < 1e-7);
+    assertTrue(JobFixtures.maxDiff(params(dir.resolve("full")), params(dir.resolve("crash"))) < 1e-7);
   }
 
   /** As above with the rerun in a fresh JVM after a pipeline JVM that ran sft-local (see JvmState). */
@@ -134,18 +96,14 @@ class SftTrainJobTest {
     try {
       JvmState.afterSftLocal();
       SftTrainJob.Result whole = SftTrainJob.run(spark, cfg("jvm-whole", "distributed.partitions=2"));
-      try (AutoCloseable crash = Faults.install((point, round, unused) -> {
-        if (point.equals(Faults.ROUND_DONE) && round == 0) {
-          throw new IllegalStateException("injected crash after round 0 (test)");
-        }
-      })) {
+      try (AutoCloseable crash = JobFixtures.crashAfterRound0()) {
         assertThrows(IllegalStateException.class, () -> SftTrainJob.run(spark, cfg("jvm-crash",
             "distributed.partitions=2")));
       }
       JvmState.fresh();
       SftTrainJob.Result resumed = SftTrainJob.run(spark, cfg("jvm-crash", "distributed.partitions=2"));
       assertEquals(List.of(0, 1), resumed.metrics().stream().map(l -> l.get("round").asInt()).toList());
-      double d = maxDiff(params(dir.resolve("jvm-whole")), params(dir.resolve("jvm-crash")));
+      double d = JobFixtures.maxDiff(params(dir.resolve("jvm-whole")), params(dir.resolve("jvm-crash")));
       assertTrue(d < 1e-7, "resumed vs uninterrupted: " + d);
       for (int r = 0; r < 2; r++) {
         assertEquals(whole.metrics().get(r).get("train_loss").asDouble(),

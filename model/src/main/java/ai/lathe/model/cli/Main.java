@@ -84,7 +84,7 @@ public final class Main {
       if (System.getenv("LATHE_DEBUG") != null) {
         e.printStackTrace();
       }
-      return 1;
+      return ai.lathe.model.ConfigJsonRefusal.exitCode(e, 1); // a refused config.json is bad input: 2
     }
   }
 }

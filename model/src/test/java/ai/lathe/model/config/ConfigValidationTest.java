@@ -1,5 +1,6 @@
 package ai.lathe.model.config;
 
+import static ai.lathe.model.config.JobYaml.yaml;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -20,12 +21,6 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** Unknown keys and flags fail with the key, its origin and the nearest known name; old spellings map to new. */
 class ConfigValidationTest {
-  private static Config yaml(Path dir, String text, String... sets) throws Exception {
-    Path f = dir.resolve("job.yaml");
-    Files.writeString(f, text);
-    return Config.load(f, List.of(sets));
-  }
-
   @Test
   void aTypoInTheFileNamesTheKeyTheFileAndTheNearestKey(@TempDir Path tmp) throws Exception {
     Config c = yaml(tmp, "model: m\ndata: d\noutput: o\nlora:\n  r: 8\n  rnak: 4\n");

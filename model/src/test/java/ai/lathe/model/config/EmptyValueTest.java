@@ -1,5 +1,6 @@
 package ai.lathe.model.config;
 
+import static ai.lathe.model.config.JobYaml.yaml;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -8,7 +9,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.lathe.model.Config;
 import ai.lathe.model.cli.Args;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Set;
@@ -17,12 +17,6 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** An empty value (--set key=, --key=) resets the key to its default; a required key cannot be reset. */
 class EmptyValueTest {
-  private static Config yaml(Path dir, String text, String... sets) throws Exception {
-    Path f = dir.resolve("job.yaml");
-    Files.writeString(f, text);
-    return Config.load(f, List.of(sets));
-  }
-
   @Test
   void anEmptySetResetsTheFilesValueToTheDefault(@TempDir Path tmp) throws Exception {
     Config c = yaml(tmp, "model: m\ndata: d\noutput: o\nlora: {r: 4, alpha: 2.0}\nquantize: nf4\n",

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Random;
+import java.util.function.DoubleSupplier;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -34,6 +35,55 @@ class LmHeadLossTest {
     return t;
   }
 
+  /** Σ_r wt_r·nll_r over the rows that have a weight: the weighted loss of the engine's per-row NLL. */
+  static double weighted(double[] nll, double[] wt) {
+    double sum = 0;
+    for (int r = 0; r < wt.length; r++) {
+      sum += wt[r] * nll[r];
+    }
+    return sum;
+  }
+
+  /** (loss(a + h) − loss(a − h)) / 2h at entry a[i][k], h = 1e-6; a[i][k] is restored. */
+  static double centralDifference(double[][] a, int i, int k, DoubleSupplier loss) {
+    double h = 1e-6;
+    double o = a[i][k];
+    a[i][k] = o + h;
+    double lp = loss.getAsDouble();
+    a[i][k] = o - h;
+    double lm = loss.getAsDouble();
+    a[i][k] = o;
+    return (lp - lm) / (2 * h);
+  }
+
+  /**
+   * The double-precision case: head w [V, D] (seed 1), input x [M, D] (seed 2), targets, row
+   * weights, and w, x as double[][] for the naive twin (perturbed in place by the differences).
+   */
+  record Case(INDArray w, INDArray x, int[] t, double[] wt, double[][] wa, double[][] xa) {
+    static Case make() {
+      INDArray w = random(DataType.DOUBLE, 1, V, D);
+      INDArray x = random(DataType.DOUBLE, 2, M, D);
+      return new Case(w, x, targets(), new double[] {0.5, 1.0, 1.5, 0.2, 0.9, 1.1, 0.3}, w.toDoubleMatrix(),
+          x.toDoubleMatrix());
+    }
+
+    /** The naive loss at the current wa, xa. */
+    double naiveLoss() {
+      return naive(wa, xa, t, wt);
+    }
+
+    /** Every entry of dx equals the central difference of the naive loss in x (1e-7); where prefixes the message. */
+    void assertDxIsTheNaiveGradient(INDArray dx, String where) {
+      for (int r = 0; r < M; r++) {
+        for (int k = 0; k < D; k++) {
+          assertEquals(centralDifference(xa, r, k, this::naiveLoss), dx.getDouble(r, k), 1e-7,
+              where + "dx[" + r + "," + k + "]");
+        }
+      }
+    }
+  }
+
   /** Σ_r w_r·(log Σ_v exp(x_r·W_v) − x_r·W_t), by loops over doubles. */
   static double naive(double[][] w, double[][] x, int[] t, double[] wt) {
     double loss = 0;
@@ -57,23 +107,14 @@ class LmHeadLossTest {
 
   @Test
   void chunkedEqualsTheNaiveLossAndFiniteDifferences() {
-    INDArray w = random(DataType.DOUBLE, 1, V, D);
-    INDArray x = random(DataType.DOUBLE, 2, M, D);
-    int[] t = targets();
-    double[] wt = {0.5, 1.0, 1.5, 0.2, 0.9, 1.1, 0.3};
-    double[][] wa = w.toDoubleMatrix();
-    double[][] xa = x.toDoubleMatrix();
+    Case c = Case.make();
     LmHeadLoss loss = new LmHeadLoss(V, D, 3, DataType.DOUBLE); // chunks of 3, 3, 1
-    double[] nll = loss.forward(new DenseLinear(w), x, M, t);
-    double sum = 0;
-    for (int r = 0; r < M; r++) {
-      sum += wt[r] * nll[r];
-    }
-    assertEquals(naive(wa, xa, t, wt), sum, 1e-7); // FastExp: relative error below 1e-8
+    double[] nll = loss.forward(new DenseLinear(c.w()), c.x(), M, c.t());
+    assertEquals(c.naiveLoss(), weighted(nll, c.wt()), 1e-7); // FastExp: relative error below 1e-8
     INDArray dx = Nd4j.zeros(DataType.DOUBLE, M, D);
     double[][] dw = new double[V][D];
     int[] chunks = {0};
-    loss.backward(new DenseLinear(w), x, M, t, wt, dx, (dz, xc) -> {
+    loss.backward(new DenseLinear(c.w()), c.x(), M, c.t(), c.wt(), dx, (dz, xc) -> {
       chunks[0]++;
       INDArray g = dz.transpose().mmul(xc); // dW += dzᵀ·x
       for (int v = 0; v < V; v++) {
@@ -83,27 +124,10 @@ class LmHeadLossTest {
       }
     });
     assertEquals(3, chunks[0]);
-    double h = 1e-6;
-    for (int r = 0; r < M; r++) {
-      for (int k = 0; k < D; k++) {
-        double o = xa[r][k];
-        xa[r][k] = o + h;
-        double lp = naive(wa, xa, t, wt);
-        xa[r][k] = o - h;
-        double lm = naive(wa, xa, t, wt);
-        xa[r][k] = o;
-        assertEquals((lp - lm) / (2 * h), dx.getDouble(r, k), 1e-7, "dx[" + r + "," + k + "]");
-      }
-    }
+    c.assertDxIsTheNaiveGradient(dx, "");
     for (int v = 0; v < V; v++) {
       for (int k = 0; k < D; k++) {
-        double o = wa[v][k];
-        wa[v][k] = o + h;
-        double lp = naive(wa, xa, t, wt);
-        wa[v][k] = o - h;
-        double lm = naive(wa, xa, t, wt);
-        wa[v][k] = o;
-        assertEquals((lp - lm) / (2 * h), dw[v][k], 1e-7, "dW[" + v + "," + k + "]");
+        assertEquals(centralDifference(c.wa(), v, k, c::naiveLoss), dw[v][k], 1e-7, "dW[" + v + "," + k + "]");
       }
     }
   }
@@ -190,56 +214,33 @@ class LmHeadLossTest {
    */
   @Test
   void preparedBackwardMatchesFiniteDifferencesWithoutAProduct() {
-    INDArray w = random(DataType.DOUBLE, 1, V, D);
-    INDArray x = random(DataType.DOUBLE, 2, M, D);
-    int[] t = targets();
-    double[] wt = {0.5, 1.0, 1.5, 0.2, 0.9, 1.1, 0.3};
-    double[][] wa = w.toDoubleMatrix();
-    double[][] xa = x.toDoubleMatrix();
+    Case c = Case.make();
     for (int chunk : new int[] {3, M}) { // several chunks, and one
       LmHeadLoss loss = new LmHeadLoss(V, D, chunk, DataType.DOUBLE);
-      Counting head = new Counting(w);
-      double[] nll = loss.forward(head, x, M, t, true);
-      double sum = 0;
-      for (int r = 0; r < M; r++) {
-        sum += wt[r] * nll[r];
-      }
-      assertEquals(naive(wa, xa, t, wt), sum, 1e-7);
+      Counting head = new Counting(c.w());
+      double[] nll = loss.forward(head, c.x(), M, c.t(), true);
+      assertEquals(c.naiveLoss(), weighted(nll, c.wt()), 1e-7);
       assertEquals((M + chunk - 1) / chunk, head.backwardCalls, "one input-gradient product per chunk in forward");
       INDArray dx = Nd4j.zeros(DataType.DOUBLE, M, D);
-      loss.backward(head, x, M, t, wt, dx, null);
+      loss.backward(head, c.x(), M, c.t(), c.wt(), dx, null);
       assertEquals((M + chunk - 1) / chunk, head.backwardCalls, "no product in backward");
-      double h = 1e-6;
-      for (int r = 0; r < M; r++) {
-        for (int k = 0; k < D; k++) {
-          double o = xa[r][k];
-          xa[r][k] = o + h;
-          double lp = naive(wa, xa, t, wt);
-          xa[r][k] = o - h;
-          double lm = naive(wa, xa, t, wt);
-          xa[r][k] = o;
-          assertEquals((lp - lm) / (2 * h), dx.getDouble(r, k), 1e-7, "chunk " + chunk + " dx[" + r + "," + k + "]");
-        }
-      }
+      c.assertDxIsTheNaiveGradient(dx, "chunk " + chunk + " ");
     }
   }
 
   /** A prepared forward followed by a backward with a hook (a trained head) recomputes: same dx, dz handed out. */
   @Test
   void preparedForwardStillServesAHook() {
-    INDArray w = random(DataType.DOUBLE, 1, V, D);
-    INDArray x = random(DataType.DOUBLE, 2, M, D);
-    int[] t = targets();
-    double[] wt = {0.5, 1.0, 1.5, 0.2, 0.9, 1.1, 0.3};
+    Case c = Case.make();
     LmHeadLoss plain = new LmHeadLoss(V, D, 3, DataType.DOUBLE);
     LmHeadLoss prepared = new LmHeadLoss(V, D, 3, DataType.DOUBLE);
-    plain.forward(new DenseLinear(w), x, M, t, false);
-    prepared.forward(new DenseLinear(w), x, M, t, true);
+    plain.forward(new DenseLinear(c.w()), c.x(), M, c.t(), false);
+    prepared.forward(new DenseLinear(c.w()), c.x(), M, c.t(), true);
     INDArray da = Nd4j.zeros(DataType.DOUBLE, M, D);
     INDArray db = Nd4j.zeros(DataType.DOUBLE, M, D);
     int[] chunks = {0};
-    plain.backward(new DenseLinear(w), x, M, t, wt, da, null);
-    prepared.backward(new DenseLinear(w), x, M, t, wt, db, (dz, xc) -> chunks[0]++);
+    plain.backward(new DenseLinear(c.w()), c.x(), M, c.t(), c.wt(), da, null);
+    prepared.backward(new DenseLinear(c.w()), c.x(), M, c.t(), c.wt(), db, (dz, xc) -> chunks[0]++);
     assertEquals(3, chunks[0]);
     for (long i = 0; i < da.length(); i++) {
       assertEquals(da.getDouble(i), db.getDouble(i), 1e-12);
