@@ -150,7 +150,7 @@ public record LlamaConfig(
 
   /** One refused key: what Lathe does not implement is never silently ignored. */
   private static IllegalArgumentException unsupported(String key, JsonNode value, String supported) {
-    return new IllegalArgumentException("unsupported config: " + key + " = " + value + " (" + supported + ")");
+    return new ConfigJsonRefusal("unsupported config: " + key + " = " + value + " (" + supported + ")");
   }
 
   public static LlamaConfig fromJson(JsonNode n) {
@@ -273,7 +273,7 @@ public record LlamaConfig(
   private static int need(JsonNode n, String key) {
     JsonNode v = n.get(key);
     if (v == null || !v.canConvertToInt()) {
-      throw new IllegalArgumentException("missing or non-integer field '" + key + "'");
+      throw new ConfigJsonRefusal("missing or non-integer field '" + key + "'");
     }
     return v.asInt();
   }

@@ -54,11 +54,16 @@ class ConfigJsonRefusalTest {
     }
   }
 
-  /** The other refusals of config.json keep exit 1 (only rope settings were asked to change). */
+  /** The other refusals of config.json are bad input too: an unknown family, an unsupported key, a missing field. */
   @Test
-  void otherRefusalsKeepExit1(@TempDir Path tmp) throws Exception {
-    assertEquals(1, refusal(FamilyConfigTest.base("gemma"), tmp).getKey());
-    assertEquals(1, refusal(FamilyConfigTest.base("llama").put("hidden_act", "gelu"), tmp).getKey());
+  void otherRefusalsExit2(@TempDir Path tmp) throws Exception {
+    assertEquals(2, refusal(FamilyConfigTest.base("gemma"), tmp).getKey());
+    assertEquals(2, refusal(FamilyConfigTest.base("llama").put("hidden_act", "gelu"), tmp).getKey());
+    var noLayers = FamilyConfigTest.base("llama");
+    noLayers.remove("num_hidden_layers");
+    var r = refusal(noLayers, tmp);
+    assertEquals(2, r.getKey(), r.getValue());
+    assertTrue(r.getValue().contains("num_hidden_layers"), r.getValue());
   }
 
   @Test

@@ -28,9 +28,13 @@ public final class LmHeadLoss {
     void accumulate(INDArray dz, INDArray x); // dz [rows, vocab], x [rows, dim]
   }
 
-  /** Rows of logits held at once by default: about 32M elements (128 MiB in F32) whatever the vocabulary. */
+  /**
+   * Rows of logits held at once by default: about 64M elements (256 MiB in F32) whatever the
+   * vocabulary, so a 512-token row of a 128k vocabulary is one chunk: one head product with M = 512
+   * ran ~20% faster than two with M = 256 (quiet machine, 1B shape).
+   */
   public static int defaultChunkRows(int vocab) {
-    return Math.max(1, (32 << 20) / vocab);
+    return Math.max(1, (64 << 20) / vocab);
   }
 
   private final int vocab;
