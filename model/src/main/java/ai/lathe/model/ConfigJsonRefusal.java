@@ -3,9 +3,9 @@ package ai.lathe.model;
 /**
  * A model folder's config.json asks for what Lathe does not implement, or gives a malformed value:
  * bad input, so the commands exit 2 (as for an unknown key) with one line naming the file and the
- * key. Thrown for every refused setting (model_type, biases, activation, rope_scaling, ...) and for a
- * missing or malformed required field. An
- * IllegalArgumentException, so every catch that reports a diagnosis still sees one.
+ * key. Thrown for every refused setting (model_type, biases, activation, rope_scaling, ...) and for
+ * a missing or malformed required field. An IllegalArgumentException, so every catch that reports a
+ * diagnosis still sees one.
  */
 public final class ConfigJsonRefusal extends IllegalArgumentException {
   /** The exit code of bad input. */

@@ -149,7 +149,7 @@ public record LlamaConfig(
   }
 
   /** One refused key: what Lathe does not implement is never silently ignored. */
-  private static IllegalArgumentException unsupported(String key, JsonNode value, String supported) {
+  private static ConfigJsonRefusal unsupported(String key, JsonNode value, String supported) {
     return new ConfigJsonRefusal("unsupported config: " + key + " = " + value + " (" + supported + ")");
   }
 
@@ -207,7 +207,7 @@ public record LlamaConfig(
         continue;
       }
       if (!r.isObject()) {
-        throw unsupportedRope(key, r, "an object with rope_type");
+        throw unsupported(key, r, "an object with rope_type");
       }
       String typeKey = r.has("rope_type") ? "rope_type" : "type";
       String ropeType = r.path(typeKey).asText("default");
@@ -215,13 +215,13 @@ public record LlamaConfig(
         theta = r.get("rope_theta").asDouble(); // transformers 5 keeps rope_theta in rope_parameters
       }
       if (r.hasNonNull("partial_rotary_factor") && r.get("partial_rotary_factor").asDouble() != 1.0) {
-        throw unsupportedRope(key + ".partial_rotary_factor", r.get("partial_rotary_factor"),
+        throw unsupported(key + ".partial_rotary_factor", r.get("partial_rotary_factor"),
             "only 1.0 is supported");
       }
       switch (ropeType) {
         case "default" -> { }
         case "llama3" -> scaling = llama3(r, key);
-        default -> throw unsupportedRope(key + "." + typeKey, r.get(typeKey), "supported: default, llama3");
+        default -> throw unsupported(key + "." + typeKey, r.get(typeKey), "supported: default, llama3");
       }
     }
     return new LlamaConfig(
@@ -243,11 +243,6 @@ public record LlamaConfig(
         window);
   }
 
-  /** A refused rope setting: bad input (exit 2, ConfigJsonRefusal), in the words of unsupported(). */
-  private static ConfigJsonRefusal unsupportedRope(String key, JsonNode value, String supported) {
-    return new ConfigJsonRefusal("unsupported config: " + key + " = " + value + " (" + supported + ")");
-  }
-
   /** Llama 3's scaling from the rope object r under key; a missing, non-numeric or invalid field is refused. */
   private static RopeScaling llama3(JsonNode r, String key) {
     double factor = needNumber(r, key, "factor");
@@ -257,7 +252,7 @@ public record LlamaConfig(
     try {
       return new RopeScaling(factor, low, high, original);
     } catch (IllegalArgumentException e) {
-      throw unsupportedRope(key, r, e.getMessage());
+      throw unsupported(key, r, e.getMessage());
     }
   }
 

@@ -6,12 +6,14 @@ import org.nd4j.linalg.factory.Nd4j;
 /** A frozen weight held dense in the engine's dtype. */
 public final class DenseLinear implements FrozenLinear {
   private final INDArray w; // [out, in]
+  private final String[] kinds; // the bench's product profile
 
   public DenseLinear(INDArray w) {
     if (w.rank() != 2 || w.isView()) {
       throw new IllegalArgumentException("weight must be a dense 2-d array");
     }
     this.w = w;
+    this.kinds = Timers.productKinds(w.size(0), w.size(1), "");
   }
 
   @Override
@@ -28,14 +30,14 @@ public final class DenseLinear implements FrozenLinear {
   public void forward(INDArray x, INDArray y) {
     long t0 = Timers.now();
     Nd4j.gemm(x, w, y, false, true, 1.0, 0.0);
-    Timers.product("x·Wᵀ " + w.size(0) + "x" + w.size(1), t0, 2.0 * x.size(0) * w.length());
+    Timers.product(kinds[0], t0, 2.0 * x.size(0) * w.length());
   }
 
   @Override
   public void backwardInput(INDArray dy, INDArray dx, double beta) {
     long t0 = Timers.now();
     TallGemm.backwardInput(dy, w, dx, beta); // the LM head takes the transposed product
-    Timers.product("dy·W " + w.size(0) + "x" + w.size(1), t0, 2.0 * dy.size(0) * w.length());
+    Timers.product(kinds[1], t0, 2.0 * dy.size(0) * w.length());
   }
 
   @Override

@@ -66,12 +66,14 @@ public final class Nf4Linear implements FrozenLinear {
   private final State s;
   private final float[] scales; // absmax per block; null with double quantisation (dequantised per block)
   private final DataType dt;
+  private final String[] kinds; // the bench's product profile
 
   public Nf4Linear(State s, DataType dt, String what) {
     s.validate(what);
     this.s = s;
     this.dt = dt;
     this.scales = s.doubleQuant() ? null : s.absmax();
+    this.kinds = Timers.productKinds(s.out(), s.in(), "nf4");
   }
 
   public State state() {
@@ -224,14 +226,14 @@ public final class Nf4Linear implements FrozenLinear {
   public void forward(INDArray x, INDArray y) {
     long t0 = Timers.now();
     Nd4j.gemm(x, scratch(), y, false, true, 1.0, 0.0);
-    Timers.product("x·Wᵀ " + out() + "x" + in() + " nf4", t0, 2.0 * x.size(0) * out() * in());
+    Timers.product(kinds[0], t0, 2.0 * x.size(0) * out() * in());
   }
 
   @Override
   public void backwardInput(INDArray dy, INDArray dx, double beta) {
     long t0 = Timers.now();
     Nd4j.gemm(dy, scratch(), dx, false, false, 1.0, beta);
-    Timers.product("dy·W " + out() + "x" + in() + " nf4", t0, 2.0 * dy.size(0) * out() * in());
+    Timers.product(kinds[1], t0, 2.0 * dy.size(0) * out() * in());
   }
 
   @Override

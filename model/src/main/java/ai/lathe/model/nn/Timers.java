@@ -41,6 +41,16 @@ public final class Timers {
     return on ? System.nanoTime() : 0L;
   }
 
+  /**
+   * The kinds a frozen weight [out, in] records its products under, {forward, input gradient}:
+   * "x·Wᵀ 8192x2048" and "dy·W 8192x2048", with " dtype" appended for a weight held otherwise than
+   * F32 (its time includes the widening). Built once per weight, not per call.
+   */
+  public static String[] productKinds(long out, long in, String dtype) {
+    String shape = out + "x" + in + (dtype.isEmpty() ? "" : " " + dtype);
+    return new String[] {"x·Wᵀ " + shape, "dy·W " + shape};
+  }
+
   /** One frozen-weight product of flops floating-point operations, started at t0 (from {@link #now}). */
   public static void product(String kind, long t0, double flops) {
     if (on) {
