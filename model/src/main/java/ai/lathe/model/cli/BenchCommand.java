@@ -8,6 +8,7 @@ import ai.lathe.model.RandomLlama;
 import ai.lathe.model.adapter.AdapterSet;
 import ai.lathe.model.adapter.LoraConfig;
 import ai.lathe.model.adapter.Param;
+import ai.lathe.model.nn.Matmul;
 import ai.lathe.model.nn.Par;
 import ai.lathe.model.nn.QuantMode;
 import ai.lathe.model.nn.Sgemm;
@@ -109,8 +110,10 @@ public final class BenchCommand {
     System.out.printf("bench: dim %d, layers %d, heads %d/%d kv, ffn %d, vocab %d, seq %d, batch %d, r %d on %s, "
         + "%d threads%n", dim, c.numLayers(), heads, c.numKvHeads(), c.intermediateSize(), c.vocabSize(), seq, bsz, rank,
         targets, threads);
-    double peak = Sgemm.peakGflops(1024, 1024, 1024, 2.0);
-    System.out.printf("sgemm 1024x1024x1024: %.1f GFLOP/s%n", peak);
+    Sgemm.Peak peaks = Sgemm.measure(1024, 1024, 1024, 2.0);
+    double peak = peaks.best();
+    System.out.printf("sgemm 1024x1024x1024: %.1f GFLOP/s (best of ND4J sgemm %.1f, oneDNN matmul %.1f); "
+        + "products on %s%n", peak, peaks.nd4j(), peaks.oneDnn(), Matmul.engine());
     Random rng = new Random(0);
     List<int[]> ids = new ArrayList<>();
     int[] start = new int[bsz];
@@ -203,7 +206,8 @@ public final class BenchCommand {
         "frozen MiB", "RSS MiB", "heap MiB");
     table.forEach(System.out::println);
     ObjectNode out = om.createObjectNode();
-    out.put("sgemm_gflops", round(peak)).put("threads", threads);
+    out.put("sgemm_gflops", round(peak)).put("sgemm_nd4j_gflops", round(peaks.nd4j()))
+        .put("sgemm_onednn_gflops", round(peaks.oneDnn())).put("gemm", Matmul.engine()).put("threads", threads);
     ObjectNode first = (ObjectNode) rows.get(0);
     // the single-variant keys scripts read, then every variant
     first.fields().forEachRemaining(e -> {

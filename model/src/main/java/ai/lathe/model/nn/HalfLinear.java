@@ -100,7 +100,7 @@ public final class HalfLinear implements FrozenLinear {
   private void forward0(INDArray x, INDArray y) {
     check(x, in, "x");
     if (tileRows == out) {
-      Nd4j.gemm(x, widenTile(0, out), y, false, true, 1.0, 0.0);
+      Matmul.gemm(x, widenTile(0, out), y, false, true, 1.0, 0.0);
       return;
     }
     long n = x.size(0);
@@ -108,7 +108,7 @@ public final class HalfLinear implements FrozenLinear {
     for (int r0 = 0; r0 < out; r0 += tileRows) {
       int rows = Math.min(tileRows, out - r0);
       INDArray yt = rowsScratch("y" + rows, n, rows);
-      Nd4j.gemm(xf, widenTile(r0, rows), yt, false, true, 1.0, 0.0);
+      Matmul.gemm(xf, widenTile(r0, rows), yt, false, true, 1.0, 0.0);
       y.get(NDArrayIndex.all(), NDArrayIndex.interval(r0, r0 + rows)).assign(yt);
     }
   }
@@ -131,7 +131,7 @@ public final class HalfLinear implements FrozenLinear {
       int rows = Math.min(tileRows, out - r0);
       INDArray dyt = rowsScratch("dy" + rows, n, rows);
       dyt.assign(dy.get(NDArrayIndex.all(), NDArrayIndex.interval(r0, r0 + rows)));
-      Nd4j.gemm(dyt, widenTile(r0, rows), dx, false, false, 1.0, r0 == 0 ? beta : 1.0);
+      Matmul.gemm(dyt, widenTile(r0, rows), dx, false, false, 1.0, r0 == 0 ? beta : 1.0);
     }
   }
 

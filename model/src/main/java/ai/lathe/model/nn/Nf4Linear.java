@@ -225,14 +225,14 @@ public final class Nf4Linear implements FrozenLinear {
   @Override
   public void forward(INDArray x, INDArray y) {
     long t0 = Timers.now();
-    Nd4j.gemm(x, scratch(), y, false, true, 1.0, 0.0);
+    Matmul.gemm(x, scratch(), y, false, true, 1.0, 0.0);
     Timers.product(kinds[0], t0, 2.0 * x.size(0) * out() * in());
   }
 
   @Override
   public void backwardInput(INDArray dy, INDArray dx, double beta) {
     long t0 = Timers.now();
-    Nd4j.gemm(dy, scratch(), dx, false, false, 1.0, beta);
+    Matmul.gemm(dy, scratch(), dx, false, false, 1.0, beta);
     Timers.product(kinds[1], t0, 2.0 * dy.size(0) * out() * in());
   }
 

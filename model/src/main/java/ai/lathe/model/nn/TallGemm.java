@@ -32,7 +32,7 @@ public final class TallGemm {
     long out = w.size(0);
     long in = w.size(1);
     if (!tall(out, in)) {
-      Nd4j.gemm(dy, w, dx, false, false, 1.0, beta);
+      Matmul.gemm(dy, w, dx, false, false, 1.0, beta);
       return;
     }
     long rows = dy.size(0);
