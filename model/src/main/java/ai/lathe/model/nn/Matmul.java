@@ -12,7 +12,8 @@ import org.nd4j.linalg.factory.Nd4j;
  *
  * <p>oneDNN takes a product when: ND4J's backend is the CPU one (on CUDA the data lives on the
  * GPU), all three arrays are fp32 and row-major with unit column stride (row views of a larger array
- * included), a is not transposed, and the inner dimension is at most {@link #MAX_INNER} for a
+ * included), a is not transposed, the product has at least {@link #MIN_ROWS} rows and
+ * {@link #MIN_FLOPS} FLOPs, and the inner dimension is at most {@link #MAX_INNER} for a
  * transposed b (the forward x·Wᵀ) or {@link #MAX_INNER_NN} for a plain one (the input gradient dy·W;
  * beyond these ND4J's sgemm is as fast or faster: 323 against 259 GFLOP/s for the LM head's input
  * gradient, K = 128256). {@code -Dlathe.gemm=nd4j} (or {@link #setOneDnn}) sends every product to
@@ -28,6 +29,18 @@ public final class Matmul {
    */
   public static final int MAX_INNER_NN = 4096;
 
+  /**
+   * The smallest product oneDNN takes, in multiply-adds·2 (FLOPs): below it ND4J's sgemm is as good
+   * and a primitive per row count is not worth its memory (~50 KiB each) or making (~0.5 ms).
+   * Generation's one-row decoding steps and small models' projections stay on ND4J.
+   */
+  public static final double MIN_FLOPS = 1 << 28;
+  /** The fewest rows oneDNN takes (fewer is a matrix-vector product, bound by reading W). */
+  public static final int MIN_ROWS = 16;
+
+  private static volatile int minRows = MIN_ROWS;
+  private static volatile double minFlops = MIN_FLOPS;
+
   private static volatile boolean oneDnn = !"nd4j".equalsIgnoreCase(System.getProperty("lathe.gemm", ""));
   private static final boolean CPU = !Kernels.cudaBackend();
 
@@ -36,6 +49,12 @@ public final class Matmul {
   /** Whether products may take oneDNN (default true unless -Dlathe.gemm=nd4j). */
   public static void setOneDnn(boolean on) {
     oneDnn = on;
+  }
+
+  /** Tests: the smallest product oneDNN takes (the defaults are {@link #MIN_ROWS}, {@link #MIN_FLOPS}). */
+  static void setMinimums(int rows, double flops) {
+    minRows = rows;
+    minFlops = flops;
   }
 
   /** Whether products may run on oneDNN: switched on, a CPU backend, and the library loaded. */
@@ -51,7 +70,8 @@ public final class Matmul {
     if (!CPU || !OneDnn.loaded()) {
       return "nd4j (oneDNN unavailable: " + (CPU ? OneDnn.unavailableReason() : "CUDA backend") + ")";
     }
-    return "onednn matmul (x·Wᵀ with K <= " + MAX_INNER + ", dy·W with K <= " + MAX_INNER_NN + "), else nd4j";
+    return "onednn matmul (>= " + MIN_ROWS + " rows and 2^28 FLOPs; x·Wᵀ with K <= " + MAX_INNER + ", dy·W with K <= "
+        + MAX_INNER_NN + "), else nd4j";
   }
 
   /** c = alpha·op(a)·op(b) + beta·c, as {@code Nd4j.gemm(a, b, c, ta, tb, alpha, beta)}. */
@@ -76,7 +96,8 @@ public final class Matmul {
     long lda = rowStride(a);
     long ldb = rowStride(b);
     long ldc = rowStride(c);
-    if (m == 0 || n == 0 || k == 0 || k > (tb ? MAX_INNER : MAX_INNER_NN) || lda < 0 || ldb < 0 || ldc < 0 || m > Integer.MAX_VALUE
+    if (m < minRows || 2.0 * m * n * k < minFlops || k > (tb ? MAX_INNER : MAX_INNER_NN) || lda < 0 || ldb < 0
+        || ldc < 0 || m > Integer.MAX_VALUE
         || n > Integer.MAX_VALUE) {
       return false;
     }

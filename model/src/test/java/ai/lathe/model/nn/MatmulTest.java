@@ -11,6 +11,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -23,9 +24,15 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  * the same shapes; that oneDNN, not ND4J, ran them; and the products it must leave to ND4J.
  */
 class MatmulTest {
+  @BeforeEach
+  void everySize() {
+    Matmul.setMinimums(1, 0); // small shapes keep the naive twin quick; the size rule has its own test
+  }
+
   @AfterEach
   void restore() {
     Matmul.setOneDnn(true);
+    Matmul.setMinimums(Matmul.MIN_ROWS, Matmul.MIN_FLOPS);
   }
 
   private static INDArray rand(Random r, long rows, long cols) {
@@ -151,6 +158,29 @@ class MatmulTest {
     Matmul.gemm(a3, b3, c3, false, true, 1.0, 0.0);
     assertClose(naive(a3, b3, c3.dup(), false, true, 1, 0), c3, 1e-5, "switched off");
     assertEquals(before, OneDnn.runs(), "none of these ran on oneDNN");
+  }
+
+  @Test
+  void smallProductsStayOnNd4jByDefault() {
+    Matmul.setMinimums(Matmul.MIN_ROWS, Matmul.MIN_FLOPS);
+    Random r = new Random(15);
+    long before = OneDnn.runs();
+    INDArray x1 = rand(r, 1, 2048); // one decoding step: a matrix-vector product
+    INDArray w = rand(r, 1024, 2048);
+    INDArray y1 = Nd4j.zeros(DataType.FLOAT, 1, 1024);
+    Matmul.gemm(x1, w, y1, false, true, 1.0, 0.0);
+    INDArray xs = rand(r, 64, 256); // a small model's projection: 2·64·256·256 FLOPs < 2^28
+    INDArray ws = rand(r, 256, 256);
+    INDArray ys = Nd4j.zeros(DataType.FLOAT, 64, 256);
+    Matmul.gemm(xs, ws, ys, false, true, 1.0, 0.0);
+    assertEquals(before, OneDnn.runs(), "small products ran on oneDNN");
+    assertClose(naive(xs, ws, ys.dup(), false, true, 1, 0), ys, 1e-4, "small product");
+    INDArray xb = rand(r, 128, 2048); // 2·128·1024·2048 = 2^29 FLOPs: oneDNN
+    INDArray yb = Nd4j.zeros(DataType.FLOAT, 128, 1024);
+    Matmul.gemm(xb, w, yb, false, true, 1.0, 0.0);
+    assertEquals(before + 1, OneDnn.runs(), "a large product runs on oneDNN");
+    INDArray want = xb.castTo(DataType.DOUBLE).mmul(w.castTo(DataType.DOUBLE).transpose());
+    assertEquals(0.0, want.sub(yb.castTo(DataType.DOUBLE)).amaxNumber().doubleValue(), 1e-3, "large product");
   }
 
   @Test
