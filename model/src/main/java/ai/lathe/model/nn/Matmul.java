@@ -17,7 +17,7 @@ import org.nd4j.linalg.factory.Nd4j;
  * transposed b (the forward x·Wᵀ) or {@link #MAX_INNER_NN} for a plain one (the input gradient dy·W;
  * beyond these ND4J's sgemm is as fast or faster: 323 against 259 GFLOP/s for the LM head's input
  * gradient, K = 128256). {@code -Dlathe.gemm=nd4j} (or {@link #setOneDnn}) sends every product to
- * ND4J, for comparisons.
+ * ND4J, for comparisons; any value but onednn or nd4j is an error at the first product.
  */
 public final class Matmul {
   /** The longest inner dimension oneDNN takes for x·Wᵀ (measured: 2048 and 8192 faster on oneDNN, 32768 not). */
@@ -41,7 +41,11 @@ public final class Matmul {
   private static volatile int minRows = MIN_ROWS;
   private static volatile double minFlops = MIN_FLOPS;
 
-  private static volatile boolean oneDnn = !"nd4j".equalsIgnoreCase(System.getProperty("lathe.gemm", ""));
+  private static final String SETTING = System.getProperty("lathe.gemm", "onednn").trim();
+  /** A misspelt -Dlathe.gemm stops the first product rather than being read as the default. */
+  private static final String BAD_SETTING = SETTING.equalsIgnoreCase("onednn") || SETTING.equalsIgnoreCase("nd4j")
+      ? null : "-Dlathe.gemm=" + SETTING + ": expected onednn (the default) or nd4j";
+  private static volatile boolean oneDnn = !SETTING.equalsIgnoreCase("nd4j");
   private static final boolean CPU = !Kernels.cudaBackend();
 
   private Matmul() {}
@@ -57,13 +61,21 @@ public final class Matmul {
     minFlops = flops;
   }
 
+  private static void checkSetting() {
+    if (BAD_SETTING != null) {
+      throw new IllegalArgumentException(BAD_SETTING);
+    }
+  }
+
   /** Whether products may run on oneDNN: switched on, a CPU backend, and the library loaded. */
   public static boolean usesOneDnn() {
+    checkSetting();
     return oneDnn && CPU && OneDnn.loaded();
   }
 
   /** Which library the products run on, for the bench's report. */
   public static String engine() {
+    checkSetting();
     if (!oneDnn) {
       return "nd4j (-Dlathe.gemm=nd4j)";
     }
@@ -76,6 +88,7 @@ public final class Matmul {
 
   /** c = alpha·op(a)·op(b) + beta·c, as {@code Nd4j.gemm(a, b, c, ta, tb, alpha, beta)}. */
   public static void gemm(INDArray a, INDArray b, INDArray c, boolean ta, boolean tb, double alpha, double beta) {
+    checkSetting();
     if (!oneDnn || !CPU || ta || !tryOneDnn(a, b, c, tb, alpha, beta)) {
       Nd4j.gemm(a, b, c, ta, tb, alpha, beta);
     }
