@@ -128,6 +128,24 @@ class MatmulTest {
   }
 
   @Test
+  void reshapedSliceOfAFlatBuffer() {
+    Random r = new Random(16);
+    INDArray flat = rand(r, 1, 1000).reshape(1000);
+    INDArray x = flat.get(NDArrayIndex.interval(37, 37 + 12 * 20)).reshape('c', 12, 20); // offset 37 in its buffer
+    INDArray w = rand(r, 9, 20);
+    INDArray outFlat = Nd4j.zeros(DataType.FLOAT, 500);
+    INDArray y = outFlat.get(NDArrayIndex.interval(101, 101 + 12 * 9)).reshape('c', 12, 9);
+    double[][] want = naive(x, w, y.dup(), false, true, 1, 0);
+    long before = OneDnn.runs();
+    Matmul.gemm(x, w, y, false, true, 1.0, 0.0);
+    assertEquals(before + 1, OneDnn.runs(), "a reshaped slice goes to oneDNN");
+    assertClose(want, y, 1e-5, "reshaped slice");
+    assertEquals(0.0, outFlat.get(NDArrayIndex.interval(0, 101)).amaxNumber().doubleValue(), 0.0, "before the slice");
+    assertEquals(0.0, outFlat.get(NDArrayIndex.interval(101 + 108, 500)).amaxNumber().doubleValue(), 0.0,
+        "after the slice");
+  }
+
+  @Test
   void leftToNd4jWhereOneDnnIsSlowerOrCannot() {
     Random r = new Random(13);
     INDArray a = rand(r, 3, Matmul.MAX_INNER + 1);
