@@ -114,7 +114,7 @@ public final class Matmul {
         || n > Integer.MAX_VALUE) {
       return false;
     }
-    return OneDnn.gemm(false, tb, (int) m, (int) n, (int) k, (float) alpha, ptr(a), lda, ptr(b), ldb,
+    return OneDnn.gemm(tb, (int) m, (int) n, (int) k, (float) alpha, ptr(a), lda, ptr(b), ldb,
         (float) beta, ptr(c), ldc);
   }
 
@@ -133,7 +133,7 @@ public final class Matmul {
   }
 
   /** The array's first element: a view's buffer already starts at it (its offset() is that buffer's). */
-  private static FloatPointer ptr(INDArray x) {
+  static FloatPointer ptr(INDArray x) {
     return new FloatPointer(x.data().addressPointer());
   }
 

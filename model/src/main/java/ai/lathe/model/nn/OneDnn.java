@@ -87,8 +87,7 @@ public final class OneDnn {
     return PRIMS.size();
   }
 
-  private record Key(int m, int n, int k, boolean ta, boolean tb, long lda, long ldb, long ldc, float alpha,
-      float beta) {}
+  private record Key(int m, int n, int k, boolean tb, long lda, long ldb, long ldc, float alpha, float beta) {}
 
   private record Prim(dnnl_primitive prim, dnnl_memory_desc_t a, dnnl_memory_desc_t b, dnnl_memory_desc_t c,
       long scratchBytes, dnnl_memory_desc_t scratch) {}
@@ -114,17 +113,17 @@ public final class OneDnn {
   }
 
   /**
-   * c = alpha·op(a)·op(b) + beta·c on raw row-major blocks: op(a) is [m, k] (a stored [k, m] when
-   * ta), op(b) [k, n] (b stored [n, k] when tb), c [m, n]; ld* are row strides in elements; the
+   * c = alpha·a·op(b) + beta·c on raw row-major blocks: a is [m, k], op(b) [k, n] (b stored [n, k]
+   * when tb), c [m, n]; ld* are row strides in elements; the
    * pointers point at each block's first element. False, with nothing written, when oneDNN is not
    * loaded, has no primitive for the shape, or the cache is full: the caller then runs its own gemm.
    */
-  public static boolean gemm(boolean ta, boolean tb, int m, int n, int k, float alpha, Pointer a, long lda,
-      Pointer b, long ldb, float beta, Pointer c, long ldc) {
+  public static boolean gemm(boolean tb, int m, int n, int k, float alpha, Pointer a, long lda, Pointer b,
+      long ldb, float beta, Pointer c, long ldc) {
     if (ENGINE == null) {
       return false;
     }
-    Key key = new Key(m, n, k, ta, tb, lda, ldb, ldc, alpha, beta);
+    Key key = new Key(m, n, k, tb, lda, ldb, ldc, alpha, beta);
     Prim p = PRIMS.get(key);
     if (p == null) {
       if (PRIMS.size() >= MAX_PRIMITIVES) {
@@ -173,18 +172,6 @@ public final class OneDnn {
     return true;
   }
 
-  /**
-   * The scratchpad a product of this shape takes (bytes, per thread that runs it; -1 where oneDNN
-   * has no primitive for it). Makes and keeps the primitive.
-   */
-  public static long scratchBytes(boolean tb, int m, int n, int k, long lda, long ldb, long ldc, float beta) {
-    if (ENGINE == null) {
-      return -1;
-    }
-    Prim p = PRIMS.computeIfAbsent(new Key(m, n, k, false, tb, lda, ldb, ldc, 1f, beta), OneDnn::create);
-    return p == null ? -1 : p.scratchBytes();
-  }
-
   private static dnnl_memory memory(dnnl_memory_desc_t d, Pointer data) {
     dnnl_memory m = new dnnl_memory();
     check(dnnl_memory_create(m, d, ENGINE, data), "memory");
@@ -216,7 +203,7 @@ public final class OneDnn {
         check(dnnl_post_ops_append_sum(ops, k.beta()), "beta");
         check(dnnl_primitive_attr_set_post_ops(attr, ops), "post ops");
       }
-      dnnl_memory_desc_t a = desc(k.m(), k.k(), k.ta(), k.lda());
+      dnnl_memory_desc_t a = desc(k.m(), k.k(), false, k.lda());
       dnnl_memory_desc_t b = desc(k.k(), k.n(), k.tb(), k.ldb());
       dnnl_memory_desc_t c = desc(k.m(), k.n(), false, k.ldc());
       dnnl_matmul_desc_t op = new dnnl_matmul_desc_t();

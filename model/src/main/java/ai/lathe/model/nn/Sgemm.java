@@ -28,17 +28,12 @@ public final class Sgemm {
     double dn = 0;
     if (Matmul.usesOneDnn() && k <= Matmul.MAX_INNER) {
       dn = best(() -> {
-        if (!OneDnn.gemm(false, false, m, n, k, 1f, ptr(a), k, ptr(b), n, 0f, ptr(c), n)) {
+        if (!OneDnn.gemm(false, m, n, k, 1f, Matmul.ptr(a), k, Matmul.ptr(b), n, 0f, Matmul.ptr(c), n)) {
           throw new IllegalStateException("oneDNN refused a " + m + "x" + n + "x" + k + " product");
         }
       }, m, n, k, seconds);
     }
     return new Peak(nd, dn);
-  }
-
-  /** The best of both libraries (see {@link #measure}). */
-  public static double peakGflops(int m, int n, int k, double seconds) {
-    return measure(m, n, k, seconds).best();
   }
 
   private static double best(Runnable gemm, int m, int n, int k, double seconds) {
@@ -54,9 +49,5 @@ public final class Sgemm {
       best = Math.max(best, 2.0 * m * n * k / s / 1e9);
     } while (System.nanoTime() < end);
     return best;
-  }
-
-  private static org.bytedeco.javacpp.FloatPointer ptr(INDArray x) {
-    return new org.bytedeco.javacpp.FloatPointer(x.data().addressPointer());
   }
 }
