@@ -8,6 +8,7 @@ import ai.lathe.model.RandomLlama;
 import ai.lathe.model.adapter.AdapterSet;
 import ai.lathe.model.adapter.LoraConfig;
 import ai.lathe.model.adapter.Param;
+import ai.lathe.model.nn.HugePages;
 import ai.lathe.model.nn.Matmul;
 import ai.lathe.model.nn.Par;
 import ai.lathe.model.nn.QuantMode;
@@ -194,6 +195,7 @@ public final class BenchCommand {
       }
       Memory mem = Memory.of(w, ad);
       mem.putInto(o);
+      o.put("huge_page_bytes", HugePages.collapsedBytes());
       if (preset != null) {
         PeakMemory.report(o, c, 2, presetQuant(v), bsz, seq, ckpt, ad.parameterCount());
       }
@@ -202,6 +204,8 @@ public final class BenchCommand {
           mem.heapBytes() / 1048576.0));
       m.releaseWorkspaces();
     }
+    System.out.printf("huge pages (-Dlathe.hugepages): %s, %.1f MiB of buffers moved onto them%n",
+        HugePages.enabled() ? "on" : "off", HugePages.collapsedBytes() / 1048576.0);
     System.out.printf("%n%-28s %8s %9s %12s %10s %10s %10s%n", "variant", "tokens/s", "GFLOP/s", "proj. MiB",
         "frozen MiB", "RSS MiB", "heap MiB");
     table.forEach(System.out::println);

@@ -278,7 +278,7 @@ public final class Attention {
   private INDArray headScratch(int which, INDArray like) {
     INDArray a = scratch[which];
     if (a == null || a.dataType() != like.dataType()) {
-      a = Nd4j.create(like.dataType(), (long) batch * heads * seq, headDim);
+      a = HugePages.zeros(like.dataType(), (long) batch * heads * seq, headDim);
       scratch[which] = a;
     }
     return a;

@@ -45,9 +45,9 @@ public abstract sealed class Buf permits Buf.F32, Buf.F64, Buf.Half {
     return (int) arr.length();
   }
 
-  /** A fresh zeroed buffer of the given shape and type. */
+  /** A fresh zeroed buffer of the given shape and type (on huge pages when large: {@link HugePages}). */
   public static Buf zeros(DataType dt, long... shape) {
-    return of(Nd4j.zeros(dt, shape));
+    return of(HugePages.zeros(dt, shape));
   }
 
   public static Buf of(INDArray a) {

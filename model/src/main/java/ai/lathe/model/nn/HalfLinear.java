@@ -60,7 +60,7 @@ public final class HalfLinear implements FrozenLinear {
   private static final ThreadLocal<Map<String, INDArray>> SCRATCH = ThreadLocal.withInitial(HashMap::new);
 
   private static INDArray scratch(String role, long rows, long cols) {
-    return SCRATCH.get().computeIfAbsent(role + rows + "x" + cols, k -> Nd4j.create(DataType.FLOAT, rows, cols));
+    return SCRATCH.get().computeIfAbsent(role + rows + "x" + cols, k -> HugePages.zeros(DataType.FLOAT, rows, cols));
   }
 
   /**
@@ -72,7 +72,7 @@ public final class HalfLinear implements FrozenLinear {
     String key = role + "*x" + cols;
     INDArray a = m.get(key);
     if (a == null || a.size(0) < n) {
-      a = Nd4j.create(DataType.FLOAT, n, cols);
+      a = HugePages.zeros(DataType.FLOAT, n, cols);
       m.put(key, a);
     }
     return n == a.size(0) ? a : a.get(NDArrayIndex.interval(0, n), NDArrayIndex.all());

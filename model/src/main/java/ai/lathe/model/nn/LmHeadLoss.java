@@ -65,7 +65,7 @@ public final class LmHeadLoss {
     this.dim = dim;
     this.chunkRows = chunkRows;
     this.z = Buf.zeros(dt, chunkRows, vocab);
-    this.g = maxRows > 0 ? Nd4j.create(dt, maxRows, dim) : null;
+    this.g = maxRows > 0 ? HugePages.zeros(dt, maxRows, dim) : null;
   }
 
   public int chunkRows() {
@@ -135,7 +135,7 @@ public final class LmHeadLoss {
       }
     });
     if (g == null || g.size(0) < lastRows) {
-      g = Nd4j.create(z.arr.dataType(), lastRows, dim);
+      g = HugePages.zeros(z.arr.dataType(), lastRows, dim);
     }
     head.backwardInput(rows(z.arr, 0, rows), rows(g, r0, rows), 0.0); // forward: z = x·Wᵀ  =>  g = dz·W
   }

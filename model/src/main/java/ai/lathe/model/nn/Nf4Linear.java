@@ -196,7 +196,7 @@ public final class Nf4Linear implements FrozenLinear {
   /** A per-thread dequantised copy (valid until this thread's next NF4 dequantisation; used at once, in one gemm). */
   private INDArray scratch() {
     if (Kernels.nd4j()) {
-      INDArray w = SCRATCH.get().computeIfAbsent(s.out() + "x" + s.in() + dt, k -> Nd4j.create(dt, s.out(), s.in()));
+      INDArray w = SCRATCH.get().computeIfAbsent(s.out() + "x" + s.in() + dt, k -> HugePages.zeros(dt, s.out(), s.in()));
       dequantizeInto(w);
       return w;
     }
@@ -204,7 +204,7 @@ public final class Nf4Linear implements FrozenLinear {
     java.util.Map<DataType, INDArray> m = FLAT.get();
     INDArray flat = m.get(dt);
     if (flat == null || flat.length() < n) {
-      flat = Nd4j.create(dt, n);
+      flat = HugePages.zeros(dt, n);
       m.put(dt, flat);
     }
     dequantize(Buf.of(flat));

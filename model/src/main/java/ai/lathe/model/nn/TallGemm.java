@@ -54,7 +54,7 @@ public final class TallGemm {
       if (m.size() >= MAX_SCRATCH) {
         m.clear(); // shapes change (padded preference batches): keep the newest few only
       }
-      a = Nd4j.create(like.dataType(), in, rows);
+      a = HugePages.zeros(like.dataType(), in, rows);
       m.put(key, a);
     }
     return a;
