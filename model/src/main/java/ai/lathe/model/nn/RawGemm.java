@@ -27,12 +27,16 @@ public final class RawGemm {
       }
     }
 
-    /** The block at element off (row stride ld) of a dense c-order array or reshaped view of one. */
+    /**
+     * The block at element off (row stride ld) of a dense c-order array or a view of one; off counts
+     * from the array's own first element (a view's buffer already starts there: adding its
+     * offset() again would read past it).
+     */
     public static Block of(INDArray a, long off, int ld) {
       if (a.ordering() != 'c' || a.elementWiseStride() != 1) {
         throw new IllegalArgumentException("gemm needs a dense c-order array");
       }
-      return new Block(a.data(), a.offset() + off, ld);
+      return new Block(a.data(), off, ld);
     }
   }
 

@@ -67,6 +67,35 @@ class RawGemmTest {
     }
   }
 
+  /** A block of a row view starts at the view's first element, not its owner's (or twice past it). */
+  @Test
+  void aRowViewIsReadFromItsOwnFirstRow() {
+    Random r = new Random(5);
+    Buf a = rand(DataType.FLOAT, r, 10 * 6);
+    Buf b = rand(DataType.FLOAT, r, 6 * 4);
+    Buf c = Buf.zeros(DataType.FLOAT, 12 * 4);
+    org.nd4j.linalg.api.ndarray.INDArray a2 = a.arr.reshape('c', 10, 6);
+    org.nd4j.linalg.api.ndarray.INDArray c2 = c.arr.reshape('c', 12, 4);
+    org.nd4j.linalg.api.ndarray.INDArray av = a2.get(org.nd4j.linalg.indexing.NDArrayIndex.interval(3, 8),
+        org.nd4j.linalg.indexing.NDArrayIndex.all());
+    org.nd4j.linalg.api.ndarray.INDArray cv = c2.get(org.nd4j.linalg.indexing.NDArrayIndex.interval(5, 10),
+        org.nd4j.linalg.indexing.NDArrayIndex.all());
+    // rows 1..3 of the view (rows 4..6 of a) times b into rows 2..4 of cv (rows 7..9 of c)
+    RawGemm.gemm(false, false, 3, 4, 6, 1.0, RawGemm.Block.of(av, 6, 6), RawGemm.Block.of(b.arr, 0, 4), 0.0,
+        RawGemm.Block.of(cv, 2 * 4, 4));
+    for (int row = 0; row < 12; row++) {
+      for (int j = 0; j < 4; j++) {
+        double want = 0;
+        if (row >= 7 && row <= 9) {
+          for (int q = 0; q < 6; q++) {
+            want += a.get((row - 3) * 6 + q) * b.get(q * 4 + j);
+          }
+        }
+        assertEquals(want, c.get(row * 4 + j), 1e-5, "c[" + row + ", " + j + "]");
+      }
+    }
+  }
+
   @Test
   void refusesBlocksOutsideTheirBuffer() {
     Buf a = Buf.zeros(DataType.FLOAT, 10);
