@@ -14,17 +14,19 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  * naive twin that computes all T x T scores and masks them).
  */
 public final class Attention {
-  private final int batch;
-  private final int seq;
-  private final int heads;
-  private final int kvHeads;
-  private final int headDim;
-  private final int group;
-  private final double scale;
+  final int batch;
+  final int seq;
+  final int heads;
+  final int kvHeads;
+  final int headDim;
+  final int group;
+  final double scale;
   private final int window;
-  private final int block;
+  final int block;
   /** Query positions per block: 128 keeps a block's scores (128 x T floats) in L2 at T = 512. */
   static final int BLOCK = 128;
+  /** The same blocks with each product one oneDNN call over all heads (fp32, CPU). */
+  private final AttentionBlocks batched;
 
   public Attention(int batch, int seq, int heads, int kvHeads, int headDim) {
     this(batch, seq, heads, kvHeads, headDim, 0);
@@ -50,6 +52,7 @@ public final class Attention {
     this.group = heads / kvHeads;
     this.scale = 1.0 / Math.sqrt(headDim);
     this.window = window;
+    this.batched = new AttentionBlocks(this); // reads the fields above
   }
 
   /** Query-side view [b·kv, group·seq, cols] of a [b·h·seq, cols] buffer. */
@@ -83,7 +86,7 @@ public final class Attention {
   }
 
   /** Query positions [s, e) of block qb; the last block may be shorter. */
-  private int blockEnd(int qb) {
+  int blockEnd(int qb) {
     return Math.min(seq, (qb + 1) * block);
   }
 
@@ -92,7 +95,7 @@ public final class Attention {
    * sliding window. Keys outside [keyStart, e) are masked for every query of the block, so their
    * scores are never computed and their probabilities stay zero.
    */
-  private int keyStart(int s) {
+  int keyStart(int s) {
     return window > 0 ? Math.max(0, s - window + 1) : 0;
   }
 
@@ -132,6 +135,9 @@ public final class Attention {
       batched(p, v, o, false, false, 1.0);
       return;
     }
+    if (batched.usable(q) && batched.forward(o, p, pBuf, q, k, v, positions)) {
+      return;
+    }
     RawGemm.oneThreadEach(() -> Par.rows(batch * heads, (lo, hi) -> {
       for (int bh = lo; bh < hi; bh++) {
         forwardHead(bh, o, p, pBuf, q, k, v, positions);
@@ -152,18 +158,37 @@ public final class Attention {
       // S[s:e, k0:e] = Q[s:e]·K[k0:e]ᵀ·scale
       mm(false, true, e - s, e - k0, headDim, scale, at(q, qr + s, 0), at(k, kr + k0, 0), 0.0, at(p, qr + s, k0));
       for (int i = s; i < e; i++) { // query position i
-        int row = rowBase + i;
-        int off = row * seq;
-        int f = first(row, positions);
-        RowOps.fill(pBuf, off + k0, f - k0, 0.0);
-        double max = RowOps.max(pBuf, off + f, i + 1 - f);
-        double sum = RowOps.expShiftSum(pBuf, off + f, i + 1 - f, max);
-        RowOps.scale(pBuf, off + f, i + 1 - f, 1.0 / sum);
-        RowOps.fill(pBuf, off + i + 1, e - i - 1, 0.0);
+        softmaxRow(rowBase + i, k0, e, pBuf, positions);
       }
       // O[s:e] = P[s:e, k0:e]·V[k0:e]
       mm(false, false, e - s, headDim, e - k0, 1.0, at(p, qr + s, k0), at(v, kr + k0, 0), 0.0, at(o, qr + s, 0));
     }
+  }
+
+  /**
+   * Row row (query position row % seq) of the block whose keys are [k0, e): its scores, already in
+   * pBuf, become probabilities over the keys it may see; the block's other columns become zero.
+   */
+  void softmaxRow(int row, int k0, int e, Buf pBuf, int[] positions) {
+    int i = row % seq;
+    int off = row * seq;
+    int f = first(row, positions);
+    RowOps.fill(pBuf, off + k0, f - k0, 0.0);
+    double max = RowOps.max(pBuf, off + f, i + 1 - f);
+    double sum = RowOps.expShiftSum(pBuf, off + f, i + 1 - f, max);
+    RowOps.scale(pBuf, off + f, i + 1 - f, 1.0 / sum);
+    RowOps.fill(pBuf, off + i + 1, e - i - 1, 0.0);
+  }
+
+  /** Row row of the block [k0, e): dP (in dpBuf) becomes dS = P ⊙ (dP − rowsum(dP ⊙ P))·scale. */
+  void softmaxBackRow(int row, int k0, int e, Buf pBuf, Buf dpBuf, int[] positions) {
+    int i = row % seq;
+    int off = row * seq;
+    int f = first(row, positions);
+    RowOps.fill(dpBuf, off + k0, f - k0, 0.0);
+    double dot = RowOps.dot(pBuf, dpBuf, off + f, i + 1 - f);
+    RowOps.softmaxBack(pBuf, dpBuf, off + f, i + 1 - f, dot, scale);
+    RowOps.fill(dpBuf, off + i + 1, e - i - 1, 0.0);
   }
 
   /**
@@ -205,11 +230,13 @@ public final class Attention {
     // kv head (heads run in parallel); the group's rows are summed into dk, dv afterwards
     INDArray dkAcc = group == 1 ? dk : dkHeads != null ? dkHeads : headScratch(0, dk);
     INDArray dvAcc = group == 1 ? dv : dvHeads != null ? dvHeads : headScratch(1, dv);
-    RawGemm.oneThreadEach(() -> Par.rows(batch * heads, (lo, hi) -> {
-      for (int bh = lo; bh < hi; bh++) {
-        backwardHead(bh, dq, dkAcc, dvAcc, dp, dpBuf, dOut, p, pBuf, q, k, v, positions);
-      }
-    }));
+    if (!batched.usable(q) || !batched.backward(dq, dkAcc, dvAcc, dp, dpBuf, dOut, p, pBuf, q, k, v, positions)) {
+      RawGemm.oneThreadEach(() -> Par.rows(batch * heads, (lo, hi) -> {
+        for (int bh = lo; bh < hi; bh++) {
+          backwardHead(bh, dq, dkAcc, dvAcc, dp, dpBuf, dOut, p, pBuf, q, k, v, positions);
+        }
+      }));
+    }
     if (group > 1) {
       sumGroups(dkAcc, dk);
       sumGroups(dvAcc, dv);
@@ -239,13 +266,7 @@ public final class Attention {
       mm(false, true, m, n, headDim, 1.0, at(dOut, qr + s, 0), at(v, kr + k0, 0), 0.0, at(dp, qr + s, k0));
       accumulate(p, qr + s, k0, prevEnd, e, dOut, m, dvAcc, ar);
       for (int i = s; i < e; i++) {
-        int row = rowBase + i;
-        int off = row * seq;
-        int f = first(row, positions);
-        RowOps.fill(dpBuf, off + k0, f - k0, 0.0);
-        double dot = RowOps.dot(pBuf, dpBuf, off + f, i + 1 - f);
-        RowOps.softmaxBack(pBuf, dpBuf, off + f, i + 1 - f, dot, scale);
-        RowOps.fill(dpBuf, off + i + 1, e - i - 1, 0.0);
+        softmaxBackRow(rowBase + i, k0, e, pBuf, dpBuf, positions);
       }
       // dQ[s:e] = dS·K[k0:e], dK[k0:e] += dSᵀ·Q[s:e]
       mm(false, false, m, headDim, n, 1.0, at(dp, qr + s, k0), at(k, kr + k0, 0), 0.0, at(dq, qr + s, 0));

@@ -48,6 +48,7 @@ public final class OneDnn {
   private static final dnnl_engine ENGINE;
   private static final String UNAVAILABLE;
   private static final ConcurrentHashMap<Key, Prim> PRIMS = new ConcurrentHashMap<>();
+  private static final ConcurrentHashMap<String, Prim> BATCHED = new ConcurrentHashMap<>();
   private static final ThreadLocal<Local> LOCAL = ThreadLocal.withInitial(Local::new);
   private static final java.util.concurrent.atomic.LongAdder RUNS = new java.util.concurrent.atomic.LongAdder();
 
@@ -133,7 +134,7 @@ public final class OneDnn {
         }
         return false;
       }
-      p = create(key);
+      p = create(key, desc(m, k, false, lda), desc(k, n, tb, ldb), desc(m, n, false, ldc), alpha, beta);
       if (p == null) {
         return false;
       }
@@ -142,6 +143,50 @@ public final class OneDnn {
         p = prev; // another thread made it first; this one's is simply not used
       }
     }
+    execute(p, a, b, c);
+    return true;
+  }
+
+  /**
+   * c = alpha·a·b + beta·c on N-d fp32 tensors given by dims and element strides (batched matmul:
+   * the last two dims are the product's, the leading ones batch; a batch dim of b may be 1 and is
+   * then broadcast, as grouped-query attention shares a key head). Transposes are just strides.
+   * False, with nothing written, when oneDNN is not loaded, refuses the shape, or holds
+   * {@link #MAX_PRIMITIVES} batched shapes already.
+   */
+  public static boolean matmul(long[] aDims, long[] aStrides, Pointer a, long[] bDims, long[] bStrides, Pointer b,
+      long[] cDims, long[] cStrides, Pointer c, float alpha, float beta) {
+    if (ENGINE == null) {
+      return false;
+    }
+    String key = java.util.Arrays.toString(aDims) + java.util.Arrays.toString(aStrides) + java.util.Arrays.toString(bDims)
+        + java.util.Arrays.toString(bStrides) + java.util.Arrays.toString(cDims) + java.util.Arrays.toString(cStrides)
+        + alpha + "," + beta;
+    Prim p = BATCHED.get(key);
+    if (p == null) {
+      if (BATCHED.size() >= MAX_PRIMITIVES) {
+        return false;
+      }
+      p = create(key, nd(aDims, aStrides), nd(bDims, bStrides), nd(cDims, cStrides), alpha, beta);
+      if (p == null) {
+        return false;
+      }
+      Prim prev = BATCHED.putIfAbsent(key, p);
+      if (prev != null) {
+        p = prev;
+      }
+    }
+    execute(p, a, b, c);
+    return true;
+  }
+
+  private static dnnl_memory_desc_t nd(long[] dims, long[] strides) {
+    dnnl_memory_desc_t d = new dnnl_memory_desc_t();
+    check(dnnl_memory_desc_init_by_strides(d, dims.length, dims, dnnl_f32, strides), "memory desc");
+    return d;
+  }
+
+  private static void execute(Prim p, Pointer a, Pointer b, Pointer c) {
     Local l = LOCAL.get();
     dnnl_memory ma = memory(p.a(), a);
     dnnl_memory mb = memory(p.b(), b);
@@ -169,7 +214,6 @@ public final class OneDnn {
         dnnl_memory_destroy(ms);
       }
     }
-    return true;
   }
 
   private static dnnl_memory memory(dnnl_memory_desc_t d, Pointer data) {
@@ -186,7 +230,8 @@ public final class OneDnn {
     return d;
   }
 
-  private static Prim create(Key k) {
+  private static Prim create(Object k, dnnl_memory_desc_t a, dnnl_memory_desc_t b, dnnl_memory_desc_t c,
+      float alpha, float beta) {
     dnnl_primitive_attr attr = new dnnl_primitive_attr();
     dnnl_post_ops ops = null;
     dnnl_primitive_desc pd = new dnnl_primitive_desc();
@@ -194,18 +239,15 @@ public final class OneDnn {
     try {
       check(dnnl_primitive_attr_create(attr), "attr");
       check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "scratchpad mode");
-      if (k.alpha() != 1f) {
-        check(dnnl_primitive_attr_set_output_scales(attr, 1, 0, new float[] {k.alpha()}), "alpha");
+      if (alpha != 1f) {
+        check(dnnl_primitive_attr_set_output_scales(attr, 1, 0, new float[] {alpha}), "alpha");
       }
-      if (k.beta() != 0f) {
+      if (beta != 0f) {
         ops = new dnnl_post_ops();
         check(dnnl_post_ops_create(ops), "post ops");
-        check(dnnl_post_ops_append_sum(ops, k.beta()), "beta");
+        check(dnnl_post_ops_append_sum(ops, beta), "beta");
         check(dnnl_primitive_attr_set_post_ops(attr, ops), "post ops");
       }
-      dnnl_memory_desc_t a = desc(k.m(), k.k(), false, k.lda());
-      dnnl_memory_desc_t b = desc(k.k(), k.n(), k.tb(), k.ldb());
-      dnnl_memory_desc_t c = desc(k.m(), k.n(), false, k.ldc());
       dnnl_matmul_desc_t op = new dnnl_matmul_desc_t();
       check(dnnl_matmul_desc_init(op, a, b, null, c), "matmul desc");
       int s = dnnl_primitive_desc_create(pd, new const_dnnl_op_desc_t(op), attr, ENGINE, null);
