@@ -85,6 +85,22 @@ public final class Attention {
     return RawGemm.Block.of(a, row * cols + col, cols);
   }
 
+  /** Query block qb: queries [s, e) and the keys [k0, e) they may see. */
+  record QueryBlock(int s, int e, int k0) {
+    int rows() {
+      return e - s;
+    }
+
+    int keys() {
+      return e - k0;
+    }
+  }
+
+  QueryBlock queryBlock(int qb) {
+    int s = qb * block;
+    return new QueryBlock(s, blockEnd(qb), keyStart(s));
+  }
+
   /** Query positions [s, e) of block qb; the last block may be shorter. */
   int blockEnd(int qb) {
     return Math.min(seq, (qb + 1) * block);

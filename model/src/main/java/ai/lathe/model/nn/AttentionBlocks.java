@@ -82,26 +82,35 @@ final class AttentionBlocks {
     return true;
   }
 
+  /** A row operation on query row `row` of a block (softmax or its backward). */
+  @FunctionalInterface
+  private interface RowOp {
+    void run(int row);
+  }
+
+  /** op on every head's rows of block b, in parallel. */
+  private void rows(Attention.QueryBlock b, RowOp op) {
+    int m = b.rows();
+    Par.rows(at.batch * at.heads * m, (lo, hi) -> {
+      for (int r = lo; r < hi; r++) {
+        op.run((r / m) * at.seq + b.s() + r % m);
+      }
+    });
+  }
+
   /** As {@link Attention#forward}; false with the outputs to be recomputed if oneDNN refused a product. */
   boolean forward(INDArray o, INDArray p, Buf pBuf, INDArray q, INDArray k, INDArray v, int[] positions) {
-    int heads = at.batch * at.heads;
     for (int qb = 0; qb * at.block < at.seq; qb++) {
-      int s = at.block * qb;
-      int e = at.blockEnd(qb);
-      int k0 = at.keyStart(s);
-      int m = e - s;
-      int n = e - k0;
+      Attention.QueryBlock b = at.queryBlock(qb);
       // S[s:e, k0:e] = Q[s:e]·K[k0:e]ᵀ·scale, every head
-      if (!mm(queryRows(q, s, 0, m, hd, hd), keyRowsT(k, k0, n), queryRows(p, s, k0, m, n, t), at.scale, 0)) {
+      if (!mm(queryRows(q, b.s(), 0, b.rows(), hd, hd), keyRowsT(k, b.k0(), b.keys()),
+          queryRows(p, b.s(), b.k0(), b.rows(), b.keys(), t), at.scale, 0)) {
         return false;
       }
-      Par.rows(heads * m, (lo, hi) -> {
-        for (int r = lo; r < hi; r++) {
-          at.softmaxRow((r / m) * at.seq + s + r % m, k0, e, pBuf, positions);
-        }
-      });
+      rows(b, row -> at.softmaxRow(row, b.k0(), b.e(), pBuf, positions));
       // O[s:e] = P[s:e, k0:e]·V[k0:e]
-      if (!mm(queryRows(p, s, k0, m, n, t), keyRows(v, k0, n), queryRows(o, s, 0, m, hd, hd), 1, 0)) {
+      if (!mm(queryRows(p, b.s(), b.k0(), b.rows(), b.keys(), t), keyRows(v, b.k0(), b.keys()),
+          queryRows(o, b.s(), 0, b.rows(), hd, hd), 1, 0)) {
         return false;
       }
     }
@@ -114,27 +123,20 @@ final class AttentionBlocks {
    */
   boolean backward(INDArray dq, INDArray dkAcc, INDArray dvAcc, INDArray dp, Buf dpBuf, INDArray dOut, INDArray p,
       Buf pBuf, INDArray q, INDArray k, INDArray v, int[] positions) {
-    int heads = at.batch * at.heads;
     for (int qb = 0; qb * at.block < at.seq; qb++) {
-      int s = at.block * qb;
-      int e = at.blockEnd(qb);
-      int k0 = at.keyStart(s);
-      int m = e - s;
-      int n = e - k0;
+      Attention.QueryBlock b = at.queryBlock(qb);
       int prevEnd = qb == 0 ? 0 : at.blockEnd(qb - 1);
       // dP = dO·Vᵀ, dV[k0:e] += Pᵀ·dO
-      if (!mm(queryRows(dOut, s, 0, m, hd, hd), keyRowsT(v, k0, n), queryRows(dp, s, k0, m, n, t), 1, 0)
-          || !accumulate(p, s, k0, prevEnd, e, dOut, m, dvAcc)) {
+      if (!mm(queryRows(dOut, b.s(), 0, b.rows(), hd, hd), keyRowsT(v, b.k0(), b.keys()),
+          queryRows(dp, b.s(), b.k0(), b.rows(), b.keys(), t), 1, 0)
+          || !accumulate(p, b, prevEnd, dOut, dvAcc)) {
         return false;
       }
-      Par.rows(heads * m, (lo, hi) -> {
-        for (int r = lo; r < hi; r++) {
-          at.softmaxBackRow((r / m) * at.seq + s + r % m, k0, e, pBuf, dpBuf, positions);
-        }
-      });
+      rows(b, row -> at.softmaxBackRow(row, b.k0(), b.e(), pBuf, dpBuf, positions));
       // dQ[s:e] = dS·K[k0:e], dK[k0:e] += dSᵀ·Q[s:e]
-      if (!mm(queryRows(dp, s, k0, m, n, t), keyRows(k, k0, n), queryRows(dq, s, 0, m, hd, hd), 1, 0)
-          || !accumulate(dp, s, k0, prevEnd, e, q, m, dkAcc)) {
+      if (!mm(queryRows(dp, b.s(), b.k0(), b.rows(), b.keys(), t), keyRows(k, b.k0(), b.keys()),
+          queryRows(dq, b.s(), 0, b.rows(), hd, hd), 1, 0)
+          || !accumulate(dp, b, prevEnd, q, dkAcc)) {
         return false;
       }
     }
@@ -142,15 +144,17 @@ final class AttentionBlocks {
   }
 
   /**
-   * acc rows [k0, e) get a[s:s+m, j]ᵀ·b[s:s+m] per head: added below split (keys an earlier block
-   * reached), written from split on (keys first reached by this block).
+   * acc rows [k0, e) of block b get a[s:e, j]ᵀ·x[s:e] per head: added below split (keys an earlier
+   * block reached), written from split on (keys first reached by this block).
    */
-  private boolean accumulate(INDArray a, int s, int k0, int split, int e, INDArray b, int m, INDArray acc) {
-    if (split > k0 && !mm(probsT(a, s, k0, split - k0, m), queryRows(b, s, 0, m, hd, hd),
+  private boolean accumulate(INDArray a, Attention.QueryBlock b, int split, INDArray x, INDArray acc) {
+    int k0 = b.k0();
+    int e = b.e();
+    if (split > k0 && !mm(probsT(a, b.s(), k0, split - k0, b.rows()), queryRows(x, b.s(), 0, b.rows(), hd, hd),
         queryRows(acc, k0, 0, split - k0, hd, hd), 1, 1)) {
       return false;
     }
-    return e <= split || mm(probsT(a, s, split, e - split, m), queryRows(b, s, 0, m, hd, hd),
+    return e <= split || mm(probsT(a, b.s(), split, e - split, b.rows()), queryRows(x, b.s(), 0, b.rows(), hd, hd),
         queryRows(acc, split, 0, e - split, hd, hd), 1, 0);
   }
 }
