@@ -26,7 +26,7 @@ import org.slf4j.LoggerFactory;
  * background thread may still do it later; with THP set to {@code never}, or off Linux, nothing
  * changes. The buffer's contents and size never change, so its memory is not rounded up.
  * {@code -Dlathe.hugepages=false} switches this off; any value but true or false is an error at
- * first use.
+ * first use (the first buffer a model allocates, large or not).
  */
 public final class HugePages {
   private static final Logger LOG = LoggerFactory.getLogger(HugePages.class);
@@ -89,7 +89,7 @@ public final class HugePages {
     for (long s : shape) {
       n *= s;
     }
-    if (n * dt.width() < 2 * HUGE || !enabled()) {
+    if (!enabled() || n * dt.width() < 2 * HUGE) { // enabled() first: a misspelt setting stops any model
       return Nd4j.zeros(dt, shape);
     }
     INDArray a = Nd4j.createUninitialized(dt, shape);
