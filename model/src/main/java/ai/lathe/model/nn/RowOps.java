@@ -47,9 +47,11 @@ public final class RowOps {
   }
 
   public static void fill(Buf b, int off, int len, double v) {
-    for (int j = 0; j < len; j++) {
-      b.set(off + j, v);
+    if (simd(b)) {
+      VecF32.fill(((Buf.F32) b).bytes(), off, len, (float) v);
+      return;
     }
+    Scalar.fill(b, off, len, v);
   }
 
   public static double dot(Buf a, Buf b, int off, int len) {
@@ -88,6 +90,12 @@ public final class RowOps {
         s += e;
       }
       return s;
+    }
+
+    public static void fill(Buf b, int off, int len, double v) {
+      for (int j = 0; j < len; j++) {
+        b.set(off + j, v);
+      }
     }
 
     public static void scale(Buf b, int off, int len, double c) {

@@ -113,6 +113,17 @@ final class VecF32 {
     }
   }
 
+  static void fill(ByteBuffer b, int off, int len, float v) {
+    int j = 0;
+    FloatVector fv = FloatVector.broadcast(S, v);
+    for (; j <= len - L; j += L) {
+      fv.intoByteBuffer(b, 4 * (off + j), NO);
+    }
+    for (; j < len; j++) {
+      b.putFloat(4 * (off + j), v);
+    }
+  }
+
   static double dot(ByteBuffer a, ByteBuffer b, int off, int len) {
     int j = 0;
     FloatVector acc = FloatVector.zero(S);

@@ -41,6 +41,13 @@ class RowOpsTwinTest {
       for (int i = 0; i < len + 5; i++) {
         assertEquals(b2.get(i), b.get(i), 1e-5 * Math.max(1, Math.abs(b2.get(i))));
       }
+      // fill writes exactly [off + 1, off + len − 1) and nothing beside it
+      b2.arr.assign(b.arr);
+      RowOps.fill(b, off + 1, len - 2 > 0 ? len - 2 : 0, -2.5);
+      RowOps.Scalar.fill(b2, off + 1, len - 2 > 0 ? len - 2 : 0, -2.5);
+      for (int i = 0; i < len + 5; i++) {
+        assertEquals(b2.get(i), b.get(i), 0.0, "fill [" + i + "]");
+      }
     }
   }
 
