@@ -90,13 +90,7 @@ class BatchedAttentionTest {
   }
 
   private static int[] packed(int t) {
-    int[] pos = new int[B * t];
-    for (int b = 0; b < B; b++) {
-      for (int i = 0; i < t; i++) {
-        pos[b * t + i] = i < 4 ? i : i - 4;
-      }
-    }
-    return pos;
+    return BlockedAttentionTest.packed(B, t);
   }
 
   private static void close(String what, Buf want, Buf got) {

@@ -69,10 +69,15 @@ class BlockedAttentionTest {
 
   /** Two packed examples per row: positions restart at 4. */
   private static int[] packed() {
-    int[] pos = new int[B * T];
-    for (int b = 0; b < B; b++) {
-      for (int i = 0; i < T; i++) {
-        pos[b * T + i] = i < 4 ? i : i - 4;
+    return packed(B, T);
+  }
+
+  /** The same for b rows of t positions (BatchedAttentionTest's shapes too). */
+  static int[] packed(int b, int t) {
+    int[] pos = new int[b * t];
+    for (int r = 0; r < b; r++) {
+      for (int i = 0; i < t; i++) {
+        pos[r * t + i] = i < 4 ? i : i - 4;
       }
     }
     return pos;
